@@ -1,0 +1,300 @@
+"""Command-line interface: a thin layer over the Python API.
+
+Heavy modules (the engine, xarray, matplotlib) are imported inside the
+commands so ``tmesim --help`` stays fast. Errors raised on purpose are turned
+into one line on stderr in :func:`main`, the only place that handles them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tmesim.errors import InputError, SimulationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+FLAGSHIP_SCENARIO = "b16_icb_ferroptosis"
+FLAGSHIP_PARAMETER_SET = "mouse_b16_icb_ferroptosis"
+EXIT_INPUT_ERROR = 2
+EXIT_SIMULATION_ERROR = 3
+
+app = typer.Typer(
+    name="tmesim",
+    help="Simulate the tumour-immune microenvironment under immunotherapy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """Parse ``--set NAME=VALUE`` flags into a parameter mapping.
+
+    Parameters
+    ----------
+    items
+        Raw flag values, e.g. ``["tumor_growth_rate=0.3 1/day"]``.
+
+    Returns
+    -------
+    dict
+        Parameter name -> value text (value and optional unit), split on the
+        first ``=``, both sides stripped.
+
+    Raises
+    ------
+    InputError
+        If an item has no ``=`` or an empty name.
+    """
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fix = "e.g. --set 'tumor_growth_rate=0.3 1/day'"
+            raise InputError("--set", f"expected NAME=VALUE, got {item!r}", fix)
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
+def check_solver_status(ds: xr.Dataset) -> None:
+    """Refuse a run in which any integration failed.
+
+    Parameters
+    ----------
+    ds
+        Engine output with ``solver_status`` and ``attrs["solver_messages"]``.
+
+    Raises
+    ------
+    SimulationError
+        Naming the first failed arm and patient, the solver's message and how
+        many of the integrations failed.
+    """
+    failed = ds["solver_status"] != 0
+    n_failed = int(failed.sum())
+    if n_failed == 0:
+        return
+    messages = ds.attrs.get("solver_messages", "[]")
+    reported = [m for m in (json.loads(messages) if isinstance(messages, str) else messages) if m["status"] != 0]
+    if reported:
+        first = reported[0]
+        detail = f"arm {first['arm']!r}, patient {first['patient']}: {first['message']}"
+    else:
+        arm = next(str(arm) for arm in ds["arm"].values if bool(failed.sel(arm=arm).any()))
+        detail = f"arm {arm!r}: no solver message recorded"
+    raise SimulationError(f"integration failed in {n_failed} of {failed.size} runs; first: {detail}; nothing written")
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[float], None] | None]:
+    """A rich progress bar on stderr, yielding the ``progress(fraction)`` callback (None when disabled).
+
+    Parameters
+    ----------
+    enabled
+        Whether to show the bar (off with ``--quiet`` and when stderr is not a terminal).
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("simulating"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("simulate", total=1.0)
+        yield lambda fraction: bar.update(task, completed=min(max(fraction, 0.0), 1.0))
+
+
+def _format_value(value: Any, spec: str = ".4g") -> str:
+    """Floats formatted with ``spec`` (NaN as ``-``), anything else with ``str``."""
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else format(value, spec)
+    return str(value)
+
+
+def summary_table(summary: pd.DataFrame) -> Table:
+    """Rich table of the per-arm summary printed after ``tmesim run``: one row per metric, one column per arm.
+
+    Parameters
+    ----------
+    summary
+        Output of :func:`tmesim.analysis.summary.summarize`.
+
+    Returns
+    -------
+    rich.table.Table
+        Final tumour cells, % change, AUC, cumulative deaths by mode and the
+        terminally exhausted fraction of T cells (medians across patients).
+    """
+    metrics = {
+        "tumor_final_cells": ("final tumour (cells)", ".3g"),
+        "tumor_change_pct": ("tumour change (%)", "+.1f"),
+        "tumor_auc_cell_days": ("tumour AUC (cell·day)", ".3g"),
+    }
+    for column in summary.columns:
+        if column.startswith("deaths_"):
+            mode = column.removeprefix("deaths_").removesuffix("_cells")
+            metrics[column] = (f"deaths by {mode} (cells)", ".3g")
+    metrics["terminal_exhaustion_fraction"] = ("terminal exhausted T (fraction)", ".2f")
+    cohort = " (median across patients)" if summary["n_patients"].max() > 1 else ""
+    table = Table(title=f"Per-arm summary{cohort}", box=box.SIMPLE_HEAD)
+    table.add_column("", no_wrap=True)
+    for arm in summary.index:
+        table.add_column(str(arm), justify="right", header_style="bold")
+    for column, (label, spec) in metrics.items():
+        table.add_row(label, *(_format_value(value, spec) for value in summary[column]))
+    return table
+
+
+def mapping_table(title: str, rows: Mapping[str, Any], headers: tuple[str, str]) -> Table:
+    """Two-column rich table of a mapping (floats shown to 4 significant digits)."""
+    table = Table(title=title)
+    table.add_column(headers[0], style="bold")
+    table.add_column(headers[1])
+    for key, value in rows.items():
+        table.add_row(str(key), _format_value(value))
+    return table
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCENARIO", help="Shipped scenario name (see `tmesim scenarios`) or path to a scenario YAML."
+        ),
+    ] = FLAGSHIP_SCENARIO,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory (default runs/<scenario>-<time>).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", metavar="NAME=VALUE", help="Override a parameter, e.g. --set 'tumor_growth_rate=0.3 1/day'."
+        ),
+    ] = None,
+    days: Annotated[float | None, typer.Option(help="Simulated duration in days (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output directory.")] = False,
+) -> None:
+    """Run a scenario, write its outputs and print a per-arm summary."""
+    from tmesim.scenario import load_scenario
+
+    scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
+    # the engine, xarray and matplotlib load only once the input is known to be valid
+    from tmesim.analysis.summary import summarize
+    from tmesim.io.outputs import default_run_dir, write_run
+    from tmesim.wellmixed.engine import simulate
+
+    with progress_bar(not quiet and stderr.is_terminal) as progress:
+        ds = simulate(scn, progress=progress)
+    check_solver_status(ds)
+    out_dir = write_run(ds, scn.to_yaml(), out or default_run_dir(scn.name))
+    if quiet:
+        print(out_dir)
+        return
+    stdout.print(summary_table(summarize(ds)))
+    stdout.print(f"outputs written to [bold]{out_dir}[/bold]")
+
+
+@app.command()
+def params(
+    set_name: Annotated[
+        str, typer.Argument(metavar="SET", help="Parameter set name or YAML path.")
+    ] = FLAGSHIP_PARAMETER_SET,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Write CSV to stdout instead of a table.")] = False,
+    list_sets: Annotated[bool, typer.Option("--list", help="List the shipped parameter sets.")] = False,
+) -> None:
+    """Print a parameter set: value, unit, source and description of every parameter."""
+    from tmesim.params import list_parameter_sets, load_parameter_set
+
+    if list_sets:
+        stdout.print(mapping_table("Parameter sets", dict(list_parameter_sets()), ("name", "description")))
+        return
+    records = list(load_parameter_set(set_name).records())
+    fields = ("name", "value", "unit", "source", "description")
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(fields)
+        writer.writerows([getattr(record, field) for field in fields] for record in records)
+        return
+    table = Table(title=f"Parameter set {set_name}", box=box.SIMPLE_HEAD, expand=True)
+    table.add_column("name", overflow="fold", ratio=3)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=2)
+    table.add_column("description", ratio=3)
+    for record in records:
+        table.add_row(*(_format_value(getattr(record, field), ".6g") for field in fields))
+    stdout.print(table)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios."""
+    from tmesim.scenario import list_scenarios
+
+    stdout.print(mapping_table("Scenarios", dict(list_scenarios()), ("name", "description")))
+
+
+@bench_app.command("wellmixed")
+def bench_wellmixed(
+    quick: Annotated[bool, typer.Option("--quick", help="Small, fast configuration (smoke test).")] = False,
+    patients: Annotated[int | None, typer.Option(help="Virtual patients per arm (default: the benchmark's).")] = None,
+    days: Annotated[float | None, typer.Option(help="Simulated days (default: the benchmark's).")] = None,
+) -> None:
+    """Time the batched well-mixed engine and print the measurements."""
+    from tmesim.bench import bench_wellmixed as measure
+
+    options: dict[str, Any] = {"quick": quick}
+    if patients is not None:
+        options["n_patients"] = patients
+    if days is not None:
+        options["days"] = days
+    stdout.print(mapping_table("Well-mixed engine benchmark", measure(**options), ("metric", "value")))
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    """Console entry point (``tmesim``): run the app, turning expected errors into one line and an exit code.
+
+    Exit codes: 0 success, 2 bad input (:class:`~tmesim.errors.InputError`, a
+    missing file, or a usage error), 3 failed simulation
+    (:class:`~tmesim.errors.SimulationError`).
+    """
+    try:
+        app()
+    except InputError as exc:
+        fail(str(exc), EXIT_INPUT_ERROR)
+    except FileNotFoundError as exc:
+        fail(f"no such file: {exc.filename or exc}", EXIT_INPUT_ERROR)
+    except SimulationError as exc:
+        fail(str(exc), EXIT_SIMULATION_ERROR)
+
+
+if __name__ == "__main__":
+    main()

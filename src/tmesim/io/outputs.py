@@ -1,0 +1,178 @@
+"""Run directories: the files one ``tmesim run`` leaves behind.
+
+A run directory holds
+
+* ``timeseries.nc`` -- the engine's Dataset (netCDF4); attributes that netCDF
+  cannot store (dicts, nested lists, booleans) are written as JSON strings;
+* ``summary.csv`` -- :func:`tmesim.analysis.summary.summarize`, one row per arm;
+* ``scenario.yaml`` -- the resolved scenario, enough to rerun;
+* ``figures/*.png`` -- :func:`tmesim.analysis.plots.plot_run`.
+
+It is written into a sibling temporary directory and renamed into place only
+when every file is complete, so a directory named like a run is always whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from tmesim.analysis.plots import plot_run
+from tmesim.analysis.summary import summarize
+from tmesim.errors import InputError
+
+RUNS_ROOT = Path("runs")
+TIMESERIES_FILE = "timeseries.nc"
+SUMMARY_FILE = "summary.csv"
+SCENARIO_FILE = "scenario.yaml"
+FIGURES_DIR = "figures"
+NETCDF_COMPRESSION = {"zlib": True, "complevel": 4}
+
+
+def default_run_dir(scenario_name: str, now: datetime | None = None) -> Path:
+    """Default output directory of a run: ``runs/<scenario>-<YYYYmmdd-HHMMSS>``.
+
+    Parameters
+    ----------
+    scenario_name
+        Scenario name; characters other than letters, digits, ``-``, ``_``
+        and ``.`` become ``_``.
+    now
+        Time stamp to use (local time); the current time by default.
+
+    Returns
+    -------
+    pathlib.Path
+        Relative to the current working directory.
+    """
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", scenario_name)
+    return RUNS_ROOT / f"{safe_name}-{stamp}"
+
+
+def _is_netcdf_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def netcdf_attr(value: Any) -> Any:
+    """An attribute value netCDF can store: itself if possible, else its JSON text.
+
+    Parameters
+    ----------
+    value
+        Any attribute value.
+
+    Returns
+    -------
+    str, number, numpy.ndarray or list
+        Strings, numbers, numeric arrays and non-empty lists of only strings or
+        only numbers pass unchanged; anything else (dict, nested list, bool,
+        None) becomes a JSON string.
+    """
+    if _is_netcdf_scalar(value) or (isinstance(value, np.ndarray) and value.dtype.kind in "iuf"):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(_is_netcdf_scalar(v) for v in value):
+        if all(isinstance(v, str) for v in value) or not any(isinstance(v, str) for v in value):
+            return list(value)
+    return json.dumps(value, default=str)
+
+
+def netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
+    """A shallow copy of ``ds`` whose attributes (global, variables, coordinates) netCDF can store.
+
+    Parameters
+    ----------
+    ds
+        Any Dataset; it is not modified.
+
+    Returns
+    -------
+    xarray.Dataset
+        Same data, attributes passed through :func:`netcdf_attr`.
+    """
+    out = ds.copy(deep=False)
+    out.attrs = {key: netcdf_attr(value) for key, value in ds.attrs.items()}
+    for variable in out.variables.values():
+        variable.attrs = {key: netcdf_attr(value) for key, value in variable.attrs.items()}
+    return out
+
+
+def write_timeseries(ds: xr.Dataset, path: Path) -> None:
+    """Write a run's Dataset as compressed netCDF4.
+
+    Parameters
+    ----------
+    ds
+        Engine output.
+    path
+        Destination ``.nc`` file.
+    """
+    ready = netcdf_ready(ds)
+    encoding = {name: NETCDF_COMPRESSION for name, da in ready.data_vars.items() if da.dtype.kind in "iuf"}
+    ready.to_netcdf(path, engine="netcdf4", encoding=encoding)
+
+
+def _check_target(out_dir: Path) -> None:
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError("out_dir", f"{out_dir} exists and is not a directory", "choose a new output directory")
+    if any(out_dir.iterdir()):
+        raise InputError("out_dir", f"{out_dir} already exists and is not empty", "choose a new output directory")
+
+
+def write_run(ds: xr.Dataset, scenario_yaml: str, out_dir: Path) -> Path:
+    """Write a complete run directory, atomically.
+
+    Files are written into ``<out_dir>.partial-<pid>`` next to
+    ``out_dir`` and renamed to ``out_dir`` at the end; on any error the
+    temporary directory is removed and the error re-raised, so ``out_dir``
+    either does not exist (or stays empty) or holds every file.
+
+    Parameters
+    ----------
+    ds
+        Engine output (see ``docs/architecture.md``).
+    scenario_yaml
+        The resolved scenario as YAML text (``Scenario.to_yaml()``).
+    out_dir
+        Directory to create; it may exist only if empty. Missing parents are
+        created.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+
+    Raises
+    ------
+    InputError
+        If ``out_dir`` exists and is not an empty directory.
+    """
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    target = out_dir.absolute()
+    tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    if tmp.exists():  # left by a killed process that had our pid
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        write_timeseries(ds, tmp / TIMESERIES_FILE)
+        summarize(ds).to_csv(tmp / SUMMARY_FILE)
+        (tmp / SCENARIO_FILE).write_text(scenario_yaml, encoding="utf-8")
+        plot_run(ds, tmp / FIGURES_DIR)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,105 @@
+"""Figures: which exist, what they show (numbers, labels, colours), and that the PNGs are valid."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+
+from tmesim.analysis import plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_plot_run_writes_every_figure_as_png(run_dataset, tmp_path):
+    written = plots.plot_run(run_dataset, tmp_path / "figures")
+    assert [p.stem for p in written] == list(plots.FIGURES)
+    for path in written:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        height, width, _ = matplotlib.image.imread(path).shape
+        assert height > 100 and width > 100
+
+
+def test_absent_variables_skip_their_figures(run_dataset, tmp_path):
+    cytokines = plots.group_variables(run_dataset, "cytokines")
+    ds = run_dataset.drop_vars(cytokines + ["macrophage_m1", "macrophage_m2"])
+    assert plots.figure_cytokines(ds, plots.arm_colours(ds)) is None
+    assert plots.figure_macrophages(ds, plots.arm_colours(ds)) is None
+    written = plots.plot_run(ds.drop_vars(plots.group_variables(ds, "exhaustion_axis")), tmp_path)
+    assert {p.stem for p in written} == set(plots.FIGURES) - {"cytokines", "macrophages", "exhaustion_axis"}
+
+
+def test_tumor_burden_is_log_scale_with_labels_and_arm_legend(run_dataset):
+    fig = plots.figure_tumor_burden(run_dataset, plots.arm_colours(run_dataset))
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "time (day)"
+    assert ax.get_ylabel() == "live tumour cells (cell)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["control", "anti-PD-1"]
+    assert fig.get_suptitle() == "Tumour burden"
+    np.testing.assert_allclose(_lines_by_label(ax)["control"].get_ydata(), 1e6 + 1e5 * np.arange(11.0))
+
+
+def test_each_arm_keeps_its_colour_across_figures(run_dataset):
+    colours = plots.arm_colours(run_dataset)
+    assert colours["control"] != colours["anti-PD-1"]
+    for build in (plots.figure_tumor_burden, plots.figure_death_modes, plots.figure_cytokines):
+        lines = _lines_by_label(build(run_dataset, colours).axes[0])
+        assert lines["control"].get_color() == colours["control"]
+        assert lines["anti-PD-1"].get_color() == colours["anti-PD-1"]
+
+
+def test_cohort_draws_median_line_and_interquartile_band(cohort_dataset):
+    fig = plots.figure_tumor_burden(cohort_dataset, plots.arm_colours(cohort_dataset))
+    (ax,) = fig.axes
+    # patients scale the tumour by 1, 2, 3: median scale 2, quartiles 1.5 and 2.5
+    np.testing.assert_allclose(_lines_by_label(ax)["control"].get_ydata(), 2 * (1e6 + 1e5 * np.arange(11.0)))
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2
+    band_y = bands[0].get_paths()[0].vertices[:, 1]
+    assert band_y.min() == pytest.approx(1.5e6) and band_y.max() == pytest.approx(2.5 * 2e6)
+
+
+def test_single_patient_has_no_band(run_dataset):
+    fig = plots.figure_tumor_burden(run_dataset, plots.arm_colours(run_dataset))
+    assert not [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+
+
+def test_groups_choose_panels_and_axes_carry_units(run_dataset):
+    fig = plots.figure_ferroptosis_axis(run_dataset, plots.arm_colours(run_dataset))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == [
+        "tumour SLC7A11 expression",
+        "tumour cystine uptake",
+        "tumour glutathione",
+        "tumour GPX4 activity",
+        "tumour lipid peroxides",
+    ]
+    assert fig.axes[2].get_ylabel() == "tumour glutathione (mM)"
+    assert fig.axes[0].get_ylabel() == "tumour SLC7A11 expression"  # dimensionless: no unit
+
+
+def test_t_cell_states_one_panel_per_state_with_lineage_styles(run_dataset):
+    fig = plots.figure_t_cell_states(run_dataset, plots.arm_colours(run_dataset))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [
+        "effector", "progenitor exhausted", "terminal exhausted", "anergic", "senescent"
+    ]
+    terminal = panels[2]
+    # CD8, CD4 and CAR CD8 terminal-exhausted lines for each of two arms
+    assert sorted(line.get_linestyle() for line in terminal.get_lines()) == sorted(["-", "--", ":"] * 2)
+    legend = [t.get_text() for t in panels[0].get_legend().get_texts()]
+    assert legend == ["control", "anti-PD-1", "CD8", "CD4", "CAR CD8"]
+
+
+def test_m1_fraction(run_dataset):
+    fraction = plots.m1_fraction(run_dataset)
+    np.testing.assert_allclose(fraction.values, 0.3)
+    run_dataset["macrophage_m1"] *= 0.0
+    run_dataset["macrophage_m2"] *= 0.0
+    assert np.isnan(plots.m1_fraction(run_dataset).values).all()
