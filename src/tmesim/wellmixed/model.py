@@ -189,7 +189,8 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     stim_car = ex.antigen_stimulation(tum * p[P.tumor_car_antigen_fraction] / (car_t + 1.0), p[P.antigen_per_t_cell_half])
     hypoxia = 1.0 - hill(oxygen, p[P.t_cell_hypoxia_half], 2.0)
     glucose_lack = 1.0 - hill(glucose, p[P.t_cell_glucose_half], 1.0)
-    trp_lack = 1.0 - hill(tryptophan, p[P.t_cell_tryptophan_half], 1.0) + hill(kynurenine, p[P.kynurenine_half], 1.0)
+    # GCN2 senses tryptophan shortage, AhR senses kynurenine: fitness lost to either
+    trp_lack = 1.0 - hill(tryptophan, p[P.t_cell_tryptophan_half], 1.0) * (1.0 - hill(kynurenine, p[P.kynurenine_half], 1.0))
     il10_sig = hill(il10, p[P.il10_half], 1.0)
     tgfb_sig = hill(tgfb, p[P.tgfb_half], 1.0)
     il12_boost = kil.cytokine_boost(il12_eff, p[P.il12_half], p[P.il12_max_boost])
@@ -223,7 +224,9 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     cap_cd4 = base_host * p[P.cd4_kill_fraction] * (cd4e + f_prog * cd4p + f_term * cd4t) * (1.0 - host_lpo_dys)
     cap_c8 = base_car * p[P.car_kill_fold] * (c8e + f_prog * c8p + f_term * c8t) * (1.0 - car_lpo_dys)
     cap_c4 = base_car * p[P.car_kill_fold] * p[P.cd4_kill_fraction] * (c4e + f_prog * c4p + f_term * c4t) * (1.0 - car_lpo_dys)
-    nk_act = kil.cytokine_boost(il12_eff, p[P.il12_half], p[P.nk_il12_boost]) + p[P.nk_ifng_boost] * host_ifngr * hill(ifng, p[P.ifng_half], 1.0)
+    # IL-12 drives NK expansion and cytotoxicity; IFN-gamma (through host IFNGR) only primes cytotoxicity
+    nk_il12 = kil.cytokine_boost(il12_eff, p[P.il12_half], p[P.nk_il12_boost])
+    nk_act = nk_il12 + p[P.nk_ifng_boost] * host_ifngr * hill(ifng, p[P.ifng_half], 1.0)
     cap_nk = kil.nk_kill_rate(p[P.nk_max_kill_rate], mhc1, p[P.nk_mhc1_inhibition], nk_act) * nk * (1.0 - suppress)
     cap_m1 = p[P.m1_kill_rate] * m1 * (1.0 - kil.suppression(il10, p[P.il10_half], p[P.il10_max_suppression]))
     cap = cap_cd8 + cap_cd4 + cap_c8 + cap_c4 + cap_nk + cap_m1
@@ -260,7 +263,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     infl_cd4 = infl_cd8 * p[P.cd4_to_cd8_recruitment]
     infl_treg = rec.recruitment_rate(p[P.treg_recruitment_max], size_sig, p[P.recruitment_size_half], 0.0, 1.0, 0.0, competence)
     infl_nk = rec.recruitment_rate(p[P.nk_recruitment_max], size_sig, p[P.recruitment_size_half], cxcl9, p[P.cxcl9_half], p[P.cxcl9_recruitment_weight], competence)
-    infl_mac = rec.recruitment_rate(p[P.macrophage_recruitment_max], size_sig, p[P.recruitment_size_half], 0.0, 1.0, 0.0, 1.0) * (1.0 - csf1r)
+    infl_mac = rec.recruitment_rate(p[P.macrophage_recruitment_max], size_sig, p[P.recruitment_size_half], 0.0, 1.0, 0.0, 1.0)
 
     growth_support = il12_boost * nutrient * (1.0 - suppress) * (1.0 + p[P.il2_proliferation_boost] * help_sig)
     prolif_host = p[P.t_cell_proliferation_rate] * stim_host * growth_support * (1.0 - pd1_inh_host) * fit_host
@@ -298,16 +301,19 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     dydt[S.treg] = infl_treg + (p[P.treg_proliferation_rate] * help_sig - p[P.treg_death_rate] - p[P.ctla4_treg_depletion] * ctla4) * treg
     dydt[S.t_cell_ferroptosis] = tf
 
-    # NK cells: recruited, activated by IL-12 and (through host IFNGR) IFN-gamma
-    dydt[S.nk] = infl_nk + (p[P.nk_proliferation_rate] * (nk_act - 1.0) - p[P.nk_death_rate]) * nk
+    # NK cells: recruited, expanded by IL-12
+    dydt[S.nk] = infl_nk + (p[P.nk_proliferation_rate] * (nk_il12 - 1.0) - p[P.nk_death_rate]) * nk
 
     # ---------------------------------------------------------- macrophages
     k21 = mac.m2_to_m1_rate(p[P.m2_to_m1_rate], ifng, p[P.ifng_half], il12_eff, p[P.il12_half], tlr,
                             p[P.m1_ifng_weight], p[P.m1_il12_weight], p[P.m1_tlr_weight], host_ifngr)
     k12 = mac.m1_to_m2_rate(p[P.m1_to_m2_rate], il10, p[P.il10_half], tgfb, p[P.tgfb_half], ox_signal, p[P.ox_lipid_half],
                             p[P.m2_il10_weight], p[P.m2_tgfb_weight], p[P.m2_ox_lipid_weight], tlr)
+    # CSF1R signalling drives monocyte-to-M2 differentiation and M2 survival: its
+    # inhibition blocks M2-fated recruits and depletes M2-like TAMs
     dydt[S.macrophage_m1] = infl_mac * p[P.recruit_m1_fraction] + k21 * m2 - (k12 + p[P.macrophage_death_rate]) * m1
-    dydt[S.macrophage_m2] = infl_mac * (1.0 - p[P.recruit_m1_fraction]) + k12 * m1 - (k21 + p[P.macrophage_death_rate] + p[P.csf1r_m2_depletion] * csf1r) * m2
+    dydt[S.macrophage_m2] = infl_mac * (1.0 - p[P.recruit_m1_fraction]) * (1.0 - csf1r) + k12 * m1 - (
+        k21 + p[P.macrophage_death_rate] + p[P.csf1r_m2_depletion] * csf1r) * m2
 
     # ------------------------------------------------------- exhaustion axes
     dil_h = (infl_cd8 + infl_cd4) / (host_t + 1.0)
