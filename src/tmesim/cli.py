@@ -256,6 +256,83 @@ def scenarios() -> None:
     stdout.print(mapping_table("Scenarios", dict(list_scenarios()), ("name", "description")))
 
 
+def _reproduce_table(results: list[Any], draws: int) -> Table:
+    """Rich table of ``tmesim reproduce``: one row per check (finding and comparison, effect and unit,
+    share of draws in which the direction holds, verdict)."""
+    table = Table(title=f"Findings: {draws} robustness draws per scenario; a check holds if its direction is "
+                        "right in >= 90% of them", box=box.SIMPLE_HEAD)
+    table.add_column("ID", style="bold", no_wrap=True)
+    table.add_column("finding / comparison", overflow="fold", ratio=3)
+    table.add_column("effect: median [10-90%]", overflow="fold", ratio=2)
+    table.add_column("holds in", justify="right")
+    table.add_column("result")
+    for r in results:
+        finding = f"{r.title}\n[dim]{r.comparison}" + (f"; {r.note}" if r.note else "") + "[/dim]"
+        if r.status != "ok":
+            effect, share = "-", "-"
+            verdict = f"[dim]{r.status}[/dim]" if r.informational else f"[red]{r.status}[/red]"
+        else:
+            effect = f"{_format_value(r.effect, '.3g')} [{_format_value(r.lo, '.3g')}, {_format_value(r.hi, '.3g')}]"
+            if r.p_value is not None:
+                effect += f", p {_format_value(r.p_value, '.2g')}"
+            effect += f"\n[dim]{r.unit}[/dim]"
+            share = f"{round(r.fraction * r.n_draws)}/{r.n_draws}\n[dim]{r.criterion}[/dim]"
+            word = "holds" if r.holds else "fails"
+            verdict = f"[dim]{word} (info)[/dim]" if r.informational else (
+                "[green]holds[/green]" if r.holds else "[red]fails[/red]")
+        table.add_row(r.id, finding, effect, share, verdict)
+    return table
+
+
+@app.command()
+def reproduce(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID ...]", help="Checks to run: an id (2c), a finding number (2) or a scenario name; all by default."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for one figure per finding (default runs/reproduce-<time>).")
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")] = 20,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Also write the results as a JSON list to FILE.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Offset added to every scenario's seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Check the findings the model must reproduce; exit 1 if any required check fails."""
+    if draws < 1:
+        raise InputError("--draws", f"must be >= 1, got {draws}")
+    from tmesim.reproduce import findings as reproduce_findings
+
+    reproduce_findings.select(ids)  # reject unknown ids before simulating anything
+    from tmesim.io.outputs import default_run_dir
+    from tmesim.reproduce.runner import run_findings, write_json
+
+    out_dir = out or default_run_dir("reproduce")
+    if quiet or not stderr.is_terminal:
+        results = run_findings(ids, draws=draws, seed=seed, out=out_dir)
+    else:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=stderr, transient=True) as bar:
+            task = bar.add_task("simulating", total=1.0)
+            results = run_findings(ids, draws=draws, seed=seed, out=out_dir,
+                                   progress=lambda what, done: bar.update(task, description=what,
+                                                                          completed=min(max(done, 0.0), 1.0)))
+    stdout.print(_reproduce_table(results, draws))
+    if json_path is not None:
+        write_json(results, json_path)
+    required = [r for r in results if not r.informational]
+    failed = [r for r in required if not r.passed]
+    stdout.print(f"{len(required) - len(failed)} of {len(required)} required checks hold"
+                 + (f"; failing: {', '.join(r.id for r in failed)}" if failed else "")
+                 + f". Figures in [bold]{out_dir}[/bold]" + (f"; JSON in [bold]{json_path}[/bold]" if json_path else ""))
+    if failed:
+        raise typer.Exit(code=1)
+
+
 @bench_app.command("wellmixed")
 def bench_wellmixed(
     quick: Annotated[bool, typer.Option("--quick", help="Small, fast configuration (smoke test).")] = False,

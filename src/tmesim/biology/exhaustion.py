@@ -78,15 +78,17 @@ def proteasome_rate(proteasome, depol, expression_fold, induction_max, inhibitio
 
 
 @njit(cache=True)
-def free_heme_rate(free_heme, nuclear_heme, proteasome, depol, k_release, k_clear, k_import, import_block, k_export):
+def free_heme_rate(free_heme, nuclear_heme, proteasome, depol, depol_gain, k_clear, k_import, import_block, k_export):
     """Rate of change of free (cytosolic regulatory) haem (relative, per minute).
 
-    Released when the proteasome degrades haem-containing proteins of
-    depolarised mitochondria (basal release at depol 0 keeps the rested level
-    at 1), cleared by haem oxygenase, imported into the nucleus by PGRMC2
-    (``import_block`` 0..1 blocks it) and exported back.
+    Released when the proteasome degrades haem-containing proteins,
+    ``k_clear * proteasome * (1 + depol_gain * depol)``: depolarised
+    mitochondria supply more of them, and a rested cell (proteasome 1,
+    depol 0) sits at free haem 1. Cleared by haem oxygenase (``k_clear``),
+    imported into the nucleus by PGRMC2 (``import_block`` 0..1 blocks it) and
+    exported back.
     """
-    release = k_release * proteasome * (0.1 + depol)
+    release = k_clear * proteasome * (1.0 + depol_gain * depol)
     imported = k_import * (1.0 - import_block) * free_heme
     return release - k_clear * free_heme - imported + k_export * nuclear_heme
 
@@ -98,9 +100,14 @@ def nuclear_heme_rate(free_heme, nuclear_heme, k_import, import_block, k_export)
 
 
 @njit(cache=True)
-def bach2_rate(bach2, nuclear_heme, half_heme, hill_n, tau_min):
-    """Rate of change of BACH2 (relative, per minute): nuclear haem represses it."""
-    return relax(bach2, hill_down(nuclear_heme, half_heme, hill_n) / hill_down(1.0, half_heme, hill_n), tau_min)
+def bach2_rate(bach2, nuclear_heme, nuclear_heme_rest, half_heme, hill_n, tau_min):
+    """Rate of change of BACH2 (relative, per minute): nuclear haem represses it.
+
+    The target is normalised so a rested cell (nuclear haem at its resting
+    level ``nuclear_heme_rest``) has BACH2 = 1.
+    """
+    target = hill_down(nuclear_heme, half_heme, hill_n) / hill_down(nuclear_heme_rest, half_heme, hill_n)
+    return relax(bach2, target, tau_min)
 
 
 @njit(cache=True)

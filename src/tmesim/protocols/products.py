@@ -29,9 +29,9 @@ def _axis_rates(x, p, stim, expression, inhibition, out):
     k_exp = p[P.heme_nuclear_export_rate]
     out[0] = ex.mito_depolarization_rate(x[0], stim, 1.0, p[P.mito_depolarization_rate], p[P.mito_repair_rate])
     out[1] = ex.proteasome_rate(x[1], x[0], expression, p[P.proteasome_induction_max], inhibition, p[P.proteasome_time_constant])
-    out[2] = ex.free_heme_rate(x[2], x[3], x[1], x[0], p[P.heme_release_rate], p[P.heme_clearance_rate], k_imp, 0.0, k_exp)
+    out[2] = ex.free_heme_rate(x[2], x[3], x[1], x[0], p[P.heme_depolarization_gain], p[P.heme_clearance_rate], k_imp, 0.0, k_exp)
     out[3] = ex.nuclear_heme_rate(x[2], x[3], k_imp, 0.0, k_exp)
-    out[4] = ex.bach2_rate(x[4], x[3], p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant])
+    out[4] = ex.bach2_rate(x[4], x[3], k_imp / k_exp, p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant])
     out[5] = ex.pd1_rate(x[5], stim, p[P.pd1_induction_max], p[P.pd1_time_constant])
     out[6] = 0.0  # no lipid-rich TME in culture
 

@@ -78,9 +78,9 @@ def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, imp
     k_exp = p[P.heme_nuclear_export_rate]
     dydt[off] = ex.mito_depolarization_rate(depol, stim, drivers, p[P.mito_depolarization_rate], p[P.mito_repair_rate]) - dilution * depol
     dydt[off + 1] = ex.proteasome_rate(prot, depol, expression, p[P.proteasome_induction_max], proteasome_inhibition, p[P.proteasome_time_constant]) + dilution * (1.0 - prot)
-    dydt[off + 2] = ex.free_heme_rate(fheme, nheme, prot, depol, p[P.heme_release_rate], p[P.heme_clearance_rate], k_imp, import_block, k_exp) + dilution * (1.0 - fheme)
+    dydt[off + 2] = ex.free_heme_rate(fheme, nheme, prot, depol, p[P.heme_depolarization_gain], p[P.heme_clearance_rate], k_imp, import_block, k_exp) + dilution * (1.0 - fheme)
     dydt[off + 3] = ex.nuclear_heme_rate(fheme, nheme, k_imp, import_block, k_exp) + dilution * (1.0 - nheme)
-    dydt[off + 4] = ex.bach2_rate(bach2, nheme, p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant]) + dilution * (1.0 - bach2)
+    dydt[off + 4] = ex.bach2_rate(bach2, nheme, k_imp / k_exp, p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant]) + dilution * (1.0 - bach2)
     dydt[off + 5] = ex.pd1_rate(pd1, stim, p[P.pd1_induction_max], p[P.pd1_time_constant]) + dilution * (1.0 - pd1)
     dydt[off + 6] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_rel, ros, gpx4_inhibition, p[P.t_cell_lipid_uptake_rate], p[P.t_cell_gpx4_rate]) - dilution * lpo
 
@@ -426,7 +426,8 @@ def initial_state(p: np.ndarray) -> np.ndarray:
     y[S.tumor_slc7a11] = slc
     y[S.tumor_acsl4] = 1.0
     y[S.tumor_gsh] = p[P.gsh_synthesis_rate] * slc / p[P.gsh_turnover_rate]
-    fe_ext = mac.extracellular_iron(y[S.macrophage_m1] / (tum + 1.0), y[S.macrophage_m2] / (tum + 1.0), p[P.m2_iron_export], p[P.m1_iron_retention], 0.0)
+    total = tum + y[S.cd8_effector] + y[S.cd4_effector] + y[S.treg] + y[S.nk] + mac_total + 1.0
+    fe_ext = mac.extracellular_iron(y[S.macrophage_m1] / total, y[S.macrophage_m2] / total, p[P.m2_iron_export], p[P.m1_iron_retention], 0.0)
     y[S.tumor_labile_iron] = p[P.iron_import_rate] * fe_ext / p[P.iron_export_rate]
     y[S.tumor_pufa_pl] = p[P.pufa_supply]
     y[S.tumor_lipid_peroxide] = 0.03

@@ -41,8 +41,8 @@ FAIL_NONFINITE = 3
 STATUS_MESSAGES = {
     OK: "ok",
     FAIL_MAX_STEPS: "too many steps (the system may be too stiff or oscillating)",
-    FAIL_STEP_SIZE: "step size underflow: a variable went non-finite or negative and could not be resolved",
-    FAIL_NONFINITE: "a variable became NaN or infinite",
+    FAIL_STEP_SIZE: "step size underflow: the error could not be controlled",
+    FAIL_NONFINITE: "a variable became NaN, infinite or negative",
 }
 
 
@@ -241,7 +241,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             since_jac = jac_every  # refresh the Jacobian after a rejection
             h = h * (0.25 if err >= 1e9 else max(0.2, 0.9 / np.sqrt(err)))
             if h < hmin:
-                status[r] = FAIL_STEP_SIZE if err >= 1e9 else FAIL_NONFINITE
+                status[r] = FAIL_NONFINITE if err >= 1e9 else FAIL_STEP_SIZE
                 fail_time[r] = t
                 break
         if steps > max_steps:

@@ -18,7 +18,7 @@ _AXIS = [
     ("nuclear_heme", "1", "nuclear heme (relative to rested T cell)", 1e-6),
     ("bach2", "1", "BACH2 (relative to rested T cell)", 1e-6),
     ("pd1", "1", "PD-1 expression (relative to rested T cell)", 1e-6),
-    ("lipid_peroxide", "1", "T cell lipid peroxide (relative; 1 = ferroptosis threshold)", 1e-6),
+    ("lipid_peroxide", "1", "lipid peroxide (relative; 1 = ferroptosis threshold)", 1e-6),
 ]
 
 

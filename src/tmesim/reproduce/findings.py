@@ -1,0 +1,686 @@
+"""The qualitative findings tmesim must reproduce (DESIGN.md section 6), as checks.
+
+Each :class:`Finding` is one check: a comparison between arms of a shipped
+scenario, an ``effect`` function that reads the engine's output Dataset (see
+``docs/architecture.md``) and returns one value per robustness draw (a
+virtual patient of the scenario's cohort), and a ``holds_per_draw`` predicate
+on those values. A check holds when its direction is right in at least
+``required_fraction`` of the draws (0.9 by default); informational checks are
+reported but never fail a run.
+
+Checks are written against scenario arm names and Dataset variable names only;
+the metric helpers below (window means, trapezoid AUCs, terminally exhausted
+fractions, times relative to a CAR T infusion) are shared by every check.
+
+An arm may be given as a tuple of accepted names (the first present is used)
+so a check survives a scenario renaming an arm within known aliases. A missing
+arm or variable raises :class:`MissingData`, which the runner reports as the
+check's status instead of crashing.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import xarray as xr
+import yaml
+
+ArmRef = str | tuple[str, ...]
+Metric = Callable[[xr.Dataset, ArmRef], np.ndarray]
+
+#: Window (days) of the tumour biomarker and treatment-phase comparisons.
+TREATMENT_WINDOW = (7.0, 21.0)
+#: Window (days) standing for "at day ~21".
+LATE_WINDOW = (19.0, 21.0)
+#: Default fraction of draws in which a check's direction must be right.
+REQUIRED_FRACTION = 0.9
+#: Default log-normal spread of every parameter in a robustness draw (~ +/-25%).
+ROBUSTNESS_SIGMA = 0.25
+#: Significance level of correlation checks.
+ALPHA = 0.05
+
+T_STATES = ("effector", "progenitor_exhausted", "terminal_exhausted")
+
+
+class MissingData(LookupError):
+    """A check needs an arm, variable or event the Dataset does not have."""
+
+
+# --------------------------------------------------------------- accessors
+def arm_name(ds: xr.Dataset, arm: ArmRef) -> str:
+    """The arm label in ``ds`` matching ``arm`` (a name, or a tuple of accepted aliases).
+
+    Raises
+    ------
+    MissingData
+        If no alias is an arm of ``ds``.
+    """
+    names = (arm,) if isinstance(arm, str) else tuple(arm)
+    present = {str(a) for a in ds["arm"].values}
+    for name in names:
+        if name in present:
+            return name
+    raise MissingData(f"missing arm {names[0]!r}" + (f" (or {', '.join(map(repr, names[1:]))})" if len(names) > 1 else ""))
+
+
+def trajectory(ds: xr.Dataset, arm: ArmRef, *variables: str) -> np.ndarray:
+    """Sum of ``variables`` in one arm, as a float array on ``(patient, time)``.
+
+    Patients whose integration failed (``solver_status != 0``) are NaN.
+    """
+    name = arm_name(ds, arm)
+    total = None
+    for var in variables:
+        if var not in ds:
+            raise MissingData(f"missing variable {var!r}")
+        values = np.asarray(ds[var].sel(arm=name).transpose("patient", "time").values, dtype=float)
+        total = values if total is None else total + values
+    if "solver_status" in ds:
+        failed = np.asarray(ds["solver_status"].sel(arm=name).values) != 0
+        total = np.where(failed[:, None], np.nan, total)
+    return total
+
+
+def times(ds: xr.Dataset) -> np.ndarray:
+    """Output times (days)."""
+    return np.asarray(ds["time"].values, dtype=float)
+
+
+def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, NaN (without a warning) where the denominator is not positive or not finite."""
+    numerator = np.asarray(numerator, dtype=float)
+    denominator = np.asarray(denominator, dtype=float)
+    ok = np.isfinite(denominator) & (denominator > 0)
+    return np.divide(numerator, denominator, out=np.full(np.broadcast(numerator, denominator).shape, np.nan),
+                     where=ok)
+
+
+def clip_window(t: np.ndarray, start: float | None, end: float | None) -> tuple[float, float]:
+    """A window ``(start, end)`` in days clipped to the simulated times (``None`` = first / last time).
+
+    A window lying past the end of the run collapses to the last time point.
+    """
+    lo, hi = float(t[0]), float(t[-1])
+    start = lo if start is None else min(max(start, lo), hi)
+    end = hi if end is None else min(max(end, lo), hi)
+    return min(start, end), end
+
+
+def at(t: np.ndarray, y: np.ndarray, day: float) -> np.ndarray:
+    """Values of ``y`` (patient, time) at ``day`` (linear interpolation, clipped to the run)."""
+    day = min(max(day, t[0]), t[-1])
+    return np.array([np.interp(day, t, row) for row in np.atleast_2d(y)])
+
+
+def integral(t: np.ndarray, y: np.ndarray, start: float | None = None, end: float | None = None) -> np.ndarray:
+    """Trapezoid integral of ``y`` (patient, time) over ``[start, end]`` days, per patient.
+
+    The window is clipped to the run; its ends are interpolated linearly.
+    """
+    start, end = clip_window(t, start, end)
+    y = np.atleast_2d(y)
+    if end <= start:
+        return np.zeros(y.shape[0])
+    inside = (t > start) & (t < end)
+    grid = np.concatenate(([start], t[inside], [end]))
+    values = np.stack([np.interp(grid, t, row) for row in y])
+    return np.trapezoid(values, grid, axis=1)
+
+
+def window_mean(t: np.ndarray, y: np.ndarray, start: float | None = None, end: float | None = None) -> np.ndarray:
+    """Time average of ``y`` over ``[start, end]`` days (the value at ``end`` when the window collapses)."""
+    start, end = clip_window(t, start, end)
+    if end <= start:
+        return at(t, y, end)
+    return integral(t, y, start, end) / (end - start)
+
+
+def terminal_fraction(ds: xr.Dataset, arm: ArmRef, lineages: Sequence[str] = ("cd8",)) -> np.ndarray:
+    """Terminally exhausted share of ``<lineage>_{effector, progenitor_exhausted, terminal_exhausted}``, on (patient, time).
+
+    ``lineages`` e.g. ``("cd8",)`` for host CD8 T cells, ``("car_cd8", "car_cd4")`` for CAR T cells.
+    """
+    terminal = trajectory(ds, arm, *(f"{lin}_terminal_exhausted" for lin in lineages))
+    total = trajectory(ds, arm, *(f"{lin}_{state}" for lin in lineages for state in T_STATES))
+    return safe_ratio(terminal, total)
+
+
+@lru_cache(maxsize=32)
+def _scenario_arms(scenario_yaml: str) -> dict[str, dict]:
+    doc = yaml.safe_load(scenario_yaml) or {}
+    return {str(a.get("name")): a for a in doc.get("arms", []) or [] if isinstance(a, dict)}
+
+
+def infusion_day(ds: xr.Dataset, arm: ArmRef) -> float:
+    """Day of the first CAR T infusion of ``arm``, read from the scenario recorded in ``ds.attrs``.
+
+    Raises
+    ------
+    MissingData
+        If the arm has no CAR T product.
+    """
+    name = arm_name(ds, arm)
+    spec = _scenario_arms(str(ds.attrs.get("scenario", ""))).get(name, {})
+    days = [float(p["day"]) for p in spec.get("products", []) or []]
+    if not days:
+        raise MissingData(f"arm {name!r} has no CAR T infusion")
+    return min(days)
+
+
+# ----------------------------------------------------------------- metrics
+@dataclass(frozen=True)
+class Mean:
+    """Time average of the sum of ``variables`` over ``window`` (days; relative to the
+    arm's CAR T infusion when ``after_infusion``). ``end=None`` runs to the end."""
+
+    variables: tuple[str, ...]
+    window: tuple[float | None, float | None] = TREATMENT_WINDOW
+    after_infusion: bool = False
+
+    def __call__(self, ds: xr.Dataset, arm: ArmRef) -> np.ndarray:
+        start, end = _shift(ds, arm, self.window, self.after_infusion)
+        return window_mean(times(ds), trajectory(ds, arm, *self.variables), start, end)
+
+
+@dataclass(frozen=True)
+class At:
+    """Value of the sum of ``variables`` at ``day`` (after the infusion when ``after_infusion``)."""
+
+    variables: tuple[str, ...]
+    day: float
+    after_infusion: bool = False
+
+    def __call__(self, ds: xr.Dataset, arm: ArmRef) -> np.ndarray:
+        day = self.day + (infusion_day(ds, arm) if self.after_infusion else 0.0)
+        return at(times(ds), trajectory(ds, arm, *self.variables), day)
+
+
+@dataclass(frozen=True)
+class AUC:
+    """Trapezoid area under ``variable`` (tumour burden by default, cell*day) over ``window``."""
+
+    variable: str = "tumor_live"
+    window: tuple[float | None, float | None] = (None, None)
+    after_infusion: bool = False
+
+    def __call__(self, ds: xr.Dataset, arm: ArmRef) -> np.ndarray:
+        start, end = _shift(ds, arm, self.window, self.after_infusion)
+        return integral(times(ds), trajectory(ds, arm, self.variable), start, end)
+
+
+@dataclass(frozen=True)
+class TerminalFraction:
+    """Mean terminally exhausted fraction of ``lineages`` over ``window``."""
+
+    lineages: tuple[str, ...] = ("cd8",)
+    window: tuple[float | None, float | None] = LATE_WINDOW
+    after_infusion: bool = False
+
+    def __call__(self, ds: xr.Dataset, arm: ArmRef) -> np.ndarray:
+        start, end = _shift(ds, arm, self.window, self.after_infusion)
+        return window_mean(times(ds), terminal_fraction(ds, arm, self.lineages), start, end)
+
+
+@dataclass(frozen=True)
+class KillsPerCellDay:
+    """Tumour cells killed by ``kills`` (cumulative counter) per cell-day of ``lineage``
+    (effector + progenitor + terminal), from the infusion to the end of the run."""
+
+    kills: str
+    lineage: str
+
+    def __call__(self, ds: xr.Dataset, arm: ArmRef) -> np.ndarray:
+        t, start = times(ds), infusion_day(ds, arm)
+        killed = trajectory(ds, arm, self.kills)
+        gained = at(t, killed, float(t[-1])) - at(t, killed, start)
+        cell_days = integral(t, trajectory(ds, arm, *(f"{self.lineage}_{s}" for s in T_STATES)), start, None)
+        return safe_ratio(gained, cell_days)
+
+
+def _shift(ds, arm, window, after_infusion):
+    if not after_infusion:
+        return window
+    day0 = infusion_day(ds, arm)
+    return tuple(None if w is None else w + day0 for w in window)
+
+
+def first_after(ds: xr.Dataset, arm: ArmRef, variable: str, day: float) -> np.ndarray:
+    """Value of ``variable`` at the first output time strictly after ``day``."""
+    t = times(ds)
+    later = np.flatnonzero(t > day + 1e-9)
+    k = int(later[0]) if later.size else t.size - 1
+    return trajectory(ds, arm, variable)[:, k]
+
+
+# ------------------------------------------------------- effect builders
+def ratio(metric: Metric, arm: ArmRef, reference: ArmRef) -> Callable[[xr.Dataset], np.ndarray]:
+    """Effect ``metric(arm) / metric(reference)`` per draw."""
+    return lambda ds: safe_ratio(metric(ds, arm), metric(ds, reference))
+
+
+def difference(metric: Metric, arm: ArmRef, reference: ArmRef) -> Callable[[xr.Dataset], np.ndarray]:
+    """Effect ``metric(arm) - metric(reference)`` per draw."""
+    return lambda ds: metric(ds, arm) - metric(ds, reference)
+
+
+def ratio_to_best(metric: Metric, arm: ArmRef, references: Sequence[ArmRef]) -> Callable[[xr.Dataset], np.ndarray]:
+    """Effect ``metric(arm) / min over references of metric(reference)`` per draw."""
+    return lambda ds: safe_ratio(metric(ds, arm), np.min(np.stack([metric(ds, r) for r in references]), axis=0))
+
+
+def benefit(ds: xr.Dataset, untreated: ArmRef, treated: ArmRef) -> np.ndarray:
+    """Treatment benefit ``AUC(untreated) / AUC(treated)`` of tumour burden, per draw (> 1 = benefit)."""
+    auc = AUC()
+    return safe_ratio(auc(ds, untreated), auc(ds, treated))
+
+
+def bliss_excess(control: ArmRef, first: ArmRef, second: ArmRef, combination: ArmRef) -> Callable[[xr.Dataset], np.ndarray]:
+    """Excess log-kill of a combination over the sum of its parts (Bliss independence on the log scale).
+
+    ``ln(AUC_c/AUC_ab) - [ln(AUC_c/AUC_a) + ln(AUC_c/AUC_b)]``; > 0 is synergy.
+    """
+    def effect(ds):
+        log_kill = {k: np.log(benefit(ds, control, arm)) for k, arm in (("a", first), ("b", second), ("ab", combination))}
+        return log_kill["ab"] - (log_kill["a"] + log_kill["b"])
+    return effect
+
+
+# --------------------------------------------------------------- predicates
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+@dataclass(frozen=True)
+class Direction:
+    """Predicate ``value <op> threshold`` on the effect of each draw (NaN never holds)."""
+
+    op: str
+    threshold: float
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(values) & _OPS[self.op](values, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.threshold:g}"
+
+
+BELOW_1, ABOVE_1 = Direction("<", 1.0), Direction(">", 1.0)
+NEGATIVE, POSITIVE = Direction("<", 0.0), Direction(">", 0.0)
+
+
+# ------------------------------------------------------------------ finding
+@dataclass(frozen=True)
+class Finding:
+    """One reproducibility check.
+
+    Attributes
+    ----------
+    id : ``"1a"``, ``"2c"``, ...; the leading number is the DESIGN.md finding.
+    title : what the check shows, in words.
+    source : citation keys (``params/citations.yaml``).
+    scenario : shipped scenario the check runs on.
+    comparison : the comparison made, in words (e.g. "tumour AUC: anti-PD-1 + IKE / anti-PD-1").
+    unit : unit of the effect.
+    effect : Dataset -> one effect value per draw.
+    holds_per_draw : effect values -> bool per draw.
+    informational : reported, never fails a run.
+    design : ``"draws"`` (robustness draws of the whole scenario) or
+        ``"proteasome_cohort"`` (a large single-arm cohort per seed; one draw per seed).
+    p_value : optional Dataset -> one p-value per draw; a draw then holds only if ``p < ALPHA`` too.
+    note : optional Dataset -> one line shown with the result.
+    required_fraction : share of draws that must hold.
+    """
+
+    id: str
+    title: str
+    source: tuple[str, ...]
+    scenario: str
+    comparison: str
+    unit: str
+    effect: Callable[[xr.Dataset], np.ndarray] = field(repr=False)
+    holds_per_draw: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    informational: bool = False
+    design: str = "draws"
+    p_value: Callable[[xr.Dataset], np.ndarray] | None = field(default=None, repr=False)
+    note: Callable[[xr.Dataset], str] | None = field(default=None, repr=False)
+    required_fraction: float = REQUIRED_FRACTION
+
+    @property
+    def number(self) -> int:
+        """The DESIGN.md finding (1..7)."""
+        digits = ""
+        for ch in self.id:
+            if not ch.isdigit():
+                break
+            digits += ch
+        return int(digits)
+
+    @property
+    def criterion(self) -> str:
+        """The per-draw condition in words, e.g. ``"< 1"``."""
+        text = str(self.holds_per_draw)
+        if self.p_value is not None:
+            text += f" and p < {ALPHA:g}"
+        return text
+
+    def evaluate(self, ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(values, holds, p_values)`` per draw; non-finite values never hold."""
+        values = np.asarray(self.effect(ds), dtype=float).ravel()
+        holds = np.asarray(self.holds_per_draw(values), dtype=bool).ravel() & np.isfinite(values)
+        p = None
+        if self.p_value is not None:
+            p = np.asarray(self.p_value(ds), dtype=float).ravel()
+            holds &= np.isfinite(p) & (p < ALPHA)
+        return values, holds, p
+
+
+# ---------------------------------------------------------- finding 4e: cohort
+#: Arm and cohort of the product-proteasome correlation (finding 4e).
+PROTEASOME_ARM = "standard product"
+PROTEASOME_COHORT = {"size": 200, "variability": {"car_proteasome_expression": 0.4, "all": 0.1}}
+PROTEASOME_SEEDS = 3
+
+
+def _per_seed(ds: xr.Dataset) -> list[np.ndarray]:
+    """Patient indices of each seed (the ``seed`` coordinate on ``patient``; one group without it)."""
+    if "seed" not in ds.coords:
+        return [np.arange(ds.sizes["patient"])]
+    seeds = np.asarray(ds["seed"].values)
+    return [np.flatnonzero(seeds == s) for s in dict.fromkeys(seeds.tolist())]
+
+
+def product_proteasome(ds: xr.Dataset, arm: ArmRef = PROTEASOME_ARM) -> np.ndarray:
+    """CAR T proteasome activity at the first output after the infusion, per patient."""
+    return first_after(ds, arm, "car_t_proteasome", infusion_day(ds, arm))
+
+
+def proteasome_outcome(ds: xr.Dataset, arm: ArmRef = PROTEASOME_ARM) -> np.ndarray:
+    """Outcome per patient: ``-ln`` tumour AUC from the infusion to the end (higher is better)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.log(AUC(after_infusion=True)(ds, arm))
+
+
+def _spearman(ds: xr.Dataset) -> np.ndarray:
+    from scipy.stats import spearmanr
+
+    x, y = product_proteasome(ds), proteasome_outcome(ds)
+    out = []
+    for idx in _per_seed(ds):
+        ok = np.isfinite(x[idx]) & np.isfinite(y[idx])
+        if ok.sum() < 3 or np.ptp(x[idx][ok]) == 0 or np.ptp(y[idx][ok]) == 0:
+            out.append((np.nan, np.nan))
+            continue
+        res = spearmanr(x[idx][ok], y[idx][ok])
+        out.append((float(res.statistic), float(res.pvalue)))
+    return np.array(out, dtype=float).reshape(-1, 2)
+
+
+def _cohort_note(ds: xr.Dataset) -> str:
+    groups = _per_seed(ds)
+    return f"{len(groups)} seeds x {groups[0].size} patients; all seeds must hold"
+
+
+def _lowest_auc_note(arms: Sequence[ArmRef]) -> Callable[[xr.Dataset], str]:
+    def note(ds):
+        aucs = np.stack([AUC()(ds, a) for a in arms])
+        labels = [arm_name(ds, a) for a in arms]
+        ok = np.all(np.isfinite(aucs), axis=0)
+        best = np.argmin(np.where(np.isfinite(aucs), aucs, np.inf), axis=0)[ok]
+        counts = {labels[i]: int((best == i).sum()) for i in range(len(labels))}
+        winner = max(counts, key=counts.get)
+        return f"lowest tumour AUC: {winner} in {counts[winner]}/{int(ok.sum())} draws"
+    return note
+
+
+# ---------------------------------------------------------------- catalogue
+#: DESIGN.md section 6, finding number -> statement.
+STATEMENTS = {
+    1: "IFN-gamma lowers tumour SLC7A11, cystine uptake and GSH and raises lipid peroxidation; "
+       "IFNGR-deficient tumours are controlled less by checkpoint blockade",
+    2: "checkpoint blockade + a ferroptosis inducer beats either alone; a ferroptosis inhibitor "
+       "or SLC7A11 over-expression weakens T cell-mediated control",
+    3: "chronic stimulation raises mitochondrial depolarisation, proteasome activity and free haem and "
+       "lowers BACH2; blocking haem's nuclear entry preserves BACH2 and improves control",
+    4: "a bortezomib-manufactured CAR T product is less exhausted and controls tumour longer; product "
+       "proteasome activity correlates negatively with outcome",
+    5: "CD8 CAR T cells kill more directly, CD4 CAR T cells activate host NK and T cells more; "
+       "IFN-gamma-KO CAR T, host IFNGR loss or IL-12 blockade reduce efficacy",
+    6: "M2-skewed TAMs suppress T cells and change tumour iron and ferroptosis susceptibility; "
+       "repolarising TAMs improves immunotherapy",
+    7: "hypoxia, glucose/tryptophan deprivation, IL-10/TGF-beta and lipid peroxidation accelerate "
+       "exhaustion; checkpoint blockade reinvigorates progenitor- but not terminally exhausted cells",
+}
+
+#: Finding number -> shipped scenario.
+SCENARIOS = {
+    1: "finding1_ifng_ferroptosis",
+    2: "finding2_icb_ferroptosis_inducers",
+    3: "finding3_heme_bach2",
+    4: "ball_car_bortezomib",
+    5: "lymphoma_car_subsets",
+    6: "finding6_tam_polarization",
+    7: "finding7_exhaustion_drivers",
+}
+
+#: Finding number -> figure panels: a variable name, or (label, lineages) for a terminally exhausted fraction.
+PANELS: dict[int, tuple] = {
+    1: ("tumor_live", "tumor_slc7a11", "tumor_cystine_uptake", "tumor_gsh", "tumor_lipid_peroxide", "tumor_stat1"),
+    2: ("tumor_live", "tumor_lipid_peroxide", "deaths_ferroptosis", "deaths_killing", "cd8_effector", "tumor_slc7a11"),
+    3: ("tumor_live", "host_t_mito_depolarization", "host_t_proteasome", "host_t_free_heme", "host_t_bach2",
+        ("terminal fraction of CD8 T cells", ("cd8",))),
+    4: ("tumor_live", "car_t_proteasome", "car_t_bach2", ("terminal fraction of CAR T cells", ("car_cd8", "car_cd4")),
+        "car_cd8_effector", "car_cd4_effector"),
+    5: ("tumor_live", "kills_car_cd8", "kills_car_cd4", "nk", "cd8_effector", "ifng"),
+    6: ("tumor_live", "macrophage_m1", "macrophage_m2", "extracellular_iron", "tumor_labile_iron",
+        "tumor_ferroptosis_hazard"),
+    7: (("terminal fraction of CD8 T cells", ("cd8",)), "cd8_effector", "cd8_progenitor_exhausted",
+        "cd8_terminal_exhausted", "host_t_mito_depolarization", "tumor_live"),
+}
+
+_AUC = AUC()
+_TUMOUR_AUC = "ratio of tumour AUC"
+
+
+def _build() -> tuple[Finding, ...]:
+    out: list[Finding] = []
+
+    # 1 -- IFN-gamma and the tumour ferroptosis axis
+    s1, src1 = SCENARIOS[1], ("Wang2019",)
+    for fid, var, label, direction in (
+        ("1a", "tumor_slc7a11", "SLC7A11", BELOW_1),
+        ("1b", "tumor_gsh", "GSH", BELOW_1),
+        ("1c", "tumor_lipid_peroxide", "lipid peroxide", ABOVE_1),
+        ("1d", "tumor_cystine_uptake", "cystine uptake", BELOW_1),
+    ):
+        verb = "raises" if direction is ABOVE_1 else "lowers"
+        out.append(Finding(
+            fid, f"anti-PD-1 (IFN-gamma) {verb} tumour {label}", src1, s1,
+            f"tumour {label}, mean d7-21: anti-PD-1 / control", f"fold change of {label}",
+            ratio(Mean((var,)), "anti-PD-1", "control"), direction))
+    out.append(Finding(
+        "1e", "IFNGR-KO tumours benefit less from anti-PD-1", src1, s1,
+        "checkpoint benefit AUC(ctrl)/AUC(anti-PD-1): IFNGR-KO / wild type", "ratio of benefits",
+        lambda ds: safe_ratio(benefit(ds, "IFNGR-KO control", "IFNGR-KO + anti-PD-1"),
+                              benefit(ds, "control", "anti-PD-1")), BELOW_1))
+
+    # 2 -- checkpoint blockade with ferroptosis inducers / inhibitors
+    s2, src2 = SCENARIOS[2], ("Wang2019", "Cramer2017")
+    for fid, drug, label in (("2a", "cysteinase", "cyst(e)inase"), ("2b", "IKE", "IKE")):
+        out.append(Finding(
+            fid, f"anti-PD-1 + {label} beats either alone", src2, s2,
+            f"tumour AUC: anti-PD-1 + {label} / best single agent", _TUMOUR_AUC,
+            ratio_to_best(_AUC, f"anti-PD-1 + {drug}", ("anti-PD-1", drug)), BELOW_1))
+    out.append(Finding(
+        "2c", "liproxstatin-1 weakens anti-PD-1 control", src2, s2,
+        "tumour AUC: anti-PD-1 + liproxstatin-1 / anti-PD-1", _TUMOUR_AUC,
+        ratio(_AUC, "anti-PD-1 + liproxstatin-1", "anti-PD-1"), ABOVE_1))
+    out.append(Finding(
+        "2d", "SLC7A11 over-expression weakens anti-PD-1 control", src2, s2,
+        "tumour AUC: SLC7A11-OE + anti-PD-1 / anti-PD-1", _TUMOUR_AUC,
+        ratio(_AUC, "SLC7A11-OE + anti-PD-1", "anti-PD-1"), ABOVE_1))
+    for fid, drug, label in (("2e", "IKE", "IKE"), ("2f", "cysteinase", "cyst(e)inase")):
+        out.append(Finding(
+            fid, f"anti-PD-1 + {label} synergy (Bliss, log-kill)", src2, s2,
+            f"ln-kill(combo) - ln-kill(anti-PD-1) - ln-kill({label})", "excess log-kill (ln)",
+            bliss_excess("control", "anti-PD-1", drug, f"anti-PD-1 + {drug}"), POSITIVE, informational=True))
+
+    # 3 -- haem-BACH2 axis of exhaustion
+    s3, src3 = SCENARIOS[3], ("Heme2026",)
+    late = LATE_WINDOW
+    for fid, var, label, direction in (
+        ("3a", "host_t_mito_depolarization", "mitochondrial depolarisation", ABOVE_1),
+        ("3b", "host_t_proteasome", "proteasome activity", ABOVE_1),
+        ("3c", "host_t_free_heme", "free haem", ABOVE_1),
+        ("3d", "host_t_bach2", "BACH2", BELOW_1),
+    ):
+        verb = "raises" if direction is ABOVE_1 else "lowers"
+        out.append(Finding(
+            fid, f"chronic stimulation {verb} T cell {label}", src3, s3,
+            f"T cell {label}, d19-21: chronic / acute", f"fold change of {label}",
+            ratio(Mean((var,), late), "chronic", "acute"), direction))
+    out.append(Finding(
+        "3e", "chronic stimulation raises terminal exhaustion", src3, s3,
+        "terminal-exhausted fraction of CD8, d19-21: chronic - acute", "difference in fraction",
+        difference(TerminalFraction(("cd8",), late), "chronic", "acute"), POSITIVE))
+    out.append(Finding(
+        "3f", "PGRMC2 blocker preserves BACH2", src3, s3,
+        "T cell BACH2, d19-21: chronic + PGRMC2 blocker / chronic", "fold change of BACH2",
+        ratio(Mean(("host_t_bach2",), late), "chronic + PGRMC2 blocker", "chronic"), ABOVE_1))
+    out.append(Finding(
+        "3g", "PGRMC2 blocker improves tumour control", src3, s3,
+        "tumour AUC: chronic + PGRMC2 blocker / chronic", _TUMOUR_AUC,
+        ratio(_AUC, "chronic + PGRMC2 blocker", "chronic"), BELOW_1))
+
+    # 4 -- bortezomib-manufactured CAR T product
+    s4, src4 = SCENARIOS[4], ("Heme2026",)
+    bz, std = "bortezomib product", "standard product"
+    out.append(Finding(
+        "4a", "bortezomib product has lower proteasome activity", src4, s4,
+        "CAR T proteasome at infusion + 7 d: bortezomib / standard", "fold change of proteasome",
+        ratio(At(("car_t_proteasome",), 7.0, after_infusion=True), bz, std), BELOW_1))
+    out.append(Finding(
+        "4b", "bortezomib product keeps more BACH2", src4, s4,
+        "CAR T BACH2 at infusion + 7 d: bortezomib / standard", "fold change of BACH2",
+        ratio(At(("car_t_bach2",), 7.0, after_infusion=True), bz, std), ABOVE_1))
+    out.append(Finding(
+        "4c", "bortezomib product is less terminally exhausted", src4, s4,
+        "terminal-exhausted fraction of CAR T, infusion + 7-21 d: bortezomib - standard", "difference in fraction",
+        difference(TerminalFraction(("car_cd8", "car_cd4"), (7.0, 21.0), after_infusion=True), bz, std), NEGATIVE))
+    out.append(Finding(
+        "4d", "bortezomib product controls tumour better", src4, s4,
+        "tumour AUC after infusion: bortezomib / standard", _TUMOUR_AUC,
+        ratio(AUC(after_infusion=True), bz, std), BELOW_1))
+    out.append(Finding(
+        "4e", "product proteasome correlates negatively with outcome", src4, s4,
+        "Spearman rho(product proteasome, -ln tumour AUC), standard-product cohort, per seed", "Spearman rho",
+        lambda ds: _spearman(ds)[:, 0], NEGATIVE, design="proteasome_cohort",
+        p_value=lambda ds: _spearman(ds)[:, 1], required_fraction=1.0, note=_cohort_note))
+
+    # 5 -- CAR T subsets in lymphoma
+    s5, src5 = SCENARIOS[5], ("Boulch2023", "Boulch2021", "Alizadeh2021")
+    one_to_one = "CD4:CD8 1:1"
+    out.append(Finding(
+        "5a", "CD8 CAR T cells kill more directly", src5, s5,
+        "kills per CAR cell-day: CD8 CAR (CD8 kills) / CD4 CAR (CD4 kills)", "ratio of kills per cell-day",
+        lambda ds: safe_ratio(KillsPerCellDay("kills_car_cd8", "car_cd8")(ds, "CD8 CAR"),
+                              KillsPerCellDay("kills_car_cd4", "car_cd4")(ds, "CD4 CAR")), ABOVE_1))
+    out.append(Finding(
+        "5b", "CD4 CAR T cells activate host NK and CD8 T cells more", src5, s5,
+        "mean host NK + CD8 effector after infusion: CD4 CAR / CD8 CAR", "fold change of host effectors",
+        ratio(Mean(("nk", "cd8_effector"), (0.0, None), after_infusion=True), "CD4 CAR", "CD8 CAR"), ABOVE_1))
+    for fid, arm, label in (
+        ("5c", "1:1 IFNg-KO CAR", "IFN-gamma-KO CAR T"),
+        ("5d", ("1:1 host IFNGR-KO", "1:1 in IFNGR-deficient host"), "host IFNGR loss"),
+        ("5e", ("1:1 IL-12 blockade", "1:1 + IL-12 blockade"), "IL-12 blockade"),
+    ):
+        name = arm if isinstance(arm, str) else arm[0]
+        out.append(Finding(
+            fid, f"{label} reduces CAR T efficacy", src5, s5,
+            f"tumour AUC: {name} / {one_to_one}", _TUMOUR_AUC, ratio(_AUC, arm, one_to_one), ABOVE_1))
+    products = ("CD8 CAR", "CD4 CAR", one_to_one)
+    out.append(Finding(
+        "5f", "best product (1:1 vs the better single subset)", src5, s5,
+        "tumour AUC: CD4:CD8 1:1 / min(CD8 CAR, CD4 CAR)", _TUMOUR_AUC,
+        ratio_to_best(_AUC, one_to_one, products[:2]), BELOW_1, informational=True,
+        note=_lowest_auc_note(products)))
+
+    # 6 -- TAM polarisation
+    s6, src6 = SCENARIOS[6], ("Qian2026", "Dai2020")
+    out.append(Finding(
+        "6a", "M2-skewed TAMs weaken anti-PD-1 control", src6, s6,
+        "tumour AUC: M2-skewed + anti-PD-1 / anti-PD-1", _TUMOUR_AUC,
+        ratio(_AUC, "M2-skewed + anti-PD-1", "anti-PD-1"), ABOVE_1))
+    out.append(Finding(
+        "6b1", "M2-skewed TAMs raise extracellular iron", src6, s6,
+        "extracellular iron, mean d7-21: M2-skewed / control", "fold change of iron",
+        ratio(Mean(("extracellular_iron",)), "M2-skewed", "control"), ABOVE_1))
+    out.append(Finding(
+        "6b2", "M2-skewed TAMs raise tumour labile iron", src6, s6,
+        "tumour labile iron, mean d7-21: M2-skewed / control", "fold change of iron",
+        ratio(Mean(("tumor_labile_iron",)), "M2-skewed", "control"), ABOVE_1))
+    out.append(Finding(
+        "6c", "M2-skewed TAMs change ferroptosis susceptibility", src6, s6,
+        "tumour ferroptosis hazard, mean d7-21: M2-skewed / control", "fold change of hazard",
+        ratio(Mean(("tumor_ferroptosis_hazard",)), "M2-skewed", "control"), ABOVE_1, informational=True))
+    for fid, arm, label in (("6d", "TLR7/8 agonist + anti-PD-1", "TLR7/8 agonist"),
+                            ("6e", "CSF1R inhibitor + anti-PD-1", "CSF1R inhibitor")):
+        out.append(Finding(
+            fid, f"repolarising TAMs ({label}) improves anti-PD-1", src6, s6,
+            f"tumour AUC: {arm} / anti-PD-1", _TUMOUR_AUC, ratio(_AUC, arm, "anti-PD-1"), BELOW_1))
+
+    # 7 -- drivers of exhaustion; reinvigoration of progenitors only
+    s7, src7 = SCENARIOS[7], ("Scharping2021", "Philip2017", "Ma2021", "Xu2021")
+    for k, driver in enumerate(("hypoxia", "glucose deprivation", "tryptophan deprivation", "IL-10/TGF-beta",
+                                "lipid peroxidation"), start=1):
+        out.append(Finding(
+            f"7a{k}", f"{driver} accelerates CD8 T cell exhaustion", src7, s7,
+            f"terminal-exhausted fraction of CD8, d19-21: {driver} - baseline", "difference in fraction",
+            difference(TerminalFraction(("cd8",), late), driver, "baseline"), POSITIVE))
+    out.append(Finding(
+        "7b1", "anti-PD-1 reinvigorates CD8 effectors", src7, s7,
+        "CD8 effector, mean d7-21: anti-PD-1 / baseline", "fold change of CD8 effectors",
+        ratio(Mean(("cd8_effector",)), "anti-PD-1", "baseline"), ABOVE_1))
+    out.append(Finding(
+        "7b2", "anti-PD-1 does not convert terminally exhausted cells back", src7, s7,
+        "CD8 terminally exhausted, mean d7-21: anti-PD-1 / baseline", "fold change of terminal CD8",
+        ratio(Mean(("cd8_terminal_exhausted",)), "anti-PD-1", "baseline"), Direction(">=", 0.9)))
+    return tuple(out)
+
+
+#: Every check, in report order.
+FINDINGS: tuple[Finding, ...] = _build()
+BY_ID: dict[str, Finding] = {f.id: f for f in FINDINGS}
+
+
+def select(ids: Sequence[str] | None = None, findings: Sequence[Finding] = FINDINGS) -> list[Finding]:
+    """Checks named by ``ids``: a check id (``"2c"``), a finding number (``"2"``: all its checks)
+    or a scenario name (all its checks); all when ``ids`` is empty.
+
+    Raises
+    ------
+    tmesim.errors.InputError
+        For an id that names nothing.
+    """
+    if not ids:
+        return list(findings)
+    chosen: list[Finding] = []
+    for raw in ids:
+        key = str(raw).strip()
+        match = [f for f in findings if f.id == key or str(f.number) == key or f.scenario == key]
+        if not match:
+            import difflib
+
+            from ..errors import InputError
+
+            known = sorted({f.id for f in findings} | {str(f.number) for f in findings})
+            close = difflib.get_close_matches(key, known, n=1)
+            raise InputError("ID", f"unknown finding {key!r}",
+                             f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}")
+        chosen += [f for f in match if f not in chosen]
+    order = {f.id: i for i, f in enumerate(findings)}
+    return sorted(chosen, key=lambda f: order[f.id])

@@ -1,0 +1,430 @@
+"""Run the reproducibility checks: robustness draws, evaluation, figures.
+
+Robustness draws use the engine's virtual cohort: for a check's scenario the
+cohort becomes ``{size: n, variability: {all: 0.25}}`` (every non-knob
+parameter scaled by an independent log-normal factor, about +/-25%), so one
+:func:`~tmesim.wellmixed.engine.simulate` call runs every draw of every arm,
+paired (draw ``i`` has the same parameters in every arm). The draws are split
+over several seeds (:data:`DRAWS_PER_SEED` per seed: seeds ``scenario.seed +
+seed``, ``+1``, ...) and concatenated along ``patient`` with a ``seed``
+coordinate. Each scenario is simulated once per run and shared by its checks.
+
+Finding 4e runs instead a single-arm cohort of :data:`~.findings.PROTEASOME_COHORT`
+(or the scenario's own cohort when it varies ``car_proteasome_expression``)
+once per seed, :data:`~.findings.PROTEASOME_SEEDS` seeds; each seed is one draw.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from . import findings as F
+
+#: Robustness draws per seed; a run with ``draws`` draws uses ``ceil(draws / DRAWS_PER_SEED)`` seeds.
+DRAWS_PER_SEED = 5
+DEFAULT_DRAWS = 20
+BAND = (0.1, 0.9)
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of one check.
+
+    ``effect`` is the median over draws and ``lo``/``hi`` its 10th/90th
+    percentiles, in ``unit``; ``fraction`` is the share of draws in which the
+    direction holds; ``status`` is ``"ok"`` or why the check could not run
+    (``"missing scenario"``, ``"missing arm 'X'"``, ...), in which case it fails.
+    """
+
+    id: str
+    finding: int
+    title: str
+    scenario: str
+    comparison: str
+    criterion: str
+    unit: str
+    effect: float
+    lo: float
+    hi: float
+    fraction: float
+    holds: bool
+    informational: bool
+    status: str
+    source: tuple[str, ...] = ()
+    n_draws: int = 0
+    n_failed: int = 0
+    seeds: tuple[int, ...] = ()
+    p_value: float | None = None
+    note: str = ""
+    values: tuple[float, ...] = field(default=(), repr=False)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the result lets ``tmesim reproduce`` succeed (informational checks always do)."""
+        return self.informational or (self.status == "ok" and self.holds)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready record: ``id``, ``holds``, ``fraction``, ``effect``, ``unit`` first, then the details (NaN as null)."""
+        record = asdict(self)
+        record["source"] = list(self.source)
+        record["seeds"] = list(self.seeds)
+        record["values"] = list(self.values)
+        head = {k: record.pop(k) for k in ("id", "holds", "fraction", "effect", "unit")}
+        return _json_safe({**head, **record})
+
+
+def _json_safe(value):
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(results: Sequence[Result], path: Path) -> Path:
+    """Write ``results`` as a JSON list (see :meth:`Result.to_json`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+    return path
+
+
+# ------------------------------------------------------------- simulation
+def seed_plan(draws: int, first_seed: int, per_seed: int = DRAWS_PER_SEED) -> list[tuple[int, int]]:
+    """``(seed, draws)`` pairs splitting ``draws`` over consecutive seeds from ``first_seed``."""
+    if draws < 1:
+        raise InputError("--draws", f"must be >= 1, got {draws}")
+    n_seeds = math.ceil(draws / per_seed)
+    base, extra = divmod(draws, n_seeds)
+    return [(first_seed + k, base + (1 if k < extra else 0)) for k in range(n_seeds)]
+
+
+def _concat_patients(parts: Sequence[xr.Dataset], seeds: Sequence[int]) -> xr.Dataset:
+    """Concatenate per-seed runs along ``patient`` (renumbered), with a ``seed`` coordinate on ``patient``."""
+    messages, offset = [], 0
+    for part in parts:
+        for m in json.loads(part.attrs.get("solver_messages", "[]")):
+            messages.append({**m, "patient": int(m["patient"]) + offset})
+        offset += part.sizes["patient"]
+    seed_of = np.concatenate([np.full(p.sizes["patient"], s) for p, s in zip(parts, seeds)])
+    ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim="patient", coords="minimal", compat="override",
+                                                    combine_attrs="override")
+    ds = ds.assign_coords(patient=np.arange(ds.sizes["patient"]), seed=("patient", seed_of))
+    ds.attrs.update(seed=json.dumps([int(s) for s in seeds]), solver_messages=json.dumps(messages))
+    return ds
+
+
+def _simulate(scenario, progress: Callable[[float], None] | None):
+    from ..wellmixed.engine import simulate
+
+    return simulate(scenario, progress=progress)
+
+
+def simulate_draws(scenario, draws: int, seed: int = 0, sigma: float = F.ROBUSTNESS_SIGMA,
+                   progress: Callable[[float], None] | None = None) -> xr.Dataset:
+    """Robustness draws of ``scenario``: ``draws`` patients, every parameter varied by ``sigma`` (log),
+    over seeds ``scenario.seed + seed`` onwards (see :func:`seed_plan`)."""
+    plan = seed_plan(draws, scenario.seed + seed)
+    parts = []
+    for k, (s, n) in enumerate(plan):
+        scn = scenario.with_overrides(cohort={"size": n, "variability": {"all": sigma}}, seed=s)
+        parts.append(_simulate(scn, _sub_progress(progress, k, len(plan))))
+    return _concat_patients(parts, [s for s, _ in plan])
+
+
+def proteasome_scenario(scenario, seed: int, size: int | None = None):
+    """Single-arm (:data:`~.findings.PROTEASOME_ARM`) cohort of finding 4e for one seed.
+
+    The scenario's own cohort is kept when it varies ``car_proteasome_expression``;
+    otherwise :data:`~.findings.PROTEASOME_COHORT` is used, with ``size`` patients if given.
+    """
+    arms = [a.model_dump() for a in scenario.arms if a.name == F.PROTEASOME_ARM]
+    if not arms:
+        raise F.MissingData(f"missing arm {F.PROTEASOME_ARM!r}")
+    own = scenario.cohort
+    if own.size > 1 and "car_proteasome_expression" in own.variability:
+        cohort = own.model_dump()
+    else:
+        cohort = {**F.PROTEASOME_COHORT, **({"size": size} if size else {})}
+    return scenario.with_overrides(arms=arms, cohort=cohort, seed=seed)
+
+
+def simulate_proteasome_cohort(scenario, seed: int = 0, n_seeds: int = F.PROTEASOME_SEEDS,
+                               progress: Callable[[float], None] | None = None,
+                               size: int | None = None) -> xr.Dataset:
+    """Finding 4e's cohort, once per seed (``scenario.seed + seed`` onwards), concatenated along ``patient``."""
+    seeds = [scenario.seed + seed + k for k in range(n_seeds)]
+    parts = [_simulate(proteasome_scenario(scenario, s, size), _sub_progress(progress, k, n_seeds))
+             for k, s in enumerate(seeds)]
+    return _concat_patients(parts, seeds)
+
+
+def _sub_progress(progress, k: int, n: int):
+    if progress is None:
+        return None
+    return lambda fraction: progress((k + fraction) / n)
+
+
+# -------------------------------------------------------------- evaluation
+def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, math.nan, math.nan
+    lo, med, hi = np.quantile(finite, [BAND[0], 0.5, BAND[1]])
+    return float(med), float(lo), float(hi)
+
+
+def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
+    """Evaluate one check on a Dataset of robustness draws (patients; or seeds for cohort designs)."""
+    base = _base_fields(finding)
+    try:
+        values, holds, p = finding.evaluate(ds)
+        note = finding.note(ds) if finding.note is not None else ""
+    except F.MissingData as exc:
+        return _not_run(finding, str(exc))
+    seeds = tuple(int(s) for s in dict.fromkeys(np.asarray(ds["seed"].values).tolist())) if "seed" in ds.coords \
+        else (int(ds.attrs.get("seed", 0)),)
+    n_failed = int((ds["solver_status"] != 0).any("arm").sum()) if "solver_status" in ds else 0
+    if n_failed:
+        note = "; ".join(filter(None, [note, f"{n_failed} of {ds.sizes['patient']} patients failed to integrate"]))
+    fraction = float(np.mean(holds)) if holds.size else math.nan
+    med, lo, hi = _quantiles(values)
+    return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction,
+                  holds=bool(holds.size and fraction >= finding.required_fraction - 1e-12), status="ok",
+                  n_draws=int(values.size), n_failed=n_failed, seeds=seeds,
+                  p_value=None if p is None else _quantiles(p)[0], note=note,
+                  values=tuple(float(v) for v in values))
+
+
+def _base_fields(finding: F.Finding) -> dict[str, Any]:
+    return dict(id=finding.id, finding=finding.number, title=finding.title, scenario=finding.scenario,
+                comparison=finding.comparison, criterion=finding.criterion, unit=finding.unit,
+                informational=finding.informational, source=tuple(finding.source))
+
+
+def _not_run(finding: F.Finding, status: str) -> Result:
+    return Result(**_base_fields(finding), effect=math.nan, lo=math.nan, hi=math.nan, fraction=math.nan,
+                  holds=False, status=status)
+
+
+def _load(name: str):
+    """The scenario, or a status line saying why it cannot run."""
+    from ..scenario import list_scenarios, load_scenario
+
+    if name not in {n for n, _ in list_scenarios()}:
+        return None, "missing scenario"
+    try:
+        return load_scenario(name), None
+    except InputError as exc:
+        return None, f"invalid scenario: {exc}"
+
+
+def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, seed: int = 0,
+                 out: Path | str | None = None, progress: Progress | None = None,
+                 findings: Sequence[F.Finding] = F.FINDINGS, days: float | None = None,
+                 cohort_size: int | None = None) -> list[Result]:
+    """Run the checks named by ``ids`` (all by default; see :func:`~.findings.select`).
+
+    Parameters
+    ----------
+    ids : check ids (``"2c"``), finding numbers (``"2"``) or scenario names.
+    draws : robustness draws per scenario (>= 1).
+    seed : offset added to each scenario's seed; draws use consecutive seeds from there.
+    out : folder for one figure per finding (``finding<N>.png``); no figures when None.
+    progress : called as ``progress(description, fraction_done)``.
+    findings : the check catalogue (tests pass their own).
+    days : override every scenario's duration (quick tests only; windows are clipped to it).
+    cohort_size : patients per seed of finding 4e's cohort (default 200; quick tests use fewer).
+
+    Returns
+    -------
+    list of Result, in catalogue order. A scenario that is missing, invalid or
+    fails to simulate gives its checks a non-``ok`` status (they fail) rather
+    than raising.
+    """
+    if draws < 1:
+        raise InputError("--draws", f"must be >= 1, got {draws}")
+    chosen = F.select(ids, findings)
+    jobs: dict[tuple[str, str], list[F.Finding]] = {}
+    for f in chosen:
+        jobs.setdefault((f.scenario, f.design), []).append(f)
+    results: dict[str, Result] = {}
+    datasets: dict[tuple[str, str], xr.Dataset] = {}
+    scenarios: dict[str, Any] = {}
+    for j, ((name, design), checks) in enumerate(jobs.items()):
+        if name not in scenarios:
+            scn, why = _load(name)
+            if scn is not None and days is not None:
+                scn = scn.with_overrides(days=days)
+            scenarios[name] = scn if scn is not None else why
+        scn = scenarios[name]
+        if isinstance(scn, str):
+            for f in checks:
+                results[f.id] = _not_run(f, scn)
+            continue
+        label = f"{name}" + (" (proteasome cohort)" if design != "draws" else "")
+        step = (lambda frac, j=j, label=label: progress(label, (j + frac) / len(jobs))) if progress else None
+        try:
+            if design == "proteasome_cohort":
+                ds = simulate_proteasome_cohort(scn, seed, progress=step, size=cohort_size)
+            else:
+                ds = simulate_draws(scn, draws, seed, progress=step)
+        except F.MissingData as exc:
+            for f in checks:
+                results[f.id] = _not_run(f, str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 -- one broken scenario must not stop the others
+            for f in checks:
+                results[f.id] = _not_run(f, f"error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            continue
+        datasets[(name, design)] = ds
+        for f in checks:
+            results[f.id] = evaluate(f, ds)
+    ordered = [results[f.id] for f in chosen]
+    if out is not None:
+        write_figures(ordered, datasets, Path(out))
+    if progress:
+        progress("done", 1.0)
+    return ordered
+
+
+# ------------------------------------------------------------------ figures
+def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.Dataset], out: Path) -> list[Path]:
+    """One PNG per finding (``finding<N>.png``) whose scenario ran: key variables per arm
+    (median and 10-90% band across draws) and the share of draws in which each check holds."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number in dict.fromkeys(r.finding for r in results):
+        rs = [r for r in results if r.finding == number]
+        scenario = rs[0].scenario
+        ds = datasets.get((scenario, "draws"))
+        cohort = datasets.get((scenario, "proteasome_cohort"))
+        if ds is None and cohort is None:
+            continue
+        fig = figure_finding(number, ds, rs, cohort)
+        path = out / f"finding{number}.png"
+        from ..analysis.plots import DPI
+
+        fig.savefig(path, dpi=DPI)
+        written.append(path)
+    return written
+
+
+def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
+    """(arm, patient, time) values and axis label of one panel spec (a variable, or (label, lineages))."""
+    from ..analysis.plots import axis_label
+
+    if isinstance(panel, str):
+        if panel not in ds:
+            return None, panel
+        values = np.asarray(ds[panel].transpose("arm", "patient", "time").values, dtype=float)
+        label = axis_label(ds[panel])
+    else:
+        label, lineages = panel
+        try:
+            values = np.stack([F.terminal_fraction(ds, str(a), lineages) for a in ds["arm"].values])
+        except F.MissingData:
+            return None, label
+    failed = np.asarray(ds["solver_status"].transpose("arm", "patient").values) != 0 if "solver_status" in ds else None
+    if failed is not None:
+        values = np.where(failed[:, :, None], np.nan, values)
+    return values, label
+
+
+def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result], cohort: xr.Dataset | None = None):
+    """Figure of one finding: its :data:`~.findings.PANELS` per arm, a 4e scatter when a cohort is given,
+    and a bar per check with the share of draws that hold."""
+    from matplotlib.figure import Figure
+
+    from ..analysis.plots import PANEL_SIZE_IN, arm_colours
+
+    panels = []
+    if ds is not None:
+        for spec in F.PANELS.get(number, ("tumor_live",)):
+            values, label = _panel_array(ds, spec)
+            if values is not None:
+                panels.append(("series", values, label))
+    if cohort is not None:
+        panels.append(("scatter", cohort, ""))
+    panels.append(("checks", None, ""))
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(PANEL_SIZE_IN[0] * ncols, PANEL_SIZE_IN[1] * nrows + 0.6), layout="constrained")
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    n_draws = ds.sizes["patient"] if ds is not None else 0
+    fig.suptitle(f"Finding {number}: {F.STATEMENTS.get(number, '')}\n"
+                 f"scenario {results[0].scenario}; {n_draws} robustness draws (median, {int(BAND[0] * 100)}-"
+                 f"{int(BAND[1] * 100)}% band)", fontsize="medium")
+    colours = arm_colours(ds) if ds is not None else {}
+    for ax, (kind, payload, label) in zip(axes, panels):
+        if kind == "series":
+            _draw_series(ax, ds, payload, label, colours)
+        elif kind == "scatter":
+            _draw_proteasome_scatter(ax, payload)
+        else:
+            _draw_checks(ax, results)
+    if panels and panels[0][0] == "series":
+        axes[0].legend(title="arm", fontsize="x-small")
+    return fig
+
+
+def _draw_series(ax, ds, values, label, colours):
+    t = np.asarray(ds["time"].values, dtype=float)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        median = np.nanmedian(values, axis=1)
+        lo, hi = np.nanquantile(values, BAND, axis=1) if values.shape[1] > 1 else (None, None)
+    for i, arm in enumerate(str(a) for a in ds["arm"].values):
+        ax.plot(t, median[i], color=colours[arm], label=arm)
+        if lo is not None:
+            ax.fill_between(t, lo[i], hi[i], color=colours[arm], alpha=0.12, linewidth=0)
+    ax.set_xlabel("time (day)")
+    ax.set_ylabel(label, fontsize="small")
+    if label.startswith("viable tumor cells") or label.startswith("tumor_live"):
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=1.0)  # below one cell the tumour is gone; keep the axis readable
+
+
+def _draw_proteasome_scatter(ax, cohort):
+    try:
+        x, y = F.product_proteasome(cohort), F.proteasome_outcome(cohort)
+    except F.MissingData:
+        ax.set_visible(False)
+        return
+    seeds = np.asarray(cohort["seed"].values) if "seed" in cohort.coords else np.zeros(x.size)
+    for s in dict.fromkeys(seeds.tolist()):
+        idx = seeds == s
+        ax.scatter(x[idx], y[idx], s=6, alpha=0.6, label=f"seed {s}")
+    ax.set_xlabel("product proteasome (relative)")
+    ax.set_ylabel("-ln tumour AUC after infusion")
+    ax.set_title("4e: proteasome vs outcome", fontsize="small")
+    ax.legend(fontsize="x-small")
+
+
+def _draw_checks(ax, results):
+    ids = [r.id for r in results][::-1]
+    fractions = [0.0 if not math.isfinite(r.fraction) else r.fraction for r in results][::-1]
+    colours = []
+    for r in results[::-1]:
+        colours.append("0.6" if r.informational else ("tab:green" if r.holds else "tab:red"))
+    ax.barh(ids, fractions, color=colours)
+    ax.axvline(0.9, color="0.3", linestyle="--", linewidth=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of draws in which the direction holds")
+    ax.set_title("checks (grey: informational)", fontsize="small")
