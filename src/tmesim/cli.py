@@ -259,6 +259,8 @@ def scenarios() -> None:
 def _reproduce_table(results: list[Any], draws: int) -> Table:
     """Rich table of ``tmesim reproduce``: one row per check (finding and comparison, effect and unit,
     share of draws in which the direction holds, verdict)."""
+    from rich.markup import escape
+
     table = Table(title=f"Findings: {draws} robustness draws per scenario; a check holds if its direction is "
                         "right in >= 90% of them", box=box.SIMPLE_HEAD)
     table.add_column("ID", style="bold", no_wrap=True)
@@ -267,15 +269,16 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
     table.add_column("holds in", justify="right")
     table.add_column("result")
     for r in results:
-        finding = f"{r.title}\n[dim]{r.comparison}" + (f"; {r.note}" if r.note else "") + "[/dim]"
+        finding = escape(r.title) + "\n[dim]" + escape(r.comparison + (f"; {r.note}" if r.note else "")) + "[/dim]"
         if r.status != "ok":
             effect, share = "-", "-"
-            verdict = f"[dim]{r.status}[/dim]" if r.informational else f"[red]{r.status}[/red]"
+            verdict = f"[dim]{escape(r.status)}[/dim]" if r.informational else f"[red]{escape(r.status)}[/red]"
         else:
-            effect = f"{_format_value(r.effect, '.3g')} [{_format_value(r.lo, '.3g')}, {_format_value(r.hi, '.3g')}]"
+            effect = escape(f"{_format_value(r.effect, '.3g')} [{_format_value(r.lo, '.3g')}, "
+                            f"{_format_value(r.hi, '.3g')}]")
             if r.p_value is not None:
                 effect += f", p {_format_value(r.p_value, '.2g')}"
-            effect += f"\n[dim]{r.unit}[/dim]"
+            effect += f"\n[dim]{escape(r.unit)}[/dim]"
             share = f"{round(r.fraction * r.n_draws)}/{r.n_draws}\n[dim]{r.criterion}[/dim]"
             word = "holds" if r.holds else "fails"
             verdict = f"[dim]{word} (info)[/dim]" if r.informational else (
@@ -288,12 +291,18 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
 def reproduce(
     ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[ID ...]", help="Checks to run: an id (2c), a finding number (2) or a scenario name; all by default."),
+        typer.Argument(
+            metavar="ID",
+            help="Checks to run: an id (2c), a finding number (2) or a scenario name; all by default.",
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder for one figure per finding (default runs/reproduce-<time>).")
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for one figure per finding (default runs/reproduce-<time>)."),
     ] = None,
-    draws: Annotated[int, typer.Option(help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")] = 20,
+    draws: Annotated[
+        int, typer.Option(help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")
+    ] = 20,
     json_path: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the results as a JSON list to FILE.")
     ] = None,
@@ -328,7 +337,8 @@ def reproduce(
     failed = [r for r in required if not r.passed]
     stdout.print(f"{len(required) - len(failed)} of {len(required)} required checks hold"
                  + (f"; failing: {', '.join(r.id for r in failed)}" if failed else "")
-                 + f". Figures in [bold]{out_dir}[/bold]" + (f"; JSON in [bold]{json_path}[/bold]" if json_path else ""))
+                 + f". Figures in [bold]{out_dir}[/bold]"
+                 + (f"; JSON in [bold]{json_path}[/bold]" if json_path else ""))
     if failed:
         raise typer.Exit(code=1)
 

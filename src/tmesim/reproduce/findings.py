@@ -36,6 +36,9 @@ Metric = Callable[[xr.Dataset, ArmRef], np.ndarray]
 TREATMENT_WINDOW = (7.0, 21.0)
 #: Window (days) standing for "at day ~21".
 LATE_WINDOW = (19.0, 21.0)
+#: Window (days) while exhaustion develops under clamped antigen (finding 7):
+#: later, every arm has saturated at mostly terminal cells.
+ONSET_WINDOW = (4.0, 10.0)
 #: Default fraction of draws in which a check's direction must be right.
 REQUIRED_FRACTION = 0.9
 #: Default log-normal spread of every parameter in a robustness draw (~ +/-25%).
@@ -64,7 +67,8 @@ def arm_name(ds: xr.Dataset, arm: ArmRef) -> str:
     for name in names:
         if name in present:
             return name
-    raise MissingData(f"missing arm {names[0]!r}" + (f" (or {', '.join(map(repr, names[1:]))})" if len(names) > 1 else ""))
+    aliases = f" (or {', '.join(map(repr, names[1:]))})" if len(names) > 1 else ""
+    raise MissingData(f"missing arm {names[0]!r}{aliases}")
 
 
 def trajectory(ds: xr.Dataset, arm: ArmRef, *variables: str) -> np.ndarray:
@@ -140,7 +144,9 @@ def window_mean(t: np.ndarray, y: np.ndarray, start: float | None = None, end: f
 
 
 def terminal_fraction(ds: xr.Dataset, arm: ArmRef, lineages: Sequence[str] = ("cd8",)) -> np.ndarray:
-    """Terminally exhausted share of ``<lineage>_{effector, progenitor_exhausted, terminal_exhausted}``, on (patient, time).
+    """Terminally exhausted share of ``<lineage>_{effector, progenitor_exhausted, terminal_exhausted}``.
+
+    Returns an array on (patient, time).
 
     ``lineages`` e.g. ``("cd8",)`` for host CD8 T cells, ``("car_cd8", "car_cd4")`` for CAR T cells.
     """
@@ -278,13 +284,15 @@ def benefit(ds: xr.Dataset, untreated: ArmRef, treated: ArmRef) -> np.ndarray:
     return safe_ratio(auc(ds, untreated), auc(ds, treated))
 
 
-def bliss_excess(control: ArmRef, first: ArmRef, second: ArmRef, combination: ArmRef) -> Callable[[xr.Dataset], np.ndarray]:
+def bliss_excess(control: ArmRef, first: ArmRef, second: ArmRef,
+                 combination: ArmRef) -> Callable[[xr.Dataset], np.ndarray]:
     """Excess log-kill of a combination over the sum of its parts (Bliss independence on the log scale).
 
     ``ln(AUC_c/AUC_ab) - [ln(AUC_c/AUC_a) + ln(AUC_c/AUC_b)]``; > 0 is synergy.
     """
     def effect(ds):
-        log_kill = {k: np.log(benefit(ds, control, arm)) for k, arm in (("a", first), ("b", second), ("ab", combination))}
+        arms = (("a", first), ("b", second), ("ab", combination))
+        log_kill = {k: np.log(benefit(ds, control, arm)) for k, arm in arms}
         return log_kill["ab"] - (log_kill["a"] + log_kill["b"])
     return effect
 
@@ -639,8 +647,8 @@ def _build() -> tuple[Finding, ...]:
                                 "lipid peroxidation"), start=1):
         out.append(Finding(
             f"7a{k}", f"{driver} accelerates CD8 T cell exhaustion", src7, s7,
-            f"terminal-exhausted fraction of CD8, d19-21: {driver} - baseline", "difference in fraction",
-            difference(TerminalFraction(("cd8",), late), driver, "baseline"), POSITIVE))
+            f"terminal-exhausted fraction of CD8, d4-10: {driver} - baseline", "difference in fraction",
+            difference(TerminalFraction(("cd8",), ONSET_WINDOW), driver, "baseline"), POSITIVE))
     out.append(Finding(
         "7b1", "anti-PD-1 reinvigorates CD8 effectors", src7, s7,
         "CD8 effector, mean d7-21: anti-PD-1 / baseline", "fold change of CD8 effectors",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -76,7 +77,8 @@ class Result:
         return self.informational or (self.status == "ok" and self.holds)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready record: ``id``, ``holds``, ``fraction``, ``effect``, ``unit`` first, then the details (NaN as null)."""
+        """JSON-ready record: ``id``, ``holds``, ``fraction``, ``effect``, ``unit`` first, then the details
+        (NaN as null)."""
         record = asdict(self)
         record["source"] = list(self.source)
         record["seeds"] = list(self.seeds)
@@ -395,7 +397,7 @@ def _draw_series(ax, ds, values, label, colours):
         if lo is not None:
             ax.fill_between(t, lo[i], hi[i], color=colours[arm], alpha=0.12, linewidth=0)
     ax.set_xlabel("time (day)")
-    ax.set_ylabel(label, fontsize="small")
+    ax.set_ylabel(textwrap.fill(label, 40), fontsize="small")
     if label.startswith("viable tumor cells") or label.startswith("tumor_live"):
         ax.set_yscale("log")
         ax.set_ylim(bottom=1.0)  # below one cell the tumour is gone; keep the axis readable

@@ -46,41 +46,68 @@ STATUS_MESSAGES = {
 }
 
 
+# W is refactorised only when the Jacobian is refreshed or the step size has
+# moved outside [LU_REUSE_LO, LU_REUSE_HI] times the step it was factorised
+# for. Reusing W = I - gamma h_W J for a step h is the same W-method with the
+# matrix (h_W / h) J, so the order is unchanged; the band keeps the stability
+# function at infinity within |R| <= 0.5 (L-stable at h = h_W).
+LU_REUSE_LO = 0.6
+LU_REUSE_HI = 1.6
+# threshold partial pivoting: keep the diagonal pivot (no fill from row swaps)
+# unless it is smaller than PIVOT_THRESHOLD times the largest in its column
+PIVOT_THRESHOLD = 0.1
+
+
 @njit(cache=True)
 def lu_factor(a, piv):
-    """In-place LU factorisation with partial pivoting (Doolittle).
+    """In-place LU factorisation with threshold partial pivoting (Doolittle).
 
+    Zero multipliers and zero entries of the pivot row are skipped, so the
+    cost follows the sparsity of ``a`` (the model's Jacobian is ~30% full).
     Returns False if the matrix is singular to working precision.
     """
     n = a.shape[0]
+    cols = np.empty(n, dtype=np.int64)
     for k in range(n):
         p = k
         big = abs(a[k, k])
+        diag = big
         for i in range(k + 1, n):
-            if abs(a[i, k]) > big:
-                big = abs(a[i, k])
+            v = abs(a[i, k])
+            if v > big:
+                big = v
                 p = i
-        piv[k] = p
         if big == 0.0:
+            piv[k] = k
             return False
+        if diag >= PIVOT_THRESHOLD * big:
+            p = k
+        piv[k] = p
         if p != k:
             for j in range(n):
                 tmp = a[k, j]
                 a[k, j] = a[p, j]
                 a[p, j] = tmp
         inv = 1.0 / a[k, k]
+        nc = 0
+        for j in range(k + 1, n):
+            if a[k, j] != 0.0:
+                cols[nc] = j
+                nc += 1
         for i in range(k + 1, n):
-            a[i, k] *= inv
             f = a[i, k]
             if f != 0.0:
-                for j in range(k + 1, n):
+                f *= inv
+                a[i, k] = f
+                for jj in range(nc):
+                    j = cols[jj]
                     a[i, j] -= f * a[k, j]
     return True
 
 
 @njit(cache=True)
 def lu_solve(a, piv, b):
-    """Solve ``A x = b`` in place in ``b`` from :func:`lu_factor` output."""
+    """Solve ``A x = b`` in place in ``b`` from :func:`lu_factor` output (dense)."""
     n = a.shape[0]
     for k in range(n):
         p = piv[k]
@@ -101,25 +128,100 @@ def lu_solve(a, piv, b):
 
 
 @njit(cache=True)
+def _compress(a, lptr, lidx, lval, uptr, uidx, uval, dinv):
+    """Nonzeros of the factors from :func:`lu_factor`, row by row (for :func:`_sparse_solve`)."""
+    n = a.shape[0]
+    nl = 0
+    nu = 0
+    for i in range(n):
+        lptr[i] = nl
+        for j in range(i):
+            if a[i, j] != 0.0:
+                lidx[nl] = j
+                lval[nl] = a[i, j]
+                nl += 1
+        uptr[i] = nu
+        for j in range(i + 1, n):
+            if a[i, j] != 0.0:
+                uidx[nu] = j
+                uval[nu] = a[i, j]
+                nu += 1
+        dinv[i] = 1.0 / a[i, i]
+    lptr[n] = nl
+    uptr[n] = nu
+
+
+@njit(cache=True)
+def _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, b, x):
+    """Solve ``W v = b`` for the core variables, in place in ``b``.
+
+    ``W`` was factorised in the order ``perm`` (row/column ``i`` of the
+    factors is variable ``perm[i]``); ``x`` is work space.
+    """
+    n = perm.shape[0]
+    for i in range(n):
+        x[i] = b[perm[i]]
+    for k in range(n):
+        p = piv[k]
+        if p != k:
+            tmp = x[k]
+            x[k] = x[p]
+            x[p] = tmp
+    for i in range(n):
+        s = x[i]
+        for q in range(lptr[i], lptr[i + 1]):
+            s -= lval[q] * x[lidx[q]]
+        x[i] = s
+    for i in range(n - 1, -1, -1):
+        s = x[i]
+        for q in range(uptr[i], uptr[i + 1]):
+            s -= uval[q] * x[uidx[q]]
+        x[i] = s * dinv[i]
+    for i in range(n):
+        b[perm[i]] = x[i]
+
+
+@njit(cache=True)
 def _f(t, y, p, c0, t0, out, aux):
     M.evaluate(t, y, p, c0, t0, out, aux)
 
 @njit(cache=True)
 def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol):
+    for i in range(N_STATE):
+        ytmp[i] = y[i]
     for j in range(N_CORE):
-        for i in range(N_STATE):
-            ytmp[i] = y[i]
         d = 1.5e-8 * max(abs(y[j]), 1e3 * atol[j])
         ytmp[j] = y[j] + d
         _f(t, ytmp, p, c0, t0, ftmp, aux)
+        ytmp[j] = y[j]
         inv = 1.0 / d
         for i in range(N_CORE):
             jac[i, j] = (ftmp[i] - f0[i]) * inv
+
+
+@njit(cache=True)
+def _ordering(jac, perm, deg):
+    """Elimination order for W: variables with the fewest couplings first
+    (a static min-degree heuristic on the Jacobian's nonzeros), which keeps
+    the fill of the factors, and so their cost, low."""
+    n = jac.shape[0]
+    for i in range(n):
+        deg[i] = 0
+    for i in range(n):
+        for j in range(n):
+            if i != j and jac[i, j] != 0.0:
+                deg[i] += 1
+                deg[j] += 1
+    order = np.argsort(deg, kind="mergesort")
+    for i in range(n):
+        perm[i] = order[i]
+
 
 @njit(cache=True)
 def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
          rtol, atol, hmax, max_steps, jac_every, out_y, out_aux, status, fail_var, fail_time, n_steps):
     n = N_STATE
+    nc = N_CORE
     yr = y[r]
     pr = p[r]
     c0r = c0[r]
@@ -131,10 +233,21 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     ynew = np.empty(n)
     ytmp = np.empty(n)
     ftmp = np.empty(n)
+    xw = np.empty(nc)
     aux = np.empty(N_AUX)
-    jac = np.empty((N_CORE, N_CORE))
-    w = np.empty((N_CORE, N_CORE))
-    piv = np.empty(N_CORE, dtype=np.int64)
+    jac = np.empty((nc, nc))
+    jp = np.empty((nc, nc))  # Jacobian in elimination order
+    w = np.empty((nc, nc))
+    piv = np.empty(nc, dtype=np.int64)
+    perm = np.empty(nc, dtype=np.int64)
+    deg = np.empty(nc, dtype=np.int64)
+    lptr = np.empty(nc + 1, dtype=np.int64)
+    uptr = np.empty(nc + 1, dtype=np.int64)
+    lidx = np.empty(nc * nc, dtype=np.int64)
+    uidx = np.empty(nc * nc, dtype=np.int64)
+    lval = np.empty(nc * nc)
+    uval = np.empty(nc * nc)
+    dinv = np.empty(nc)
     t = tcur[r]
     h = hcur[r]
     k = k0
@@ -142,6 +255,8 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     steps = 0
     fresh = True
     since_jac = 0
+    jac_current = False  # Jacobian evaluated at the current (t, y)
+    h_lu = 0.0  # step size W is factorised for (0: none)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
     hmin = 1e-12 * span
     while k < k1:
@@ -167,31 +282,46 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         if fresh:
             _f(t, yr, pr, c0r, t0r, f0, aux)
             since_jac = jac_every
+            jac_current = False
             fresh = False
-        if since_jac >= jac_every:
+        if since_jac >= jac_every and not jac_current:
             _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol)
+            _ordering(jac, perm, deg)
+            for i in range(nc):
+                for j in range(nc):
+                    jp[i, j] = jac[perm[i], perm[j]]
             since_jac = 0
+            jac_current = True
+            h_lu = 0.0
         h = min(h, hmax, t_end - t)
         if t_end - t - h < 1e-9 * span:
             h = t_end - t
         # ---- one ROS2 step
-        for i in range(N_CORE):
-            for j in range(N_CORE):
-                w[i, j] = -GAMMA * h * jac[i, j]
-            w[i, i] += 1.0
-        ok = lu_factor(w, piv)
+        ok = True
+        if h_lu == 0.0 or h < LU_REUSE_LO * h_lu or h > LU_REUSE_HI * h_lu:
+            gh = GAMMA * h
+            for i in range(nc):
+                for j in range(nc):
+                    w[i, j] = -gh * jp[i, j]
+                w[i, i] += 1.0
+            ok = lu_factor(w, piv)
+            if ok:
+                _compress(w, lptr, lidx, lval, uptr, uidx, uval, dinv)
+                h_lu = h
+            else:
+                h_lu = 0.0
         accept = False
         err = 1e10
         if ok:
             for i in range(n):
                 k1v[i] = f0[i]
-            lu_solve(w, piv, k1v[:N_CORE])
+            _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, k1v, xw)
             for i in range(n):
                 ytmp[i] = yr[i] + h * k1v[i]
             _f(t + h, ytmp, pr, c0r, t0r, ftmp, aux)
             for i in range(n):
                 k2v[i] = ftmp[i] - 2.0 * k1v[i]
-            lu_solve(w, piv, k2v[:N_CORE])
+            _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, k2v, xw)
             err = 0.0
             bad = -1
             for i in range(n):
@@ -234,11 +364,12 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
                 yr[i] = ynew[i]
                 f0[i] = f1[i]
             since_jac += 1
+            jac_current = False
             fac = 5.0 if err < 1e-10 else min(5.0, max(0.2, 0.9 / np.sqrt(err)))
             h = h * fac
             fail_var[r] = -1
         else:
-            since_jac = jac_every  # refresh the Jacobian after a rejection
+            since_jac = jac_every  # refresh a stale Jacobian after a rejection
             h = h * (0.25 if err >= 1e9 else max(0.2, 0.9 / np.sqrt(err)))
             if h < hmin:
                 status[r] = FAIL_NONFINITE if err >= 1e9 else FAIL_STEP_SIZE

@@ -1,0 +1,56 @@
+"""Every finding of DESIGN.md section 6 on its shipped scenario.
+
+The default (fast) run uses 3 robustness draws per scenario (a check then
+needs the right direction in all 3) and a 60-patient cohort per seed for
+finding 4e; the full robustness run (20 draws, 200 patients per seed) is
+marked ``slow`` (``pytest -m slow``). A finding whose scenario is not
+shipped yet is skipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tmesim.reproduce import findings as F
+from tmesim.reproduce.runner import run_findings
+from tmesim.scenario import list_scenarios
+
+FAST_DRAWS = 3
+
+#: Checks that do not yet hold robustly (issue 3 is open: see docs/findings.md).
+#: They still run and are reported; every other check must hold. Remove an id
+#: from here once calibration makes it hold over the full robustness draws.
+KNOWN_OPEN = {"1e", "2a", "2b", "2c", "3g", "4a", "4b", "4c", "4d", "4e", "5b", "5c", "5d", "5e", "6a", "6d", "6e", "7a3"}
+FAST_COHORT = 60
+FULL_DRAWS = 20
+
+
+def _shipped() -> set[str]:
+    return {name for name, _ in list_scenarios()}
+
+
+def _run(number: int, tmp_path, full: bool = False, **kwargs):
+    scenario = F.SCENARIOS[number]
+    if scenario not in _shipped():
+        pytest.skip(f"scenario {scenario!r} of finding {number} is not shipped yet")
+    results = run_findings([str(number)], out=tmp_path, **kwargs)
+    assert results and all(r.finding == number for r in results)
+    assert all(r.status == "ok" or r.id in KNOWN_OPEN for r in results), {r.id: r.status for r in results if r.status != "ok"}
+    assert (tmp_path / f"finding{number}.png").is_file()
+    failing = {r.id: f"{r.comparison}: effect {r.effect:.3g} {r.unit}, holds in {r.fraction:.0%}"
+               for r in results if not r.passed and (full or r.id not in KNOWN_OPEN)}
+    assert not failing, failing
+    return results
+
+
+@pytest.mark.parametrize("number", sorted(F.SCENARIOS))
+def test_finding_holds_fast(number, tmp_path):
+    _run(number, tmp_path, draws=FAST_DRAWS, cohort_size=FAST_COHORT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", sorted(F.SCENARIOS))
+def test_finding_holds_over_full_robustness_draws(number, tmp_path):
+    results = _run(number, tmp_path, full=True, draws=FULL_DRAWS)
+    assert all(r.n_draws >= FULL_DRAWS for r in results if r.id != "4e")
+    assert all(len(r.seeds) >= 3 for r in results)

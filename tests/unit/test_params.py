@@ -1,0 +1,307 @@
+"""Parameter sets: completeness, provenance, unit conversion and input errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tmesim.errors import InputError
+from tmesim.params import citations, list_parameter_sets, load_parameter_set
+from tmesim.params import index as P
+from tmesim.params.index import CATALOGUE, NAMES
+from tmesim.params.loader import SOURCE_PREFIXES
+
+BASE = "mouse_b16_icb_ferroptosis"
+SET_NAMES = [name for name, _ in list_parameter_sets()]
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load_parameter_set(BASE)
+
+
+def _raises_naming(where: str, fn, *args, contains: tuple[str, ...] = (), **kwargs) -> InputError:
+    """Call ``fn``; it must raise InputError whose message names ``where``."""
+    with pytest.raises(InputError) as info:
+        fn(*args, **kwargs)
+    text = str(info.value)
+    assert where in text, f"{where!r} not named in {text!r}"
+    for c in contains:
+        assert c in text, f"{c!r} not in {text!r}"
+    return info.value
+
+
+# ---------------------------------------------------------------- catalogue
+def test_catalogue_entries_have_unit_and_description():
+    assert len(NAMES) == P.N_PARAMS > 100
+    for name, spec in CATALOGUE.items():
+        assert spec.get("unit") is not None, name
+        assert str(spec.get("description", "")).strip(), name
+        lo, hi = spec.get("min"), spec.get("max")
+        if lo is not None and hi is not None:
+            assert lo <= hi, name
+
+
+def test_index_constants_match_catalogue_order():
+    assert P.tumor_growth_rate == NAMES.index("tumor_growth_rate")
+    assert NAMES[P.gsh_turnover_rate] == "gsh_turnover_rate"
+
+
+# ------------------------------------------------------------- shipped sets
+def test_there_is_at_least_the_base_set():
+    assert BASE in SET_NAMES
+    assert len(SET_NAMES) == len(set(SET_NAMES))
+
+
+@pytest.mark.parametrize("name", SET_NAMES)
+def test_shipped_set_loads_and_is_complete(name):
+    ps = load_parameter_set(name)
+    assert ps.name == name
+    assert set(ps.by_name) == set(NAMES)
+    vec = ps.vector()
+    assert vec.shape == (len(NAMES),)
+    assert np.all(np.isfinite(vec))
+    for rec in ps.records():
+        spec = CATALOGUE[rec.name]
+        assert rec.unit == spec["unit"], rec.name
+        if spec.get("min") is not None:
+            assert rec.value >= spec["min"], rec.name
+        if spec.get("max") is not None:
+            assert rec.value <= spec["max"], rec.name
+        assert vec[NAMES.index(rec.name)] == rec.value
+
+
+@pytest.mark.parametrize("name", SET_NAMES)
+def test_every_source_is_a_citation_or_a_reasoned_assumption(name):
+    keys = citations()
+    bad = []
+    for rec in load_parameter_set(name).records():
+        src = rec.source
+        if src in keys:
+            continue
+        if src.startswith(SOURCE_PREFIXES) and len(src.split(":", 1)[1].strip()) >= 3:
+            continue
+        bad.append((rec.name, src))
+    assert not bad, f"sources that are neither citation keys nor reasoned assumptions: {bad[:5]}"
+
+
+def test_citations_are_full_references():
+    refs = citations()
+    assert refs
+    for key, ref in refs.items():
+        assert isinstance(ref, str) and len(ref) > 20, key
+
+
+def test_inheriting_set_overrides_but_keeps_the_rest():
+    others = [n for n in SET_NAMES if n != BASE]
+    if not others:
+        pytest.skip("only the base set is shipped")
+    base_set = load_parameter_set(BASE)
+    for name in others:
+        ps = load_parameter_set(name)
+        same = sum(ps.by_name[n].value == base_set.by_name[n].value for n in NAMES)
+        assert 0 < same <= len(NAMES)
+
+
+# ---------------------------------------------------------- unit conversion
+class TestConversion:
+    def test_rate_per_day_to_per_minute(self, base):
+        ps = base.with_overrides({"tumor_growth_rate": "0.5 1/day"})
+        assert ps["tumor_growth_rate"] == pytest.approx(0.5 / 1440.0, rel=1e-12)
+        rec = ps.by_name["tumor_growth_rate"]
+        assert (rec.given_value, rec.given_unit, rec.unit) == (0.5, "1/day", "1/min")
+        assert rec.source.startswith("override:")
+        assert rec.is_assumption
+
+    def test_per_hour_and_hours(self, base):
+        ps = base.with_overrides({"tumor_growth_rate": "0.03 1/h", "stat1_time_constant": "6 h"})
+        assert ps["tumor_growth_rate"] == pytest.approx(0.03 / 60.0, rel=1e-12)
+        assert ps["stat1_time_constant"] == pytest.approx(360.0, rel=1e-12)
+
+    def test_bare_number_is_read_in_the_sets_unit(self, base):
+        given_unit = base.by_name["tumor_growth_rate"].given_unit
+        ps = base.with_overrides({"tumor_growth_rate": 0.9})
+        expected = 0.9 * {"1/day": 1 / 1440.0, "1/h": 1 / 60.0, "1/min": 1.0}[given_unit]
+        assert ps["tumor_growth_rate"] == pytest.approx(expected, rel=1e-12)
+
+    def test_mapping_override_keeps_its_source(self, base):
+        ps = base.with_overrides({"stat1_time_constant": {"value": 0.5, "unit": "day", "source": "Thibaut2020"}})
+        assert ps["stat1_time_constant"] == pytest.approx(720.0)
+        assert ps.by_name["stat1_time_constant"].source == "Thibaut2020"
+
+    def test_override_returns_new_set(self, base):
+        before = base["tumor_growth_rate"]
+        base.with_overrides({"tumor_growth_rate": "2 1/day"})
+        assert base["tumor_growth_rate"] == before
+
+    def test_base_set_values_converted(self, base):
+        rec = base.by_name["tumor_growth_rate"]
+        factor = {"1/day": 1 / 1440.0, "1/h": 1 / 60.0, "1/min": 1.0}[rec.given_unit]
+        assert rec.value == pytest.approx(rec.given_value * factor, rel=1e-12)
+
+
+# ------------------------------------------------------------- bad overrides
+class TestBadOverrides:
+    FIELD = "parameters.tumor_growth_rate"
+
+    def test_incompatible_unit(self, base):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "5 mM"}, contains=("mM",))
+
+    def test_unreadable_unit(self, base):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "5 blargs"})
+
+    def test_unknown_name_suggests_the_near_one(self, base):
+        err = _raises_naming("tumor_growth_rat", base.with_overrides, {"tumor_growth_rat": 0.1},
+                             contains=("did you mean", "'tumor_growth_rate'"))
+        assert err.field == "parameters.tumor_growth_rat"
+
+    def test_unknown_name_via_getitem(self, base):
+        _raises_naming("tumor_growth_rat", base.__getitem__, "tumor_growth_rat", contains=("tumor_growth_rate",))
+
+    def test_negative_rate(self, base):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "-1 1/day"}, contains=(">=",))
+
+    @pytest.mark.parametrize("value", [math.nan, math.inf, "nan 1/day", "inf 1/day", "-inf 1/day"])
+    def test_non_finite(self, base, value):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": value}, contains=("finite",))
+
+    def test_fraction_above_one(self, base):
+        _raises_naming("parameters.slc7a11_repression_max", base.with_overrides, {"slc7a11_repression_max": 1.5},
+                       contains=("<=",))
+
+    def test_not_a_number(self, base):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "abc"}, contains=("abc",))
+
+    def test_empty_value(self, base):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "  "})
+
+    def test_custom_field_prefix(self, base):
+        err = _raises_naming("arms[2].parameters.tumor_growth_rate", base.with_overrides,
+                             {"tumor_growth_rate": "-1 1/day"}, field="arms[2].parameters")
+        assert err.field == "arms[2].parameters.tumor_growth_rate"
+
+
+# ------------------------------------------------------------ bad set files
+def _write(tmp_path: Path, text: str, name: str = "custom.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+class TestSetFiles:
+    def test_valid_custom_set_inherits(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+description: test set
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption: test value"}}
+""")
+        ps = load_parameter_set(str(path))
+        assert ps.name == "custom"
+        assert ps["tumor_growth_rate"] == pytest.approx(0.3 / 1440.0)
+        assert ps["gsh_turnover_rate"] == load_parameter_set(BASE)["gsh_turnover_rate"]
+
+    def test_missing_unit(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, source: "assumption: test value"}}
+""")
+        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("unit",))
+
+    def test_wrong_unit_in_file(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, unit: mM, source: "assumption: test value"}}
+""")
+        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path))
+
+    def test_unknown_parameter_in_file(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumour_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption: test value"}}
+""")
+        _raises_naming("parameters.tumour_growth_rate", load_parameter_set, str(path), contains=("tumor_growth_rate",))
+
+    def test_unknown_entry_key(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{valu: 0.3, unit: 1/day, source: "assumption: test value"}}
+""")
+        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("valu",))
+
+    def test_unknown_top_level_key(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherit: {BASE}
+parameters: {{}}
+""")
+        _raises_naming("inherit", load_parameter_set, str(path), contains=("inherits",))
+
+    def test_source_without_reason(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption:"}}
+""")
+        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("reason",))
+
+    def test_missing_source(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, unit: 1/day}}
+""")
+        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("source",))
+
+    def test_unknown_citation_key_suggests(self, tmp_path):
+        key = sorted(citations())[0]
+        typo = key[:-1] + ("x" if key[-1] != "x" else "y")
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "{typo}"}}
+""")
+        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=(typo,))
+
+    def test_incomplete_set_without_inherits(self, tmp_path):
+        path = _write(tmp_path, """
+name: custom
+parameters:
+  tumor_growth_rate: {value: 0.3, unit: 1/day, source: "assumption: test value"}
+""")
+        _raises_naming(str(path), load_parameter_set, str(path), contains=("missing",))
+
+    def test_malformed_yaml(self, tmp_path):
+        path = _write(tmp_path, "name: custom\nparameters: {tumor_growth_rate: [1, 2}\n")
+        _raises_naming(str(path), load_parameter_set, str(path), contains=("malformed YAML",))
+
+    def test_not_a_mapping(self, tmp_path):
+        path = _write(tmp_path, "- just\n- a list\n")
+        _raises_naming(str(path), load_parameter_set, str(path), contains=("parameters",))
+
+    def test_missing_file(self, tmp_path):
+        missing = tmp_path / "nope.yaml"
+        _raises_naming("parameter_set", load_parameter_set, str(missing), contains=(str(missing),))
+
+    def test_unknown_set_name_suggests(self):
+        _raises_naming("parameter_set", load_parameter_set, BASE[:-1], contains=(f"'{BASE}'",))
+
+    def test_inheritance_cycle(self, tmp_path):
+        path = tmp_path / "loop.yaml"
+        path.write_text(f"name: loop\ninherits: {path}\nparameters: {{}}\n")
+        _raises_naming("inherits", load_parameter_set, str(path))

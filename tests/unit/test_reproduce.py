@@ -1,0 +1,272 @@
+"""Unit tests of ``tmesim reproduce``: metric helpers, checks on synthetic engine output, the runner's
+bookkeeping (seeds, missing scenarios, JSON) and the CLI command, without running the engine."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from typer.testing import CliRunner
+
+from tmesim.errors import InputError
+from tmesim.reproduce import findings as F
+from tmesim.reproduce import runner as R
+
+TIME = np.linspace(0.0, 30.0, 121)  # every 6 h
+
+
+def make_dataset(arms: dict[str, dict[str, np.ndarray]], n_patients: int, *, scenario: dict | None = None,
+                 seeds: list[int] | None = None, failed: dict[str, list[int]] | None = None) -> xr.Dataset:
+    """Synthetic engine output (contract of docs/architecture.md).
+
+    ``arms`` maps arm -> variable -> values broadcastable to (patient, time);
+    every arm must give the same variables.
+    """
+    names = list(arms)
+    variables = list(next(iter(arms.values())))
+    data = {}
+    for var in variables:
+        values = np.stack([np.broadcast_to(np.asarray(arms[a][var], dtype=float), (n_patients, TIME.size))
+                           for a in names])
+        data[var] = (("arm", "patient", "time"), values, {"units": "1", "long_name": var, "group": "tumor"})
+    status = np.zeros((len(names), n_patients), dtype=np.int64)
+    for arm, patients in (failed or {}).items():
+        status[names.index(arm), patients] = 1
+    data["solver_status"] = (("arm", "patient"), status)
+    coords = {"arm": names, "patient": np.arange(n_patients), "time": ("time", TIME, {"units": "day"})}
+    if seeds is not None:
+        coords["seed"] = ("patient", np.asarray(seeds))
+    scenario = scenario or {"name": "synthetic", "arms": [{"name": a} for a in names]}
+    attrs = {"scenario": yaml.safe_dump(scenario), "seed": 0, "engine": "wellmixed", "solver_messages": "[]"}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def flat(value: float, n: int = 1) -> np.ndarray:
+    return np.full((n, TIME.size), value)
+
+
+# ------------------------------------------------------------------ helpers
+def test_integral_of_a_linear_function_is_exact_and_clipped_to_the_run():
+    y = np.stack([2.0 * TIME, 3.0 * TIME])
+    np.testing.assert_allclose(R.F.integral(TIME, y), [900.0, 1350.0])  # int_0^30 2t dt = 900
+    np.testing.assert_allclose(F.integral(TIME, y, 7.0, 21.0), [21.0**2 - 7.0**2, 1.5 * (21.0**2 - 7.0**2)])
+    # window ends between output times are interpolated; past the end, clipped to the run
+    np.testing.assert_allclose(F.integral(TIME, y, 1.1, 2.3), [2.3**2 - 1.1**2, 1.5 * (2.3**2 - 1.1**2)])
+    np.testing.assert_allclose(F.integral(TIME, y, 20.0, 50.0), [900.0 - 400.0, 1.5 * 500.0])
+
+
+def test_window_mean_at_and_collapsed_windows():
+    y = np.stack([TIME, 10.0 + 0.0 * TIME])
+    np.testing.assert_allclose(F.window_mean(TIME, y, 7.0, 21.0), [14.0, 10.0])
+    np.testing.assert_allclose(F.at(TIME, y, 12.1), [12.1, 10.0])
+    # a window past the end of the run collapses to the last time point
+    assert F.clip_window(TIME, 40.0, 45.0) == (30.0, 30.0)
+    np.testing.assert_allclose(F.window_mean(TIME, y, 40.0, 45.0), [30.0, 10.0])
+    assert F.clip_window(TIME, None, None) == (0.0, 30.0)
+
+
+def test_safe_ratio_is_nan_where_the_denominator_is_not_positive():
+    out = F.safe_ratio(np.array([1.0, 1.0, 1.0, 2.0]), np.array([0.0, -1.0, np.nan, 4.0]))
+    assert np.isnan(out[:3]).all() and out[3] == 0.5
+
+
+def test_terminal_fraction_and_auc_metrics():
+    ds = make_dataset({"a": {"cd8_effector": flat(60.0), "cd8_progenitor_exhausted": flat(20.0),
+                             "cd8_terminal_exhausted": flat(20.0), "tumor_live": 1e6 + 1e5 * TIME[None]}}, 1)
+    np.testing.assert_allclose(F.terminal_fraction(ds, "a"), 0.2)
+    np.testing.assert_allclose(F.TerminalFraction()(ds, "a"), [0.2])
+    np.testing.assert_allclose(F.AUC()(ds, "a"), [1e6 * 30 + 1e5 * 450])
+    np.testing.assert_allclose(F.Mean(("cd8_effector", "cd8_terminal_exhausted"))(ds, "a"), [80.0])
+
+
+def test_arm_aliases_missing_arms_and_variables():
+    ds = make_dataset({"1:1 in IFNGR-deficient host": {"tumor_live": flat(1.0)}}, 1)
+    assert F.arm_name(ds, ("1:1 host IFNGR-KO", "1:1 in IFNGR-deficient host")) == "1:1 in IFNGR-deficient host"
+    with pytest.raises(F.MissingData, match="missing arm 'nope'"):
+        F.arm_name(ds, "nope")
+    with pytest.raises(F.MissingData, match="missing variable 'nk'"):
+        F.trajectory(ds, "1:1 in IFNGR-deficient host", "nk")
+
+
+def test_failed_integrations_are_nan_and_never_hold():
+    ds = make_dataset({"a": {"tumor_live": flat(1.0, 3)}, "b": {"tumor_live": flat(2.0, 3)}}, 3,
+                      failed={"b": [1]})
+    values = F.ratio(F.AUC(), "a", "b")(ds)
+    assert np.isnan(values[1]) and np.allclose(values[[0, 2]], 0.5)
+    assert F.BELOW_1(values).tolist() == [True, False, True]
+
+
+def test_infusion_day_and_times_relative_to_it():
+    scenario = {"name": "car", "arms": [{"name": "none"}, {"name": "car", "products": [{"day": 7, "cells": 1e6}]}]}
+    y = np.broadcast_to(TIME, (1, TIME.size))
+    ds = make_dataset({"none": {"car_t_bach2": y}, "car": {"car_t_bach2": y}}, 1, scenario=scenario)
+    assert F.infusion_day(ds, "car") == 7.0
+    np.testing.assert_allclose(F.At(("car_t_bach2",), 7.0, after_infusion=True)(ds, "car"), [14.0])
+    np.testing.assert_allclose(F.first_after(ds, "car", "car_t_bach2", 7.0), [7.25])
+    with pytest.raises(F.MissingData, match="no CAR T infusion"):
+        F.infusion_day(ds, "none")
+
+
+def test_direction_predicate():
+    d = F.Direction(">=", 0.9)
+    assert d(np.array([0.95, 0.9, 0.5, np.nan])).tolist() == [True, True, False, False]
+    assert str(d) == ">= 0.9" and str(F.BELOW_1) == "< 1"
+
+
+def test_bliss_excess_on_the_log_kill_scale():
+    arms = {"control": 100.0, "a": 50.0, "b": 50.0, "ab": 10.0}
+    ds = make_dataset({arm: {"tumor_live": flat(v)} for arm, v in arms.items()}, 1)
+    # ln(100/10) - 2 ln(100/50) = ln 10 - ln 4
+    np.testing.assert_allclose(F.bliss_excess("control", "a", "b", "ab")(ds), [math.log(10) - math.log(4)])
+
+
+# ------------------------------------------------------------------ checks
+def _finding1_dataset(slc7a11_ratio: np.ndarray) -> xr.Dataset:
+    n = slc7a11_ratio.size
+    return make_dataset({"control": {"tumor_slc7a11": flat(1.0, n)},
+                         "anti-PD-1": {"tumor_slc7a11": np.repeat(slc7a11_ratio[:, None], TIME.size, axis=1)}}, n)
+
+
+def test_check_holds_when_the_direction_is_right_in_every_draw():
+    ds = _finding1_dataset(np.linspace(0.6, 0.9, 10))
+    result = R.evaluate(F.BY_ID["1a"], ds)
+    assert result.status == "ok" and result.holds and result.passed
+    assert result.fraction == 1.0 and result.n_draws == 10
+    assert result.effect == pytest.approx(0.75)
+    assert result.lo == pytest.approx(np.quantile(np.linspace(0.6, 0.9, 10), 0.1))
+    assert result.unit == "fold change of SLC7A11" and result.criterion == "< 1"
+
+
+def test_check_fails_when_the_direction_is_wrong_in_too_many_draws():
+    ratios = np.array([0.8] * 8 + [1.2] * 2)  # right in 8 of 10 draws: 0.8 < 0.9
+    result = R.evaluate(F.BY_ID["1a"], _finding1_dataset(ratios))
+    assert result.fraction == pytest.approx(0.8)
+    assert not result.holds and not result.passed
+    ratios = np.array([0.8] * 9 + [1.2])  # 9 of 10 is enough
+    assert R.evaluate(F.BY_ID["1a"], _finding1_dataset(ratios)).holds
+
+
+def test_informational_checks_never_fail_a_run():
+    ds = _finding1_dataset(np.full(4, 1.5))
+    info = F.Finding("9z", "info", (), "s", "c", "u", F.ratio(F.Mean(("tumor_slc7a11",)), "anti-PD-1", "control"),
+                     F.BELOW_1, informational=True)
+    result = R.evaluate(info, ds)
+    assert not result.holds and result.passed
+
+
+def test_a_missing_arm_is_a_failing_status_not_a_crash():
+    ds = make_dataset({"control": {"tumor_live": flat(1.0)}}, 1)
+    result = R.evaluate(F.BY_ID["2c"], ds)
+    assert result.status.startswith("missing arm") and not result.passed and math.isnan(result.fraction)
+
+
+def test_proteasome_correlation_per_seed():
+    rng = np.random.default_rng(1)
+    n, seeds = 60, [0] * 30 + [1] * 30
+    proteasome = rng.lognormal(0.0, 0.4, n)
+    scenario = {"name": "ball", "arms": [{"name": "standard product", "products": [{"day": 2, "cells": 1e6}]}]}
+    # higher proteasome -> larger tumour burden -> worse outcome
+    tumour = np.repeat((proteasome * (1 + 0.1 * rng.random(n)))[:, None], TIME.size, axis=1)
+    prot = np.repeat(proteasome[:, None], TIME.size, axis=1)
+    ds = make_dataset({"standard product": {"car_t_proteasome": prot, "tumor_live": tumour}}, n,
+                      scenario=scenario, seeds=seeds)
+    result = R.evaluate(F.BY_ID["4e"], ds)
+    assert result.n_draws == 2 and result.seeds == (0, 1)
+    assert result.effect < -0.8 and result.p_value < 0.05 and result.holds
+    assert "2 seeds x 30 patients" in result.note
+
+
+def test_catalogue_ids_sources_and_selection():
+    ids = [f.id for f in F.FINDINGS]
+    assert len(ids) == len(set(ids))
+    assert {f.number for f in F.FINDINGS} == set(range(1, 8))
+    citations = yaml.safe_load(open(__import__("tmesim").__path__[0] + "/params/citations.yaml"))
+    assert all(key in citations for f in F.FINDINGS for key in f.source)
+    assert [f.id for f in F.select(["2"])] == ["2a", "2b", "2c", "2d", "2e", "2f"]
+    assert [f.id for f in F.select(["3g", "1a"])] == ["1a", "3g"]
+    assert {f.id for f in F.select(["lymphoma_car_subsets"])} == {f.id for f in F.FINDINGS if f.number == 5}
+    with pytest.raises(InputError, match="unknown finding"):
+        F.select(["8"])
+
+
+# ------------------------------------------------------------------ runner
+def test_seed_plan_splits_draws_over_seeds():
+    assert R.seed_plan(20, 0) == [(0, 5), (1, 5), (2, 5), (3, 5)]
+    assert R.seed_plan(3, 4) == [(4, 3)]
+    assert R.seed_plan(7, 0) == [(0, 4), (1, 3)]
+    with pytest.raises(InputError):
+        R.seed_plan(0, 0)
+
+
+def test_concatenated_draws_keep_seeds_and_renumber_patients():
+    a = make_dataset({"x": {"tumor_live": flat(1.0, 2)}}, 2)
+    b = make_dataset({"x": {"tumor_live": flat(2.0, 3)}}, 3)
+    b.attrs["solver_messages"] = json.dumps([{"arm": "x", "patient": 1, "status": 1, "message": "m"}])
+    ds = R._concat_patients([a, b], [5, 6])
+    assert ds["patient"].values.tolist() == [0, 1, 2, 3, 4]
+    assert ds["seed"].values.tolist() == [5, 5, 6, 6, 6]
+    assert json.loads(ds.attrs["solver_messages"])[0]["patient"] == 3
+    assert json.loads(ds.attrs["seed"]) == [5, 6]
+
+
+def test_missing_scenario_is_reported_and_fails(tmp_path):
+    check = F.Finding("8a", "t", (), "no_such_scenario_yet", "c", "u", lambda ds: np.ones(1), F.BELOW_1)
+    [result] = R.run_findings(draws=2, findings=[check], out=tmp_path)
+    assert result.status == "missing scenario" and not result.passed
+    assert list(tmp_path.iterdir()) == []  # no figure without a simulation
+
+
+def test_json_records_lead_with_the_contract_fields(tmp_path):
+    result = R.evaluate(F.BY_ID["1a"], _finding1_dataset(np.full(3, 0.5)))
+    missing = R._not_run(F.BY_ID["2a"], "missing scenario")
+    path = R.write_json([result, missing], tmp_path / "r.json")
+    records = json.loads(path.read_text())
+    assert list(records[0])[:5] == ["id", "holds", "fraction", "effect", "unit"]
+    assert records[0]["holds"] is True and records[0]["effect"] == pytest.approx(0.5)
+    assert records[1]["fraction"] is None and records[1]["status"] == "missing scenario"
+
+
+def test_figure_of_a_finding_renders(tmp_path):
+    ds = make_dataset({"control": {"tumor_live": flat(1e6, 3), "tumor_slc7a11": flat(1.0, 3)},
+                       "anti-PD-1": {"tumor_live": flat(1e5, 3), "tumor_slc7a11": flat(0.5, 3)}}, 3)
+    results = [R.evaluate(F.BY_ID["1a"], ds), R.evaluate(F.BY_ID["1b"], ds)]
+    [path] = R.write_figures(results, {("finding1_ifng_ferroptosis", "draws"): ds}, tmp_path)
+    assert path.name == "finding1.png" and path.stat().st_size > 0
+
+
+# --------------------------------------------------------------------- CLI
+def test_cli_reproduce_exit_code_and_json(tmp_path, monkeypatch):
+    from tmesim import cli
+
+    good = R.evaluate(F.BY_ID["1a"], _finding1_dataset(np.full(3, 0.5)))
+    bad = R.evaluate(F.BY_ID["1b"], _finding1_dataset(np.full(3, 0.5)))  # no tumor_gsh -> missing variable
+    info = R._not_run(F.BY_ID["2e"], "missing scenario")
+    calls = {}
+
+    def fake(ids, **kwargs):
+        calls.update(kwargs, ids=ids)
+        return [good, bad, info] if "1b" in (ids or []) else [good, info]
+
+    monkeypatch.setattr(R, "run_findings", fake)
+    runner = CliRunner()
+    out = runner.invoke(cli.app, ["reproduce", "1a", "2e", "--draws", "3", "--out", str(tmp_path / "f"),
+                                  "--json", str(tmp_path / "r.json")])
+    assert out.exit_code == 0, out.output
+    assert calls["draws"] == 3 and calls["ids"] == ["1a", "2e"]
+    assert [r["id"] for r in json.loads((tmp_path / "r.json").read_text())] == ["1a", "2e"]
+    out = runner.invoke(cli.app, ["reproduce", "1a", "1b", "--out", str(tmp_path / "f")])
+    assert out.exit_code == 1
+    assert "missing variable" in out.output and "failing: 1b" in out.output
+
+
+def test_cli_reproduce_rejects_bad_input():
+    from tmesim import cli
+
+    out = CliRunner().invoke(cli.app, ["reproduce", "99"])
+    assert isinstance(out.exception, InputError)
+    out = CliRunner().invoke(cli.app, ["reproduce", "--draws", "0"])
+    assert isinstance(out.exception, InputError)
