@@ -42,7 +42,7 @@ def ensure_fresh() -> None:
         try:
             if stamp.is_file() and stamp.read_text() == digest:
                 continue
-            for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            for f in list(cache.rglob("*.nbi")) + list(cache.rglob("*.nbc")):
                 f.unlink()
             cache.mkdir(parents=True, exist_ok=True)
             stamp.write_text(digest)

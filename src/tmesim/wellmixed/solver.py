@@ -190,6 +190,13 @@ def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol):
     for i in range(N_STATE):
         ytmp[i] = y[i]
     for j in range(N_CORE):
+        if y[j] == 0.0 and f0[j] == 0.0:
+            # a dormant variable (e.g. CAR T cells before any infusion): its
+            # stage components are zero unless other variables feed it, so its
+            # column is left out (any matrix keeps the W-method's order)
+            for i in range(N_CORE):
+                jac[i, j] = 0.0
+            continue
         d = 1.5e-8 * max(abs(y[j]), 1e3 * atol[j])
         ytmp[j] = y[j] + d
         _f(t, ytmp, p, c0, t0, ftmp, aux)
