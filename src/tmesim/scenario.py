@@ -179,7 +179,7 @@ class Scenario(_Strict):
             data["seed"] = seed
         data.update(fields)
         scn = build_scenario(data, where="overrides")
-        scn.base_parameters  # validate parameter names and units now
+        validate_arms(scn)
         return scn
 
     def to_yaml(self) -> str:
@@ -271,5 +271,16 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(where, "malformed YAML" + (f" at line {mark.line + 1}" if mark else "")) from None
     scn = build_scenario(data, where)
-    scn.base_parameters  # fail early on bad parameter names or units
+    validate_arms(scn)
     return scn
+
+
+def validate_arms(scn: Scenario) -> None:
+    """Resolve every arm's parameters and dose units now, so a typo fails at
+    load time (InputError naming the field) rather than inside a run."""
+    from .units import conversion_factor
+
+    for i, arm in enumerate(scn.arms):
+        scn.arm_parameters(arm)
+        for k, dose in enumerate(arm.doses):
+            conversion_factor(dose.unit, "mg/kg", f"arms[{i}].doses[{k}].unit")

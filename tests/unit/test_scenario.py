@@ -247,8 +247,6 @@ class TestLateArmValidation:
         err = _error(compile_batch, build_scenario(data))
         assert err.field == "arms[1].doses[0].unit"
 
-    @pytest.mark.xfail(strict=True, reason="load_scenario validates only scenario-level parameters; arm parameters, "
-                                           "knob bounds and dose units fail later, in simulate()")
     @pytest.mark.parametrize("arm", [
         {"parameters": {"tumor_growth_rat": 1}},
         {"knobs": {"tumor_gpx4_loss": 2}},

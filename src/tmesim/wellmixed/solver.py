@@ -11,8 +11,13 @@ The integrator is written against :mod:`.model` directly (not a generic
 factory) so that numba can cache the compiled code on disk.
 
 It is a W-method: second order for *any* matrix J, so the Jacobian is a
-finite-difference approximation refreshed only after events, rejected steps or
-every few steps, and the time derivative of F is left out of W. Cumulative
+finite-difference approximation refreshed only after events, rejected steps
+(when it is not already fresh) or every ``jac_every`` accepted steps, and the
+time derivative of F is left out of W. The same property lets a factorised W
+serve later steps whose size stays within a band around the one it was built
+for (see ``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a
+fewest-couplings-first order with threshold pivoting and solved with its
+nonzeros only (the Jacobian is about 30% full). Cumulative
 counters ("quad" variables, which feed nothing back) take W = I. The error
 estimate compares with the embedded first-order solution ``y + h k1``.
 Outputs between steps come from cubic Hermite interpolation, so output times
