@@ -270,3 +270,25 @@ def test_cli_reproduce_rejects_bad_input():
     assert isinstance(out.exception, InputError)
     out = CliRunner().invoke(cli.app, ["reproduce", "--draws", "0"])
     assert isinstance(out.exception, InputError)
+
+
+def test_draws_rejected_before_treatment_are_excluded_and_counted():
+    from tmesim.reproduce.runner import established_draws, evaluate
+
+    scenario = {"name": "s", "arms": [{"name": "control"},
+                                      {"name": "treated", "doses": [{"drug": "anti_pd1", "dose": 1, "start_day": 6}]}]}
+    grow = np.exp(0.1 * TIME)
+    vanished = np.where(TIME < 3, 1.0, 1e-6)
+    # draws 0, 1: established tumours, treatment helps; draw 2: rejected in every arm before day 6
+    tum_c = np.stack([grow, grow, vanished])
+    tum_t = np.stack([grow * 0.5, grow * 0.5, vanished])
+    ds = make_dataset({"control": {"tumor_live": tum_c}, "treated": {"tumor_live": tum_t}}, 3, scenario=scenario)
+    assert established_draws(ds).tolist() == [True, True, False]
+    check = F.Finding("9a", "t", (), "s", "c", "u",
+                      F.ratio(F.AUC(), "treated", "control"), F.BELOW_1)
+    result = evaluate(check, ds)
+    assert result.n_draws == 2 and result.fraction == 1.0 and result.holds
+    assert "1 of 3 draws excluded" in result.note
+    # without treatment in the scenario, nothing is excluded
+    ds.attrs["scenario"] = yaml.safe_dump({"name": "s", "arms": [{"name": "control"}, {"name": "treated"}]})
+    assert established_draws(ds).all()

@@ -190,9 +190,50 @@ def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
     return float(med), float(lo), float(hi)
 
 
+def first_treatment_day(ds: xr.Dataset) -> float | None:
+    """Earliest dose or infusion day of the scenario stored in ``ds.attrs``, or None."""
+    import yaml
+
+    doc = yaml.safe_load(ds.attrs.get("scenario", "") or "{}") or {}
+    days = [d["start_day"] for arm in doc.get("arms", []) for d in arm.get("doses", [])]
+    days += [p["day"] for arm in doc.get("arms", []) for p in arm.get("products", [])]
+    return min(days) if days else None
+
+
+def established_draws(ds: xr.Dataset) -> np.ndarray:
+    """Draws whose tumour is established when treatment starts.
+
+    As in mouse studies, a draw in which the tumour has been rejected in every
+    arm (below 1% of its initial size) before the first dose or infusion is
+    excluded: every arm of it is identical and it says nothing about the
+    treatments. Scenarios without treatment keep every draw.
+    """
+    keep = np.ones(ds.sizes["patient"], dtype=bool)
+    day = first_treatment_day(ds)
+    if day is None or "tumor_live" not in ds:
+        return keep
+    tum = ds["tumor_live"]
+    at_start = tum.sel(time=day, method="nearest").max("arm").values
+    initial = tum.isel(time=0).max("arm").values
+    return at_start >= 0.01 * initial
+
+
 def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
-    """Evaluate one check on a Dataset of robustness draws (patients; or seeds for cohort designs)."""
+    """Evaluate one check on a Dataset of robustness draws (patients; or seeds for cohort designs).
+
+    Draws whose tumour was rejected before treatment are excluded and counted
+    in the result's note (see :func:`established_draws`).
+    """
     base = _base_fields(finding)
+    excluded_note = ""
+    if "patient" in ds.dims and ds.sizes["patient"] > 1:
+        keep = established_draws(ds)
+        n_out = int((~keep).sum())
+        if n_out:
+            excluded_note = f"{n_out} of {keep.size} draws excluded: tumour rejected before the first treatment"
+            if keep.sum() < 0.5 * keep.size:
+                return _not_run(finding, excluded_note + " (fewer than half left)")
+            ds = ds.isel(patient=np.flatnonzero(keep))
     try:
         values, holds, p = finding.evaluate(ds)
         note = finding.note(ds) if finding.note is not None else ""
@@ -203,6 +244,7 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     n_failed = int((ds["solver_status"] != 0).any("arm").sum()) if "solver_status" in ds else 0
     if n_failed:
         note = "; ".join(filter(None, [note, f"{n_failed} of {ds.sizes['patient']} patients failed to integrate"]))
+    note = "; ".join(filter(None, [note, excluded_note]))
     fraction = float(np.mean(holds)) if holds.size else math.nan
     med, lo, hi = _quantiles(values)
     return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction,
