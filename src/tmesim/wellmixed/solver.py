@@ -267,6 +267,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     steps = 0
     fresh = True
     since_jac = 0
+    need_order = True  # recompute the elimination order at the next Jacobian
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
@@ -296,9 +297,12 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             since_jac = jac_every
             jac_current = False
             fresh = False
+            need_order = True
         if since_jac >= jac_every and not jac_current:
             _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol)
-            _ordering(jac, perm, deg)
+            if need_order:  # the coupling pattern changes little between events
+                _ordering(jac, perm, deg)
+                need_order = False
             for i in range(nc):
                 for j in range(nc):
                     jp[i, j] = jac[perm[i], perm[j]]
