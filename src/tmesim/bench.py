@@ -177,11 +177,14 @@ def bench_wellmixed(n_patients: int | None = None, days: float | None = None, qu
     Returns
     -------
     dict
-        ``n_patients``, ``days``, ``wall_s`` (engine), ``compile_s``,
+        ``n_patients``, ``days``, ``wall_s`` and ``cpu_s`` (engine, wall
+        clock and CPU time of all threads), ``compile_s``,
         ``compile_batch_s`` (the part of ``wall_s`` spent building the
         per-row parameters and event tables), ``patient_days_per_s``, ``reference_method``, ``reference_patients``,
-        ``reference_wall_s``, ``reference_patient_days_per_s``,
-        ``speedup_vs_solve_ivp`` (ratio of the two throughputs),
+        ``reference_wall_s``, ``reference_cpu_s``,
+        ``reference_patient_days_per_s``, ``speedup_vs_solve_ivp`` (ratio
+        of the two wall-clock throughputs), ``speedup_per_cpu_s`` (the same
+        per CPU second: what the engine gains besides using more cores),
         ``reference_max_rel_diff_tumor`` (final ``tumor_live``, engine vs
         reference, relative to the larger of the two and 1 cell),
         ``reference_failed``, ``n_failed`` (engine rows with nonzero
@@ -231,9 +234,9 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
 
     # 2. the batched engine, timed end to end
     scn = benchmark_scenario(n_patients, days)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     ds = engine.simulate(scn, **options)
-    wall_s = time.perf_counter() - t
+    wall_s, cpu_s = time.perf_counter() - t, time.process_time() - c
     status = ds["solver_status"].values.ravel()
     steps = ds["solver_steps"].values.ravel()
     n_failed = int(np.count_nonzero(status))
@@ -248,7 +251,7 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
     t_end = days * MIN_PER_DAY
     diffs = []
     ref_failed = 0
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for r in rows:
         y, ok = _reference_patient(batch, int(r), t_end, engine.DEFAULT_RTOL, atol, reference_method)
         if not ok:
@@ -256,7 +259,7 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         elif status[r] == 0:
             a, b = final_tumor[r], y[S.tumor_live]
             diffs.append(abs(a - b) / max(abs(a), abs(b), 1.0))
-    ref_wall_s = time.perf_counter() - t
+    ref_wall_s, ref_cpu_s = time.perf_counter() - t, time.process_time() - c
     say(f"reference: {rows.size} patients with solve_ivp ({reference_method}) in {ref_wall_s:.2f} s")
 
     pd_s = n_patients * days / wall_s
@@ -265,14 +268,17 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         "n_patients": n_patients,
         "days": days,
         "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "compile_s": compile_s,
         "compile_batch_s": compile_batch_s,
         "patient_days_per_s": pd_s,
         "reference_method": reference_method,
         "reference_patients": int(rows.size),
         "reference_wall_s": ref_wall_s,
+        "reference_cpu_s": ref_cpu_s,
         "reference_patient_days_per_s": ref_pd_s,
         "speedup_vs_solve_ivp": pd_s / ref_pd_s,
+        "speedup_per_cpu_s": (n_patients * days / cpu_s) / (rows.size * days / ref_cpu_s),
         "reference_max_rel_diff_tumor": float(max(diffs)) if diffs else float("nan"),
         "reference_failed": ref_failed,
         "n_failed": n_failed,
