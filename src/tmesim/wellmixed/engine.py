@@ -62,7 +62,7 @@ def _solve(batch: Batch, out_times: np.ndarray, rtol: float, progress: Callable[
 
 
 def simulate(scenario, *, progress: Callable[[float], None] | None = None, rtol: float = DEFAULT_RTOL,
-             chunks: int = 20, max_steps: int = 200_000, hmax_min: float = 1440.0, jac_every: int = 4,
+             chunks: int = 20, max_steps: int = 200_000, hmax_min: float = 1440.0, jac_every: int = 20,
              raise_on_failure: bool = False) -> xr.Dataset:
     """Integrate every arm and patient of ``scenario``.
 
