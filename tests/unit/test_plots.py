@@ -80,8 +80,9 @@ def test_groups_choose_panels_and_axes_carry_units(run_dataset):
         "tumour GPX4 activity",
         "tumour lipid peroxides",
     ]
-    assert fig.axes[2].get_ylabel() == "tumour glutathione (mM)"
-    assert fig.axes[0].get_ylabel() == "tumour SLC7A11 expression"  # dimensionless: no unit
+    # the panel title names the variable, the y axis carries its unit
+    assert fig.axes[2].get_ylabel() == "mM"
+    assert fig.axes[0].get_ylabel() == "relative"  # dimensionless
 
 
 def test_t_cell_states_one_panel_per_state_with_lineage_styles(run_dataset):

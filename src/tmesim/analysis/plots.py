@@ -16,6 +16,7 @@ closing and the module is safe on headless machines and in threads.
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -176,10 +177,14 @@ def _variable_grid(ds: xr.Dataset, arrays: Iterable[xr.DataArray], title: str, c
     fig, axes = _new_figure(len(arrays), title)
     for ax, da in zip(axes, arrays):
         draw_arms(ax, da, colours)
-        if len(arrays) > 1:
-            ax.set_title(str(da.attrs.get("long_name", da.name)))
         ax.set_xlabel(_time_label(ds))
-        ax.set_ylabel(axis_label(da))
+        if len(arrays) > 1:
+            # the panel title names the variable; the y axis only needs its unit
+            ax.set_title(textwrap.fill(str(da.attrs.get("long_name", da.name)), 40), fontsize="medium")
+            units = str(da.attrs.get("units", ""))
+            ax.set_ylabel(units if units not in DIMENSIONLESS else "relative")
+        else:
+            ax.set_ylabel(axis_label(da))
         if log_y:
             ax.set_yscale("log")
     axes[0].legend(title="arm", fontsize="small")

@@ -141,9 +141,9 @@ def _to_dataset(scenario, batch: Batch, days, out_y, out_aux, status, fail_var, 
         data[f"drug_{drug.name}"] = (("arm", "patient", "time"), out_aux[:, :, S.N_AUX_BASE + d].reshape(shape),
                                      {"units": "mg/L", "long_name": f"{drug.name} concentration", "group": "drugs"})
     kills = [n for n in S.NAMES if n.startswith("kills_")]
-    total_kill = sum(data[n][1] for n in kills) + data["deaths_ifng_apoptosis"][1]
-    data["deaths_killing"] = (("arm", "patient", "time"), total_kill,
-                              {"units": "cell", "long_name": "tumor cells killed by immune attack, apoptosis (cumulative)", "group": "deaths"})
+    # contact killing only: IFN-gamma-induced apoptosis is its own mode (deaths_ifng_apoptosis)
+    data["deaths_killing"] = (("arm", "patient", "time"), sum(data[n][1] for n in kills),
+                              {"units": "cell", "long_name": "tumor cells killed by immune contact (cumulative)", "group": "deaths"})
     data["solver_status"] = (("arm", "patient"), status.reshape(A, Np), {"long_name": "integrator status (0 = ok)"})
     data["solver_steps"] = (("arm", "patient"), n_steps.reshape(A, Np), {"long_name": "integrator steps"})
     ds = xr.Dataset(
