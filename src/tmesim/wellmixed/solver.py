@@ -111,28 +111,6 @@ def lu_factor(a, piv):
 
 
 @njit(cache=True)
-def lu_solve(a, piv, b):
-    """Solve ``A x = b`` in place in ``b`` from :func:`lu_factor` output (dense)."""
-    n = a.shape[0]
-    for k in range(n):
-        p = piv[k]
-        if p != k:
-            tmp = b[k]
-            b[k] = b[p]
-            b[p] = tmp
-    for i in range(n):
-        s = b[i]
-        for j in range(i):
-            s -= a[i, j] * b[j]
-        b[i] = s
-    for i in range(n - 1, -1, -1):
-        s = b[i]
-        for j in range(i + 1, n):
-            s -= a[i, j] * b[j]
-        b[i] = s / a[i, i]
-
-
-@njit(cache=True)
 def _compress(a, lptr, lidx, lval, uptr, uidx, uval, dinv):
     """Nonzeros of the factors from :func:`lu_factor`, row by row (for :func:`_sparse_solve`)."""
     n = a.shape[0]
