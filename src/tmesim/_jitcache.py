@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent
-_SOURCES = ("biology/*.py", "wellmixed/*.py", "protocols/*.py", "params/index.py", "params/catalogue.yaml")
+_SOURCES = ("_jit.py", "biology/*.py", "wellmixed/*.py", "protocols/*.py", "params/index.py", "params/catalogue.yaml")
 
 
 def _digest() -> str:

@@ -149,7 +149,7 @@ def bench_wellmixed(n_patients: int | None = None, days: float | None = None, qu
     Then ``n_reference`` rows of the same compiled batch, spread evenly over
     the cohort, are integrated one at a time with
     :func:`scipy.integrate.solve_ivp` (same right-hand side, same events,
-    ``rtol`` = the engine's default, the engine's absolute tolerances).
+    ``rtol`` = the engine's, the engine's absolute tolerances).
 
     Parameters
     ----------
@@ -224,12 +224,13 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
     from tmesim.wellmixed import engine
     from tmesim.wellmixed import state as S
 
+    rtol = float(options.get("rtol", engine.DEFAULT_RTOL))
     # 1. warm-up: compile (or load from numba's cache) everything that is timed
     t = time.perf_counter()
     engine.simulate(benchmark_scenario(2, min(days, 10.0)), **options)
     compile_s = time.perf_counter() - t
     warm = compile_batch(benchmark_scenario(1, min(days, 8.0)))
-    _reference_patient(warm, 0, min(days, 8.0) * MIN_PER_DAY, engine.DEFAULT_RTOL, atol, reference_method)
+    _reference_patient(warm, 0, min(days, 8.0) * MIN_PER_DAY, rtol, atol, reference_method)
     say(f"warm-up (JIT compile or cache load): {compile_s:.2f} s")
 
     # 2. the batched engine, timed end to end
@@ -253,7 +254,7 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
     ref_failed = 0
     t, c = time.perf_counter(), time.process_time()
     for r in rows:
-        y, ok = _reference_patient(batch, int(r), t_end, engine.DEFAULT_RTOL, atol, reference_method)
+        y, ok = _reference_patient(batch, int(r), t_end, rtol, atol, reference_method)
         if not ok:
             ref_failed += 1
         elif status[r] == 0:
@@ -272,6 +273,7 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         "compile_s": compile_s,
         "compile_batch_s": compile_batch_s,
         "patient_days_per_s": pd_s,
+        "rtol": rtol,
         "reference_method": reference_method,
         "reference_patients": int(rows.size),
         "reference_wall_s": ref_wall_s,

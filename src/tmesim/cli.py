@@ -346,18 +346,33 @@ def reproduce(
 @bench_app.command("wellmixed")
 def bench_wellmixed(
     quick: Annotated[bool, typer.Option("--quick", help="Small, fast configuration (smoke test).")] = False,
-    patients: Annotated[int | None, typer.Option(help="Virtual patients per arm (default: the benchmark's).")] = None,
-    days: Annotated[float | None, typer.Option(help="Simulated days (default: the benchmark's).")] = None,
+    patients: Annotated[int | None, typer.Option(help="Virtual patients (default: 10,000; 1,000 with --quick).")] = None,
+    days: Annotated[float | None, typer.Option(help="Simulated days (default: 365).")] = None,
+    reference: Annotated[int | None, typer.Option(help="Patients integrated one at a time with solve_ivp (default: 20; 3 with --quick).")] = None,
+    threads: Annotated[int | None, typer.Option(help="numba threads for the engine (default: all cores).")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance of engine and reference (default: the engine's).")] = None,
+    jac_every: Annotated[int | None, typer.Option(help="Accepted steps between Jacobian refreshes (default: the engine's).")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
 ) -> None:
-    """Time the batched well-mixed engine and print the measurements."""
+    """Time the batched well-mixed engine against solve_ivp and print the measurements."""
     from tmesim.bench import bench_wellmixed as measure
 
-    options: dict[str, Any] = {"quick": quick}
-    if patients is not None:
-        options["n_patients"] = patients
-    if days is not None:
-        options["days"] = days
-    stdout.print(mapping_table("Well-mixed engine benchmark", measure(**options), ("metric", "value")))
+    for name, value in (("patients", patients), ("reference", reference), ("threads", threads), ("jac-every", jac_every)):
+        if value is not None and value < 1:
+            raise InputError(f"--{name}", f"got {value}", "give a positive integer")
+    for name, value in (("days", days), ("rtol", rtol)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"--{name}", f"got {value}", "give a positive number")
+    engine_options: dict[str, Any] = {}
+    if rtol is not None:
+        engine_options["rtol"] = rtol
+    if jac_every is not None:
+        engine_options["jac_every"] = jac_every
+    result = measure(n_patients=patients, days=days, quick=quick, n_reference=reference, threads=threads,
+                     engine_options=engine_options)
+    stdout.print(mapping_table("Well-mixed engine benchmark", result, ("metric", "value")))
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def fail(message: str, code: int) -> NoReturn:

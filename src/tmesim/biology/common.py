@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .._jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def hill(x, half, n):
     """Increasing Hill function ``x^n / (half^n + x^n)`` (dimensionless, 0..1).
 
@@ -17,13 +18,13 @@ def hill(x, half, n):
     return xn / (half**n + xn)
 
 
-@njit(cache=True)
+@kernel
 def hill_down(x, half, n):
     """Decreasing Hill function ``half^n / (half^n + x^n)`` = ``1 - hill``."""
     return 1.0 - hill(x, half, n)
 
 
-@njit(cache=True)
+@kernel
 def occupancy(conc, ec50, emax):
     """Drug or ligand effect ``emax * c / (ec50 + c)`` (dimensionless).
 
@@ -33,13 +34,13 @@ def occupancy(conc, ec50, emax):
     return emax * c / (ec50 + c)
 
 
-@njit(cache=True)
+@kernel
 def relax(x, target, tau_min):
     """First-order relaxation rate ``(target - x) / tau`` (unit of x per minute)."""
     return (target - x) / tau_min
 
 
-@njit(cache=True)
+@kernel
 def event_probability(hazard_per_min, dt_min):
     """Probability that an event of hazard ``h`` (1/min) happens within ``dt``
     minutes: ``1 - exp(-h dt)``, so results do not depend on the step size."""

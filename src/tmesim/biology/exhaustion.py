@@ -20,12 +20,12 @@ rested T cell (1 = baseline, haem 1 = rested level); rates per minute.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .common import hill, hill_down, relax
 
 
-@njit(cache=True)
+@kernel
 def driver_load(
     hypoxia,
     glucose_lack,
@@ -54,7 +54,7 @@ def driver_load(
     )
 
 
-@njit(cache=True)
+@kernel
 def mito_depolarization_rate(depol, stimulation, drivers, k_depol, k_repair):
     """Rate of change of the depolarised mitochondrial fraction (1/min).
 
@@ -64,7 +64,7 @@ def mito_depolarization_rate(depol, stimulation, drivers, k_depol, k_repair):
     return k_depol * stimulation * drivers * (1.0 - depol) - k_repair * depol
 
 
-@njit(cache=True)
+@kernel
 def proteasome_rate(proteasome, depol, expression_fold, induction_max, inhibition, tau_min):
     """Rate of change of proteasome activity (relative, per minute).
 
@@ -77,7 +77,7 @@ def proteasome_rate(proteasome, depol, expression_fold, induction_max, inhibitio
     return relax(proteasome, target, tau_min)
 
 
-@njit(cache=True)
+@kernel
 def free_heme_rate(free_heme, nuclear_heme, proteasome, depol, depol_gain, k_clear, k_import, import_block, k_export):
     """Rate of change of free (cytosolic regulatory) haem (relative, per minute).
 
@@ -93,13 +93,13 @@ def free_heme_rate(free_heme, nuclear_heme, proteasome, depol, depol_gain, k_cle
     return release - k_clear * free_heme - imported + k_export * nuclear_heme
 
 
-@njit(cache=True)
+@kernel
 def nuclear_heme_rate(free_heme, nuclear_heme, k_import, import_block, k_export):
     """Rate of change of nuclear haem (relative, per minute)."""
     return k_import * (1.0 - import_block) * free_heme - k_export * nuclear_heme
 
 
-@njit(cache=True)
+@kernel
 def bach2_rate(bach2, nuclear_heme, nuclear_heme_rest, half_heme, hill_n, tau_min):
     """Rate of change of BACH2 (relative, per minute): nuclear haem represses it.
 
@@ -110,13 +110,13 @@ def bach2_rate(bach2, nuclear_heme, nuclear_heme_rest, half_heme, hill_n, tau_mi
     return relax(bach2, target, tau_min)
 
 
-@njit(cache=True)
+@kernel
 def pd1_rate(pd1, stimulation, induction_max, tau_min):
     """Rate of change of PD-1 expression (relative, per minute); TCR-driven."""
     return relax(pd1, 1.0 + induction_max * stimulation, tau_min)
 
 
-@njit(cache=True)
+@kernel
 def pd1_inhibition(pd1, pdl1, blockade, max_inhibition, half):
     """Fraction of effector function lost to PD-1/PD-L1 engagement (0..1).
 
@@ -126,13 +126,13 @@ def pd1_inhibition(pd1, pdl1, blockade, max_inhibition, half):
     return max_inhibition * hill(engagement, half, 2.0)
 
 
-@njit(cache=True)
+@kernel
 def exhaustion_rate(stimulation, drivers, pd1_engaged, k_exhaust, w_pd1):
     """Effector -> progenitor-exhausted transition hazard (1/min)."""
     return k_exhaust * stimulation * drivers * (1.0 + w_pd1 * pd1_engaged)
 
 
-@njit(cache=True)
+@kernel
 def terminal_commitment_rate(bach2, stimulation, drivers, k_terminal, bach2_half, hill_n):
     """Progenitor-exhausted -> terminally exhausted hazard (1/min).
 
@@ -143,7 +143,7 @@ def terminal_commitment_rate(bach2, stimulation, drivers, k_terminal, bach2_half
     return k_terminal * stimulation * drivers * hill(loss, bach2_half, hill_n)
 
 
-@njit(cache=True)
+@kernel
 def reinvigoration_rate(pd1_blockade, bach2, k_reinvigorate):
     """Progenitor-exhausted -> effector hazard under checkpoint blockade (1/min).
 
@@ -153,19 +153,19 @@ def reinvigoration_rate(pd1_blockade, bach2, k_reinvigorate):
     return k_reinvigorate * pd1_blockade * np.minimum(bach2, 1.5)
 
 
-@njit(cache=True)
+@kernel
 def anergy_rate(stimulation, help_signal, k_anergy):
     """Effector -> anergic hazard (1/min): stimulation without help (IL-2)."""
     return k_anergy * stimulation * (1.0 - help_signal)
 
 
-@njit(cache=True)
+@kernel
 def anergy_exit_rate(help_signal, k_exit):
     """Anergic -> effector hazard (1/min): IL-2/help reverses anergy."""
     return k_exit * help_signal
 
 
-@njit(cache=True)
+@kernel
 def senescence_rate(division_rate, ros_rel, k_senescence):
     """Effector -> senescent hazard (1/min): replicative and oxidative stress.
 
@@ -174,7 +174,7 @@ def senescence_rate(division_rate, ros_rel, k_senescence):
     return k_senescence * division_rate * ros_rel
 
 
-@njit(cache=True)
+@kernel
 def antigen_stimulation(antigen_per_t_cell, half):
     """TCR/CAR stimulation (0..1) from antigen-bearing targets per T cell."""
     return hill(antigen_per_t_cell, half, 1.0)

@@ -16,12 +16,11 @@ scale); GSH in mM; labile iron in uM; rates per minute.
 
 from __future__ import annotations
 
-from numba import njit
-
+from .._jit import kernel
 from .common import hill
 
 
-@njit(cache=True)
+@kernel
 def slc7a11_target(stat1, repression_max, overexpression_fold):
     """Steady-state SLC7A11 expression (relative) for a STAT1 activity.
 
@@ -32,13 +31,13 @@ def slc7a11_target(stat1, repression_max, overexpression_fold):
     return (1.0 - repression_max * stat1) + (overexpression_fold - 1.0)
 
 
-@njit(cache=True)
+@kernel
 def acsl4_target(stat1, induction_max):
     """Steady-state ACSL4 expression (relative): ``1 + induction_max * stat1``."""
     return 1.0 + induction_max * stat1
 
 
-@njit(cache=True)
+@kernel
 def cystine_uptake(slc7a11, xc_inhibition, cystine_uM, km_uM, cystine_ref_uM):
     """System Xc- cystine import relative to an untreated cell in plasma cystine.
 
@@ -50,13 +49,13 @@ def cystine_uptake(slc7a11, xc_inhibition, cystine_uM, km_uM, cystine_ref_uM):
     return slc7a11 * (1.0 - xc_inhibition) * sat / sat_ref
 
 
-@njit(cache=True)
+@kernel
 def gsh_rate(gsh_mM, uptake_rel, synthesis_mM_per_min, turnover_per_min):
     """Rate of change of GSH (mM/min): synthesis fed by cystine, first-order loss."""
     return synthesis_mM_per_min * uptake_rel - turnover_per_min * gsh_mM
 
 
-@njit(cache=True)
+@kernel
 def gpx4_activity(gsh_mM, km_gsh_mM, gpx4_fraction, gpx4_inhibition):
     """GPX4 activity (relative to a GSH-saturated enzyme).
 
@@ -66,7 +65,7 @@ def gpx4_activity(gsh_mM, km_gsh_mM, gpx4_fraction, gpx4_inhibition):
     return gpx4_fraction * (1.0 - gpx4_inhibition) * gsh_mM / (km_gsh_mM + gsh_mM)
 
 
-@njit(cache=True)
+@kernel
 def labile_iron_rate(iron_uM, extracellular_iron_rel, import_uM_per_min, export_per_min, chelation_per_min):
     """Rate of change of the labile iron pool (uM/min).
 
@@ -77,7 +76,7 @@ def labile_iron_rate(iron_uM, extracellular_iron_rel, import_uM_per_min, export_
     return import_uM_per_min * extracellular_iron_rel - (export_per_min + chelation_per_min) * iron_uM
 
 
-@njit(cache=True)
+@kernel
 def peroxidation_propagation(iron_uM, pufa_pl, lipid_peroxide, k_propagation, rta_block):
     """Autocatalytic chain propagation (relative units per minute).
 
@@ -87,7 +86,7 @@ def peroxidation_propagation(iron_uM, pufa_pl, lipid_peroxide, k_propagation, rt
     return k_propagation * iron_uM * pufa_pl * lipid_peroxide * (1.0 - rta_block)
 
 
-@njit(cache=True)
+@kernel
 def pufa_pl_rate(pufa_pl, acsl4, pufa_supply_rel, turnover_per_min, propagation, cost):
     """Rate of change of PUFA-containing phospholipids (relative, per minute).
 
@@ -98,7 +97,7 @@ def pufa_pl_rate(pufa_pl, acsl4, pufa_supply_rel, turnover_per_min, propagation,
     return turnover_per_min * (acsl4 * pufa_supply_rel - pufa_pl) - cost * propagation
 
 
-@njit(cache=True)
+@kernel
 def lipid_peroxide_rate(
     lipid_peroxide,
     iron_uM,
@@ -125,13 +124,13 @@ def lipid_peroxide_rate(
     return initiation + propagation - removal
 
 
-@njit(cache=True)
+@kernel
 def ferroptosis_hazard(lipid_peroxide, threshold, hill_n, max_per_min):
     """Ferroptotic death hazard (1/min): steep Hill rise past ``threshold``."""
     return max_per_min * hill(lipid_peroxide, threshold, hill_n)
 
 
-@njit(cache=True)
+@kernel
 def t_cell_lipid_peroxide_rate(lipid_peroxide, lipid_uptake_rel, ros_rel, gpx4_inhibition, k_uptake, k_gpx4):
     """Rate of change of T cell lipid peroxide (relative; 1 = dysfunction scale).
 

@@ -9,18 +9,18 @@ necrosis (PhysiCell defaults: necrosis from 5 mmHg, maximal at 2.5 mmHg).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from .common import hill, hill_down
 
 
-@njit(cache=True)
+@kernel
 def _saturation(x, half, ref):
     """Michaelis-Menten saturation of ``x`` normalised to 1 at ``ref``."""
     return hill(x, half, 1.0) / hill(ref, half, 1.0)
 
 
-@njit(cache=True)
+@kernel
 def proliferation_rate(
     max_per_min,
     oxygen_mmHg,
@@ -51,13 +51,13 @@ def proliferation_rate(
     return max_per_min * o2 * glc * fe * crowd * (1.0 - stat1_cytostasis_max * stat1)
 
 
-@njit(cache=True)
+@kernel
 def necrosis_hazard(oxygen_mmHg, half_mmHg, hill_n, max_per_min):
     """Necrotic death hazard (1/min), rising as oxygen falls below ``half``."""
     return max_per_min * hill_down(oxygen_mmHg, half_mmHg, hill_n)
 
 
-@njit(cache=True)
+@kernel
 def ifng_apoptosis_hazard(stat1, max_per_min):
     """Apoptosis hazard (1/min) from sustained STAT1/IRF1 signalling.
 

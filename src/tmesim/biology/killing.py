@@ -11,12 +11,11 @@ hazard.
 
 from __future__ import annotations
 
-from numba import njit
-
+from .._jit import kernel
 from .common import hill
 
 
-@njit(cache=True)
+@kernel
 def target_availability(targets, effectors, half_ratio):
     """Fraction of the maximal per-effector kill rate that targets allow.
 
@@ -26,7 +25,7 @@ def target_availability(targets, effectors, half_ratio):
     return targets / (targets + half_ratio * effectors + 1e-12)
 
 
-@njit(cache=True)
+@kernel
 def t_cell_kill_rate(max_per_min, function, recognition, pd1_inhibition, tgfb_suppression, il12_boost):
     """Kills per T cell per minute.
 
@@ -43,7 +42,7 @@ def t_cell_kill_rate(max_per_min, function, recognition, pd1_inhibition, tgfb_su
     return max_per_min * function * recognition * (1.0 - pd1_inhibition) * (1.0 - tgfb_suppression) * il12_boost
 
 
-@njit(cache=True)
+@kernel
 def nk_kill_rate(max_per_min, mhc1_rel, mhc1_inhibition_max, activation):
     """Kills per NK cell per minute: missing-self, times activation (>= 1).
 
@@ -54,13 +53,13 @@ def nk_kill_rate(max_per_min, mhc1_rel, mhc1_inhibition_max, activation):
     return max_per_min * (1.0 - inhibition) * activation
 
 
-@njit(cache=True)
+@kernel
 def cytokine_boost(conc, half, max_boost):
     """Multiplier ``1 + max_boost * hill(conc, half, 1)`` from a stimulating cytokine."""
     return 1.0 + max_boost * hill(conc, half, 1.0)
 
 
-@njit(cache=True)
+@kernel
 def suppression(conc, half, max_suppression):
     """Fraction of function suppressed by an inhibitory cytokine (IL-10, TGF-beta)."""
     return max_suppression * hill(conc, half, 1.0)

@@ -9,12 +9,11 @@ TGF-beta (Qian 2026 review). Both clear dead cells.
 
 from __future__ import annotations
 
-from numba import njit
-
+from .._jit import kernel
 from .common import hill
 
 
-@njit(cache=True)
+@kernel
 def m2_to_m1_rate(k_base, ifng_pM, ifng_half, il12_pM, il12_half, tlr_agonism, w_ifng, w_il12, w_tlr, ifngr_fraction):
     """M2 -> M1 repolarisation hazard (1/min).
 
@@ -29,7 +28,7 @@ def m2_to_m1_rate(k_base, ifng_pM, ifng_half, il12_pM, il12_half, tlr_agonism, w
     return k_base * (1.0 + drive)
 
 
-@njit(cache=True)
+@kernel
 def m1_to_m2_rate(k_base, il10_pM, il10_half, tgfb_pM, tgfb_half, ox_lipid, ox_lipid_half, w_il10, w_tgfb, w_ox, tlr_agonism):
     """M1 -> M2 polarisation hazard (1/min); a TLR agonist holds cells M1."""
     drive = (
@@ -40,7 +39,7 @@ def m1_to_m2_rate(k_base, il10_pM, il10_half, tgfb_pM, tgfb_half, ox_lipid, ox_l
     return k_base * (1.0 + drive) * (1.0 - tlr_agonism)
 
 
-@njit(cache=True)
+@kernel
 def extracellular_iron(m1_per_tumor_cell, m2_per_tumor_cell, export_per_m2, retention_per_m1, chelation):
     """Extracellular iron available to tumour cells (relative to TAM-free tissue).
 
@@ -50,13 +49,13 @@ def extracellular_iron(m1_per_tumor_cell, m2_per_tumor_cell, export_per_m2, rete
     return (1.0 + export_per_m2 * m2_per_tumor_cell) / (1.0 + retention_per_m1 * m1_per_tumor_cell) * (1.0 - chelation)
 
 
-@njit(cache=True)
+@kernel
 def ros_level(m1_per_tumor_cell, ros_per_m1):
     """Extracellular ROS/NO (relative to TAM-free tissue): M1 oxidative burst."""
     return 1.0 + ros_per_m1 * m1_per_tumor_cell
 
 
-@njit(cache=True)
+@kernel
 def il12_secretion(m1, m2, ifng_pM, ifng_half, ifngr_fraction, per_m1, per_m2, ifng_fold, blockade):
     """IL-12 secretion by host myeloid cells (molecules per minute, summed).
 
@@ -67,7 +66,7 @@ def il12_secretion(m1, m2, ifng_pM, ifng_half, ifngr_fraction, per_m1, per_m2, i
     return (per_m1 * m1 + per_m2 * m2) * induction * (1.0 - blockade)
 
 
-@njit(cache=True)
+@kernel
 def clearance_rate(k_passive, k_phagocytosis, macrophages_per_tumor_cell):
     """Dead-cell clearance hazard (1/min): passive disintegration plus efferocytosis."""
     return k_passive + k_phagocytosis * macrophages_per_tumor_cell

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from numba import njit
-
+from .._jit import kernel
 from .common import hill
 
 AVOGADRO = 6.02214076e23
 
 
-@njit(cache=True)
+@kernel
 def recruitment_rate(max_cells_per_min, tumor_cells, tumor_half, chemokine_pM, chemokine_half, chemokine_weight, boost):
     """Influx of a host immune population (cells/min).
 
@@ -22,14 +21,14 @@ def recruitment_rate(max_cells_per_min, tumor_cells, tumor_half, chemokine_pM, c
     return max_cells_per_min * size * chem * boost
 
 
-@njit(cache=True)
+@kernel
 def secretion_to_concentration_rate(molecules_per_min, volume_um3):
     """Convert a secretion flux (molecules/min) into a concentration rate
     (pM/min) in a volume given in cubic micrometres (1 um^3 = 1e-15 L)."""
     return molecules_per_min / (AVOGADRO * volume_um3 * 1e-15) * 1e12
 
 
-@njit(cache=True)
+@kernel
 def cytokine_rate(conc_pM, production_pM_per_min, decay_per_min, uptake_per_min, receptor_fraction):
     """Rate of change of a cytokine concentration (pM/min).
 

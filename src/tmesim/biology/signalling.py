@@ -9,12 +9,11 @@ PD-L1, MHC-I, IDO1 and CXCL9/10.
 
 from __future__ import annotations
 
-from numba import njit
-
+from .._jit import kernel
 from .common import hill, relax
 
 
-@njit(cache=True)
+@kernel
 def stat1_rate(stat1, ifng_pM, ifngr_fraction, ec50_pM, hill_n, tau_min):
     """Rate of change of STAT1 activity (fraction 0..1, per minute).
 
@@ -30,7 +29,7 @@ def stat1_rate(stat1, ifng_pM, ifngr_fraction, ec50_pM, hill_n, tau_min):
     return relax(stat1, target, tau_min)
 
 
-@njit(cache=True)
+@kernel
 def induced_level(stat1, basal, max_fold):
     """Expression of a STAT1 target relative to the unstimulated cell.
 

@@ -13,8 +13,8 @@ progenitor-like fraction scales with its BACH2.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from ..biology import exhaustion as ex
 from ..params import index as P
 
@@ -23,7 +23,7 @@ AXIS = ("mito_depolarization", "proteasome", "free_heme", "nuclear_heme", "bach2
 RESTED = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
 
 
-@njit(cache=True)
+@kernel
 def _axis_rates(x, p, stim, expression, inhibition, out):
     k_imp = p[P.heme_nuclear_import_rate]
     k_exp = p[P.heme_nuclear_export_rate]
@@ -36,7 +36,7 @@ def _axis_rates(x, p, stim, expression, inhibition, out):
     out[6] = 0.0  # no lipid-rich TME in culture
 
 
-@njit(cache=True)
+@kernel
 def manufacture(p, bortezomib, expression):
     """Exhaustion-axis state of a product after manufacturing (RK4, 10 min steps).
 

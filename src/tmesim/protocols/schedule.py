@@ -59,62 +59,82 @@ def patient_factors(scenario) -> np.ndarray:
     return np.exp(sigma * z)
 
 
-def _clip_to_bounds(p: np.ndarray) -> np.ndarray:
-    lo = np.array([CATALOGUE[n].get("min", -np.inf) if CATALOGUE[n].get("min") is not None else -np.inf for n in NAMES])
-    hi = np.array([CATALOGUE[n].get("max", np.inf) if CATALOGUE[n].get("max") is not None else np.inf for n in NAMES])
-    return np.clip(p, lo, hi)
+def _bounds() -> tuple[np.ndarray, np.ndarray]:
+    """Catalogue lower and upper bounds as vectors in ``NAMES`` order."""
+    lo = np.array([-np.inf if CATALOGUE[n].get("min") is None else CATALOGUE[n]["min"] for n in NAMES])
+    hi = np.array([np.inf if CATALOGUE[n].get("max") is None else CATALOGUE[n]["max"] for n in NAMES])
+    return lo, hi
 
 
-def _events(arm, p: np.ndarray, arm_index: int) -> list[tuple[float, int, np.ndarray]]:
-    events = []
+def _arm_events(arm, arm_index: int) -> list[tuple[float, int, object]]:
+    """The arm's event template, sorted by time: ``(minute, kind, item)`` where
+    item is ``(drug, mg/kg)`` for a dose and the product for an infusion.
+
+    Doses precede infusions at the same minute (a stable sort of doses, then
+    products), as in the event tables the engines apply.
+    """
+    template = []
     for k, dose in enumerate(arm.doses):
         d = drugs.get(dose.drug)
-        volume = p[NAMES.index(d.param("volume"))]
         mg_per_kg = dose.dose * conversion_factor(dose.unit, "mg/kg", f"arms[{arm_index}].doses[{k}].unit")
-        for day in dose.days():
-            payload = np.zeros(PAYLOAD)
-            payload[0] = drugs.DRUGS.index(d)
-            payload[1] = mg_per_kg / volume  # mg/L
-            events.append((day * MIN_PER_DAY, EVENT_DOSE, payload))
-    for prod in arm.products:
-        expression = p[NAMES.index("car_proteasome_expression")]
-        axis = products.manufacture(p, prod.manufacturing == "bortezomib", expression)
-        payload = np.zeros(PAYLOAD)
-        payload[0] = prod.cells * (1.0 - prod.cd4_fraction)
-        payload[1] = prod.cells * prod.cd4_fraction
-        payload[2] = products.progenitor_fraction(p, axis)
-        payload[3:] = axis
-        events.append((prod.day * MIN_PER_DAY, EVENT_INFUSION, payload))
-    events.sort(key=lambda e: e[0])
-    return events
+        template += [(day * MIN_PER_DAY, EVENT_DOSE, (d, mg_per_kg)) for day in dose.days()]
+    template += [(prod.day * MIN_PER_DAY, EVENT_INFUSION, prod) for prod in arm.products]
+    template.sort(key=lambda e: e[0])
+    return template
+
+
+def _infusion_payload(p: np.ndarray, prod) -> np.ndarray:
+    """Infusion payload for one patient: CD8 and CD4 CAR cells, progenitor
+    fraction, then the product's manufactured exhaustion-axis state."""
+    expression = p[NAMES.index("car_proteasome_expression")]
+    axis = products.manufacture(p, prod.manufacturing == "bortezomib", expression)
+    payload = np.zeros(PAYLOAD)
+    payload[0] = prod.cells * (1.0 - prod.cd4_fraction)
+    payload[1] = prod.cells * prod.cd4_fraction
+    payload[2] = products.progenitor_fraction(p, axis)
+    payload[3:] = axis
+    return payload
 
 
 def compile_batch(scenario) -> Batch:
-    """Rows, parameters and event tables for a scenario."""
+    """Rows, parameters and event tables for a scenario.
+
+    Unit conversions and bounds are resolved once per arm; only the
+    per-patient parts (dose concentration from the patient's volume of
+    distribution, the manufactured CAR product) are computed per row.
+    """
     factors = patient_factors(scenario)
     n_pat = scenario.cohort.size
-    rows_p, rows_ev = [], []
+    lo, hi = _bounds()
+    i_expr, i_ko = NAMES.index("car_proteasome_expression"), NAMES.index("car_ifng_knockout")
+    arm_p, templates = [], []
     for a, arm in enumerate(scenario.arms):
-        base = scenario.arm_parameters(arm).vector()
-        for i in range(n_pat):
-            p = _clip_to_bounds(base * factors[i])
-            # product traits are per-arm choices, applied to this patient's parameters
-            for prod in arm.products:
-                p[NAMES.index("car_proteasome_expression")] = prod.proteasome_expression * factors[i, NAMES.index("car_proteasome_expression")]
-                if prod.ifng_knockout:
-                    p[NAMES.index("car_ifng_knockout")] = 1.0
-            rows_p.append(p)
-            rows_ev.append(_events(arm, p, a))
-    R = len(rows_p)
-    E = max(1, max(len(e) for e in rows_ev))
+        p = np.clip(scenario.arm_parameters(arm).vector() * factors, lo, hi)
+        # product traits are per-arm choices, applied to each patient's parameters
+        for prod in arm.products:
+            p[:, i_expr] = prod.proteasome_expression * factors[:, i_expr]
+            if prod.ifng_knockout:
+                p[:, i_ko] = 1.0
+        arm_p.append(p)
+        templates.append(_arm_events(arm, a))
+    P = np.concatenate(arm_p)
+    R = P.shape[0]
+    E = max(1, max(len(t) for t in templates))
     ev_time = np.full((R, E), np.inf)
     ev_kind = np.zeros((R, E), dtype=np.int64)
     ev_payload = np.zeros((R, E, PAYLOAD))
     n_ev = np.zeros(R, dtype=np.int64)
-    for r, evs in enumerate(rows_ev):
-        n_ev[r] = len(evs)
-        for j, (t, kind, payload) in enumerate(evs):
-            ev_time[r, j] = t
-            ev_kind[r, j] = kind
-            ev_payload[r, j] = payload
-    return Batch([a.name for a in scenario.arms], n_pat, np.array(rows_p), ev_time, ev_kind, ev_payload, n_ev, factors)
+    for a, template in enumerate(templates):
+        rows = slice(a * n_pat, (a + 1) * n_pat)
+        n_ev[rows] = len(template)
+        for j, (t, kind, item) in enumerate(template):
+            ev_time[rows, j] = t
+            ev_kind[rows, j] = kind
+            if kind == EVENT_DOSE:
+                d, mg_per_kg = item
+                ev_payload[rows, j, 0] = drugs.DRUGS.index(d)
+                ev_payload[rows, j, 1] = mg_per_kg / P[rows, NAMES.index(d.param("volume"))]  # mg/L
+            else:
+                for r in range(rows.start, rows.stop):
+                    ev_payload[r, j] = _infusion_payload(P[r], item)
+    return Batch([a.name for a in scenario.arms], n_pat, P, ev_time, ev_kind, ev_payload, n_ev, factors)

@@ -15,8 +15,8 @@ outputs, then drug concentrations in mg/L). Drug concentrations are exact:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .._jit import kernel
 from ..biology import exhaustion as ex
 from ..biology import ferroptosis as fer
 from ..biology import growth as gr
@@ -34,21 +34,21 @@ N_AUX = S.N_AUX_BASE + D.N_DRUGS
 A0 = S.N_AUX_BASE  # first drug slot in aux
 
 
-@njit(cache=True)
+@kernel
 def _drug_concentration(d, t, drug_c0, drug_t0, p):
     """Concentration (mg/L) of drug ``d`` at ``t`` (min): one-compartment decay."""
     k = np.log(2.0) / p[P.anti_pd1_half_life + 4 * d]
     return drug_c0[d] * np.exp(-k * (t - drug_t0[d]))
 
 
-@njit(cache=True)
+@kernel
 def _drug_effect(aux, p, drug, first_param):
     """``emax * C/(ec50 + C)`` for a drug whose ec50/emax follow its half-life
     and volume in the parameter vector (see params/catalogue.yaml order)."""
     return occupancy(aux[A0 + drug], p[first_param + 2], p[first_param + 3])
 
 
-@njit(cache=True)
+@kernel
 def _t_pool(y, dydt, i_eff, i_prog, i_term, influx, prolif_eff, prolif_prog, to_prog, to_term, reinvig, death_eff, death_prog, death_term, ferro):
     """Effector -> progenitor-exhausted -> terminally exhausted bookkeeping for
     one T cell pool (cells/min); returns the pool's ferroptotic deaths/min."""
@@ -59,7 +59,7 @@ def _t_pool(y, dydt, i_eff, i_prog, i_term, influx, prolif_eff, prolif_prog, to_
     return ferro * (e + pr + te)
 
 
-@njit(cache=True)
+@kernel
 def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, import_block, gpx4_inhibition, lipid_rel, ros, dilution):
     """Mean exhaustion axis of one T cell pool (states at ``off``..``off+6``).
 
@@ -85,7 +85,7 @@ def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, imp
     dydt[off + 6] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_rel, ros, gpx4_inhibition, p[P.t_cell_lipid_uptake_rate], p[P.t_cell_gpx4_rate]) - dilution * lpo
 
 
-@njit(cache=True)
+@kernel
 def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     """Fill ``dydt`` (per minute) and ``aux`` for state ``y`` at time ``t`` (min).
 
@@ -369,7 +369,7 @@ INFUSION_CD8, INFUSION_CD4, INFUSION_PROGENITOR_FRACTION = 0, 1, 2
 INFUSION_AXIS = 3  # then the product's 7 axis values
 
 
-@njit(cache=True)
+@kernel
 def apply_event(kind, payload, y, drug_c0):
     """Apply a dosing event to the state (in place).
 
@@ -397,7 +397,7 @@ def apply_event(kind, payload, y, drug_c0):
     y[S.car_cd4_progenitor_exhausted] += n4 * fp
 
 
-@njit(cache=True)
+@kernel
 def rebase_drugs(t, drug_c0, drug_t0, p):
     """Move each drug's reference point to time ``t`` (min): ``c0 <- C(t)``."""
     for d in range(D.N_DRUGS):

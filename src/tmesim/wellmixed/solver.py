@@ -30,8 +30,9 @@ others.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from .._jit import kernel, parallel_kernel
 from . import model as M
 from .state import N_CORE, N_STATE
 
@@ -63,7 +64,7 @@ LU_REUSE_HI = 1.6
 PIVOT_THRESHOLD = 0.1
 
 
-@njit(cache=True)
+@kernel
 def lu_factor(a, piv):
     """In-place LU factorisation with threshold partial pivoting (Doolittle).
 
@@ -110,7 +111,7 @@ def lu_factor(a, piv):
     return True
 
 
-@njit(cache=True)
+@kernel
 def _compress(a, lptr, lidx, lval, uptr, uidx, uval, dinv):
     """Nonzeros of the factors from :func:`lu_factor`, row by row (for :func:`_sparse_solve`)."""
     n = a.shape[0]
@@ -134,7 +135,7 @@ def _compress(a, lptr, lidx, lval, uptr, uidx, uval, dinv):
     uptr[n] = nu
 
 
-@njit(cache=True)
+@kernel
 def _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, b, x):
     """Solve ``W v = b`` for the core variables, in place in ``b``.
 
@@ -164,11 +165,11 @@ def _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, b, x):
         b[perm[i]] = x[i]
 
 
-@njit(cache=True)
+@kernel
 def _f(t, y, p, c0, t0, out, aux):
     M.evaluate(t, y, p, c0, t0, out, aux)
 
-@njit(cache=True)
+@kernel
 def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol):
     for i in range(N_STATE):
         ytmp[i] = y[i]
@@ -189,7 +190,7 @@ def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol):
             jac[i, j] = (ftmp[i] - f0[i]) * inv
 
 
-@njit(cache=True)
+@kernel
 def _ordering(jac, perm, deg):
     """Elimination order for W: variables with the fewest couplings first
     (a static min-degree heuristic on the Jacobian's nonzeros), which keeps
@@ -207,7 +208,7 @@ def _ordering(jac, perm, deg):
         perm[i] = order[i]
 
 
-@njit(cache=True)
+@kernel
 def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
          rtol, atol, hmax, max_steps, jac_every, out_y, out_aux, status, fail_var, fail_time, n_steps):
     n = N_STATE
@@ -336,7 +337,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         steps += 1
         if accept:
             for i in range(n):
-                if ynew[i] < 0.0:
+                if ynew[i] < 0.0:  # NaN passes through to the finiteness check
                     ynew[i] = 0.0
             _f(t + h, ynew, pr, c0r, t0r, f1, aux)
             # Hermite interpolation for outputs strictly inside (t, t+h)
@@ -378,7 +379,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     ev_ptr[r] = ptr
     n_steps[r] += steps
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def integrate(y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
               rtol, atol, hmax, max_steps, jac_every, out_y, out_aux, status, fail_var, fail_time, n_steps):
     """Advance every row with status OK from its current time through
