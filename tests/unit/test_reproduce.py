@@ -127,8 +127,24 @@ def test_bliss_excess_on_the_log_kill_scale():
 # ------------------------------------------------------------------ checks
 def _finding1_dataset(slc7a11_ratio: np.ndarray) -> xr.Dataset:
     n = slc7a11_ratio.size
-    return make_dataset({"control": {"tumor_slc7a11": flat(1.0, n)},
-                         "anti-PD-1": {"tumor_slc7a11": np.repeat(slc7a11_ratio[:, None], TIME.size, axis=1)}}, n)
+    cells = flat(1e6, n)
+    return make_dataset({"control": {"tumor_slc7a11": flat(1.0, n), "tumor_live": cells},
+                         "anti-PD-1": {"tumor_slc7a11": np.repeat(slc7a11_ratio[:, None], TIME.size, axis=1),
+                                       "tumor_live": cells}}, n)
+
+
+def test_tumour_intracellular_means_are_over_the_cells_present():
+    # SLC7A11 is 0.5 while the tumour has cells and 2.0 after it has gone (day 14):
+    # the per-cell mean over days 7-21 sees only the cells present.
+    n = 2
+    present = np.where(TIME < 14, 1e6, 0.0)
+    slc = np.where(TIME < 14, 0.5, 2.0)
+    ds = make_dataset({"control": {"tumor_slc7a11": flat(1.0, n), "tumor_live": flat(1e6, n)},
+                       "anti-PD-1": {"tumor_slc7a11": np.stack([slc] * n), "tumor_live": np.stack([present] * n)}}, n)
+    values, holds, _ = F.BY_ID["1a"].evaluate(ds)
+    assert values == pytest.approx([0.5, 0.5], rel=0.05) and holds.all()
+    plain = F.ratio(F.Mean(("tumor_slc7a11",)), "anti-PD-1", "control")(ds)
+    assert plain[0] > 1.0  # the plain time average would have been misled by the empty tumour
 
 
 def test_check_holds_when_the_direction_is_right_in_every_draw():
@@ -292,3 +308,19 @@ def test_draws_rejected_before_treatment_are_excluded_and_counted():
     # without treatment in the scenario, nothing is excluded
     ds.attrs["scenario"] = yaml.safe_dump({"name": "s", "arms": [{"name": "control"}, {"name": "treated"}]})
     assert established_draws(ds).all()
+
+
+def test_draws_rejected_without_treatment_after_it_starts_are_excluded():
+    from tmesim.reproduce.runner import established_draws, untreated_arms
+
+    scenario = {"name": "s", "arms": [{"name": "control"},
+                                      {"name": "knockout", "parameters": {"tumor_ifngr_loss": 1.0}},
+                                      {"name": "treated", "doses": [{"drug": "anti_pd1", "dose": 1, "start_day": 6}]}]}
+    grow = np.exp(0.1 * TIME)
+    late_rejection = np.where(TIME < 10, grow, 1e-6)  # after the first dose, but in the untreated arm
+    dip_and_regrow = np.where((TIME > 8) & (TIME < 12), 1e-3, grow)
+    tum = np.stack([grow, late_rejection, dip_and_regrow])
+    ds = make_dataset({"control": {"tumor_live": tum}, "knockout": {"tumor_live": tum},
+                       "treated": {"tumor_live": tum * 0.5}}, 3, scenario=scenario)
+    assert untreated_arms(ds) == ["control"]
+    assert established_draws(ds).tolist() == [True, False, False]

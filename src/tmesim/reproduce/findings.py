@@ -181,15 +181,26 @@ def infusion_day(ds: xr.Dataset, arm: ArmRef) -> float:
 @dataclass(frozen=True)
 class Mean:
     """Time average of the sum of ``variables`` over ``window`` (days; relative to the
-    arm's CAR T infusion when ``after_infusion``). ``end=None`` runs to the end."""
+    arm's CAR T infusion when ``after_infusion``). ``end=None`` runs to the end.
+
+    With ``per_cell`` (a population, e.g. ``"tumor_live"``) the average is
+    weighted by that population: the mean over the cells present in the
+    window, as a pooled measurement of harvested tumours would give. A mean
+    intracellular state is undefined where its population has no cells.
+    """
 
     variables: tuple[str, ...]
     window: tuple[float | None, float | None] = TREATMENT_WINDOW
     after_infusion: bool = False
+    per_cell: str | None = None
 
     def __call__(self, ds: xr.Dataset, arm: ArmRef) -> np.ndarray:
         start, end = _shift(ds, arm, self.window, self.after_infusion)
-        return window_mean(times(ds), trajectory(ds, arm, *self.variables), start, end)
+        y = trajectory(ds, arm, *self.variables)
+        if self.per_cell is None:
+            return window_mean(times(ds), y, start, end)
+        cells = trajectory(ds, arm, self.per_cell)
+        return safe_ratio(integral(times(ds), y * cells, start, end), integral(times(ds), cells, start, end))
 
 
 @dataclass(frozen=True)
@@ -508,8 +519,8 @@ def _build() -> tuple[Finding, ...]:
         verb = "raises" if direction is ABOVE_1 else "lowers"
         out.append(Finding(
             fid, f"anti-PD-1 (IFN-gamma) {verb} tumour {label}", src1, s1,
-            f"tumour {label}, mean d7-21: anti-PD-1 / control", f"fold change of {label}",
-            ratio(Mean((var,)), "anti-PD-1", "control"), direction))
+            f"tumour {label}, per-cell mean d7-21: anti-PD-1 / control", f"fold change of {label}",
+            ratio(Mean((var,), per_cell="tumor_live"), "anti-PD-1", "control"), direction))
     out.append(Finding(
         "1e", "IFNGR-KO tumours benefit less from anti-PD-1", src1, s1,
         "checkpoint benefit AUC(ctrl)/AUC(anti-PD-1): IFNGR-KO / wild type", "ratio of benefits",
@@ -629,12 +640,12 @@ def _build() -> tuple[Finding, ...]:
         ratio(Mean(("extracellular_iron",)), "M2-skewed", "control"), ABOVE_1))
     out.append(Finding(
         "6b2", "M2-skewed TAMs raise tumour labile iron", src6, s6,
-        "tumour labile iron, mean d7-21: M2-skewed / control", "fold change of iron",
-        ratio(Mean(("tumor_labile_iron",)), "M2-skewed", "control"), ABOVE_1))
+        "tumour labile iron, per-cell mean d7-21: M2-skewed / control", "fold change of iron",
+        ratio(Mean(("tumor_labile_iron",), per_cell="tumor_live"), "M2-skewed", "control"), ABOVE_1))
     out.append(Finding(
         "6c", "M2-skewed TAMs change ferroptosis susceptibility", src6, s6,
-        "tumour ferroptosis hazard, mean d7-21: M2-skewed / control", "fold change of hazard",
-        ratio(Mean(("tumor_ferroptosis_hazard",)), "M2-skewed", "control"), ABOVE_1, informational=True))
+        "tumour ferroptosis hazard, per-cell mean d7-21: M2-skewed / control", "fold change of hazard",
+        ratio(Mean(("tumor_ferroptosis_hazard",), per_cell="tumor_live"), "M2-skewed", "control"), ABOVE_1, informational=True))
     for fid, arm, label in (("6d", "TLR7/8 agonist + anti-PD-1", "TLR7/8 agonist"),
                             ("6e", "CSF1R inhibitor + anti-PD-1", "CSF1R inhibitor")):
         out.append(Finding(

@@ -200,12 +200,27 @@ def first_treatment_day(ds: xr.Dataset) -> float | None:
     return min(days) if days else None
 
 
-def established_draws(ds: xr.Dataset) -> np.ndarray:
-    """Draws whose tumour is established when treatment starts.
+def untreated_arms(ds: xr.Dataset) -> list[str]:
+    """Arms of the scenario stored in ``ds.attrs`` with no dose, no product and no parameter change."""
+    import yaml
 
-    As in mouse studies, a draw in which the tumour has been rejected in every
-    arm (below 1% of its initial size) before the first dose or infusion is
-    excluded: every arm of it is identical and it says nothing about the
+    doc = yaml.safe_load(ds.attrs.get("scenario", "") or "{}") or {}
+    return [arm["name"] for arm in doc.get("arms", [])
+            if not arm.get("doses") and not arm.get("products") and not arm.get("parameters")]
+
+
+def established_draws(ds: xr.Dataset) -> np.ndarray:
+    """Draws whose tumour is established: it grows without treatment.
+
+    As in mouse studies, where a tumour that does not take is not enrolled, a
+    draw is excluded when its tumour is rejected (falls below 1% of its
+    initial size)
+
+    * in every arm before the first dose or infusion, or
+    * at any time in the untreated arm(s) (no dose, product or parameter
+      change), when the scenario has one.
+
+    Every arm of such a draw ends alike and it says nothing about the
     treatments. Scenarios without treatment keep every draw.
     """
     keep = np.ones(ds.sizes["patient"], dtype=bool)
@@ -213,9 +228,13 @@ def established_draws(ds: xr.Dataset) -> np.ndarray:
     if day is None or "tumor_live" not in ds:
         return keep
     tum = ds["tumor_live"]
-    at_start = tum.sel(time=day, method="nearest").max("arm").values
     initial = tum.isel(time=0).max("arm").values
-    return at_start >= 0.01 * initial
+    keep &= tum.sel(time=day, method="nearest").max("arm").values >= 0.01 * initial
+    untreated = [a for a in untreated_arms(ds) if a in ds["arm"].values]
+    if untreated:
+        low = tum.sel(arm=untreated).min("time").max("arm").values
+        keep &= low >= 0.01 * initial
+    return keep
 
 
 def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
@@ -230,7 +249,7 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
         keep = established_draws(ds)
         n_out = int((~keep).sum())
         if n_out:
-            excluded_note = f"{n_out} of {keep.size} draws excluded: tumour rejected before the first treatment"
+            excluded_note = f"{n_out} of {keep.size} draws excluded: tumour not established (rejected untreated)"
             if keep.sum() < 0.5 * keep.size:
                 return _not_run(finding, excluded_note + " (fewer than half left)")
             ds = ds.isel(patient=np.flatnonzero(keep))

@@ -32,6 +32,9 @@ from . import state as S
 
 N_AUX = S.N_AUX_BASE + D.N_DRUGS
 A0 = S.N_AUX_BASE  # first drug slot in aux
+#: Below about this many viable cells (cells) the tumour's intracellular
+#: states are held (see ``evaluate``): far below one cell, it has no cells.
+TUMOR_STATE_MIN_CELLS = 1e-3
 
 
 @kernel
@@ -183,6 +186,11 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     dydt[S.tumor_lipid_peroxide] = fer.lipid_peroxide_rate(
         lpo, iron, pufa, ros, gpx4_act, propagation, p[P.lipid_initiation_rate], rta_block, p[P.gpx4_max_rate], p[P.gpx4_lpo_km], p[P.fsp1_rate]
     )
+    # The mean intracellular state of an extinct tumour means nothing; holding
+    # it still stops it from driving the step size for the rest of the run.
+    presence = tum / (tum + TUMOR_STATE_MIN_CELLS)
+    for i in range(S.tumor_stat1, S.tumor_lipid_peroxide + 1):
+        dydt[i] *= presence
 
     # ------------------------------------------------- T cell signals/drivers
     stim_host = ex.antigen_stimulation(tum * mhc1 * p[P.tumor_antigenicity] / (host_t + 1.0), p[P.antigen_per_t_cell_half])

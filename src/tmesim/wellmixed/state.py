@@ -5,6 +5,9 @@ list is the index in the state vector; module attributes with the entry's name
 hold that index so compiled code reads ``S.tumor_live`` as a constant.
 State variables come first (``core``, integrated implicitly), then cumulative
 counters (``quad``: they feed nothing back and are integrated explicitly).
+``atol`` is the absolute tolerance of the integrator in the entry's unit;
+for cytokines 1e-4 pM is far below any receptor's affinity (pM range) and
+lets the first hours, when cytokines rise from zero, take longer steps.
 """
 
 from __future__ import annotations
@@ -58,12 +61,12 @@ CORE = [
     ("macrophage_m2", "cell", "M2-like tumor-associated macrophages", "innate", 1e-3),
     *_axis("host_t", "host T cell"),
     *_axis("car_t", "CAR T cell"),
-    ("ifng", "pM", "IFN-gamma", "cytokines", 1e-7),
-    ("il12", "pM", "IL-12", "cytokines", 1e-7),
-    ("il10", "pM", "IL-10", "cytokines", 1e-7),
-    ("tgfb", "pM", "TGF-beta", "cytokines", 1e-7),
-    ("il2", "pM", "IL-2", "cytokines", 1e-7),
-    ("cxcl9", "pM", "CXCL9/10", "cytokines", 1e-7),
+    ("ifng", "pM", "IFN-gamma", "cytokines", 1e-4),
+    ("il12", "pM", "IL-12", "cytokines", 1e-4),
+    ("il10", "pM", "IL-10", "cytokines", 1e-4),
+    ("tgfb", "pM", "TGF-beta", "cytokines", 1e-4),
+    ("il2", "pM", "IL-2", "cytokines", 1e-4),
+    ("cxcl9", "pM", "CXCL9/10", "cytokines", 1e-4),
 ]
 
 QUAD = [
