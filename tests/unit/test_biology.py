@@ -374,15 +374,15 @@ class TestHemeBach2:
 
 # ============================================================ macrophages
 _M21 = dict(k_base=0.045 / DAY, ifng_half=10.0, il12_pM=0.0, il12_half=10.0, tlr_agonism=0.0,
-            w_ifng=10.0, w_il12=2.0, w_tlr=10.0)
+            w_ifng=10.0, w_il12=2.0, w_tlr=10.0, w_csf1r=10.0)
 _M12 = dict(k_base=0.25 / DAY, il10_half=100.0, tgfb_pM=0.0, tgfb_half=50.0, ox_lipid=0.0, ox_lipid_half=0.01,
             w_il10=2.0, w_tgfb=2.0, w_ox=2.0)
 
 
-def _k21(ifng, ifngr=1.0, tlr=0.0):
+def _k21(ifng, ifngr=1.0, tlr=0.0, csf1r=0.0):
     a = _M21
     return macrophage.m2_to_m1_rate(a["k_base"], ifng, a["ifng_half"], a["il12_pM"], a["il12_half"], tlr,
-                                    a["w_ifng"], a["w_il12"], a["w_tlr"], ifngr)
+                                    a["w_ifng"], a["w_il12"], a["w_tlr"], ifngr, csf1r, a["w_csf1r"])
 
 
 def _k12(il10, tlr=0.0):
@@ -416,6 +416,10 @@ class TestMacrophagePolarisation:
     def test_tlr_agonist_holds_m1(self):
         assert _k12(1000.0, tlr=1.0) == 0.0
         assert _k21(0.0, tlr=0.5) > _k21(0.0)
+
+    def test_csf1r_inhibition_re_educates_m2(self):
+        assert _k21(0.0, csf1r=0.9) == pytest.approx(_M21["k_base"] * (1.0 + 10.0 * 0.9))
+        assert _k21(10.0, csf1r=0.5) > _k21(10.0)
 
     def test_m2_exports_iron_m1_retains_it(self):
         assert macrophage.extracellular_iron(0.0, 0.0, 2.0, 2.0, 0.0) == pytest.approx(1.0)

@@ -300,3 +300,23 @@ class TestOverrides:
     def test_bad_overrides(self, kwargs, field):
         err = _error(load_scenario().with_overrides, **kwargs)
         assert err.field == field, str(err)
+
+
+def test_patient_factors_keep_their_draws_when_a_parameter_is_added(monkeypatch):
+    """A patient's factor for a parameter depends on the seed and the parameter's
+    name only: adding a parameter to the catalogue does not reshuffle the cohort."""
+    import numpy as np
+
+    from tmesim.protocols import schedule
+
+    scenario = load_scenario().with_overrides(cohort={"size": 50, "variability": {"all": 0.25}}, seed=7)
+    before = schedule.patient_factors(scenario)
+    assert np.log(before).std() == pytest.approx(0.25, rel=0.1)
+    names = list(schedule.NAMES)
+    monkeypatch.setattr(schedule, "NAMES", names[:10] + ["zz_new_parameter"] + names[10:])
+    monkeypatch.setitem(schedule.CATALOGUE, "zz_new_parameter", {"unit": "1"})
+    after = schedule.patient_factors(scenario)
+    assert np.array_equal(np.delete(after, 10, axis=1), before)
+    assert not np.array_equal(after[:, 10], after[:, 11])
+    other_seed = schedule.patient_factors(scenario.with_overrides(seed=8))
+    assert not np.allclose(other_seed, after)

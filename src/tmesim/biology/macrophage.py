@@ -14,16 +14,20 @@ from .common import hill
 
 
 @kernel
-def m2_to_m1_rate(k_base, ifng_pM, ifng_half, il12_pM, il12_half, tlr_agonism, w_ifng, w_il12, w_tlr, ifngr_fraction):
+def m2_to_m1_rate(k_base, ifng_pM, ifng_half, il12_pM, il12_half, tlr_agonism, w_ifng, w_il12, w_tlr, ifngr_fraction,
+                  csf1r_inhibition, w_csf1r):
     """M2 -> M1 repolarisation hazard (1/min).
 
     IFN-gamma acts only through host IFNGR (``ifngr_fraction``); TLR7/8
-    agonism (0..1) repolarises directly.
+    agonism (0..1) repolarises directly. CSF1 signalling holds the M2
+    program, so CSF1R inhibition (0..1) re-educates the TAMs it does not
+    deplete (Pyonteck 2013; Zhu 2014).
     """
     drive = (
         w_ifng * ifngr_fraction * hill(ifng_pM, ifng_half, 1.0)
         + w_il12 * hill(il12_pM, il12_half, 1.0)
         + w_tlr * tlr_agonism
+        + w_csf1r * csf1r_inhibition
     )
     return k_base * (1.0 + drive)
 

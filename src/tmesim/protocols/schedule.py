@@ -8,6 +8,7 @@ table (drug doses and CAR T infusions, sorted by time, in minutes).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,8 +43,10 @@ class Batch:
 def patient_factors(scenario) -> np.ndarray:
     """Log-normal multipliers ``exp(sigma * z)`` per patient and parameter.
 
-    Drawn from one SeedSequence(seed), so a scenario and seed give the same
-    cohort whatever the number of workers.
+    Each parameter's column comes from its own stream,
+    ``SeedSequence([seed, crc32(name)])``: a scenario and seed give the same
+    cohort whatever the number of workers, and adding a parameter to the
+    catalogue leaves every other parameter's draws unchanged.
     """
     n = scenario.cohort.size
     sigma = np.zeros(len(NAMES))
@@ -54,8 +57,11 @@ def patient_factors(scenario) -> np.ndarray:
                     sigma[j] = s
         else:
             sigma[NAMES.index(name)] = s
-    rng = np.random.default_rng(np.random.SeedSequence(scenario.seed))
-    z = rng.standard_normal((n, len(NAMES)))
+    z = np.zeros((n, len(NAMES)))
+    for j, pname in enumerate(NAMES):
+        if sigma[j] != 0.0:
+            rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, zlib.crc32(pname.encode())]))
+            z[:, j] = rng.standard_normal(n)
     return np.exp(sigma * z)
 
 

@@ -314,11 +314,13 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
 
     # ---------------------------------------------------------- macrophages
     k21 = mac.m2_to_m1_rate(p[P.m2_to_m1_rate], ifng, p[P.ifng_half], il12_eff, p[P.il12_half], tlr,
-                            p[P.m1_ifng_weight], p[P.m1_il12_weight], p[P.m1_tlr_weight], host_ifngr)
+                            p[P.m1_ifng_weight], p[P.m1_il12_weight], p[P.m1_tlr_weight], host_ifngr,
+                            csf1r, p[P.m1_csf1r_weight])
     k12 = mac.m1_to_m2_rate(p[P.m1_to_m2_rate], il10, p[P.il10_half], tgfb, p[P.tgfb_half], ox_signal, p[P.ox_lipid_half],
                             p[P.m2_il10_weight], p[P.m2_tgfb_weight], p[P.m2_ox_lipid_weight], tlr)
     # CSF1R signalling drives monocyte-to-M2 differentiation and M2 survival: its
-    # inhibition blocks M2-fated recruits and depletes M2-like TAMs
+    # inhibition blocks M2-fated recruits and depletes M2-like TAMs (and, in
+    # k21, re-educates the survivors)
     dydt[S.macrophage_m1] = infl_mac * p[P.recruit_m1_fraction] + k21 * m2 - (k12 + p[P.macrophage_death_rate]) * m1
     dydt[S.macrophage_m2] = infl_mac * (1.0 - p[P.recruit_m1_fraction]) * (1.0 - csf1r) + k12 * m1 - (
         k21 + p[P.macrophage_death_rate] + p[P.csf1r_m2_depletion] * csf1r) * m2
