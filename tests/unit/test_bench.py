@@ -36,3 +36,36 @@ def test_bench_wellmixed_small():
     assert result["reference_failed"] == 0
     assert result["reference_max_rel_diff_tumor"] < 0.05
     assert isinstance(result["threading_layer"], str)
+
+
+def test_bench_cli_passes_options_and_writes_json(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from tmesim import bench, cli
+
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        return {"wall_s": 1.0, "rtol": kwargs["engine_options"].get("rtol")}
+
+    monkeypatch.setattr(bench, "bench_wellmixed", fake)
+    out = CliRunner().invoke(cli.app, ["bench", "wellmixed", "--patients", "5", "--threads", "1", "--rtol", "1e-3",
+                                       "--jac-every", "10", "--reference", "2", "--json", str(tmp_path / "b.json")])
+    assert out.exit_code == 0, out.output
+    assert seen["n_patients"] == 5 and seen["threads"] == 1 and seen["n_reference"] == 2
+    assert seen["engine_options"] == {"rtol": 1e-3, "jac_every": 10}
+    assert json.loads((tmp_path / "b.json").read_text())["rtol"] == 1e-3
+
+
+def test_bench_cli_rejects_bad_numbers():
+    from typer.testing import CliRunner
+
+    from tmesim import cli
+    from tmesim.errors import InputError
+
+    for args in (["--patients", "0"], ["--rtol", "-1"], ["--days", "nan"], ["--threads", "0"]):
+        out = CliRunner().invoke(cli.app, ["bench", "wellmixed", *args])
+        assert isinstance(out.exception, InputError), args
