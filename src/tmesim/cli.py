@@ -381,21 +381,41 @@ def fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A command-line usage error (unknown option or command, unparsable value).
+
+    Recognised by shape, because typer raises click's ``UsageError`` or, from
+    0.2x on, that of its vendored copy of click.
+    """
+    return getattr(exc, "exit_code", None) == 2 and callable(getattr(exc, "format_message", None))
+
+
 def main() -> None:
     """Console entry point (``tmesim``): run the app, turning expected errors into one line and an exit code.
 
     Exit codes: 0 success, 2 bad input (:class:`~tmesim.errors.InputError`, a
-    missing file, or a usage error), 3 failed simulation
+    missing file, or a usage error such as an unknown option; always one
+    ``error:`` line), 3 failed simulation
     (:class:`~tmesim.errors.SimulationError`).
     """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        fail("aborted", EXIT_INPUT_ERROR)
     except InputError as exc:
         fail(str(exc), EXIT_INPUT_ERROR)
     except FileNotFoundError as exc:
         fail(f"no such file: {exc.filename or exc}", EXIT_INPUT_ERROR)
     except SimulationError as exc:
         fail(str(exc), EXIT_SIMULATION_ERROR)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        fail(f"{exc.format_message()}{where}", EXIT_INPUT_ERROR)
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

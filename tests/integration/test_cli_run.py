@@ -149,6 +149,8 @@ BAD_ARGS = {
     "wrong unit": (["--set", "tumor_growth_rate=1 mM"], ("tumor_growth_rate", "mM")),
     "set without =": (["--set", "tumor_growth_rate"], ("--set",)),
     "negative days": (["--days", "-1"], ("days",)),
+    "unknown option": (["--bogus"], ("--bogus", "run --help")),
+    "days not a number": (["--days", "abc"], ("--days",)),
 }
 
 
@@ -160,6 +162,10 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, case):
     _assert_input_error(res, *must_contain)
     assert not out.exists()
     assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_command_exits_2_with_one_line(tmp_path):
+    _assert_input_error(tmesim("frobnicate", cwd=tmp_path), "frobnicate")
 
 
 BAD_FILES = {
