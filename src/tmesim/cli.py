@@ -202,13 +202,15 @@ def run(
     scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
     # the engine, xarray and matplotlib load only once the input is known to be valid
     from tmesim.analysis.summary import summarize
-    from tmesim.io.outputs import default_run_dir, write_run
+    from tmesim.io.outputs import check_output_dir, default_run_dir, write_run
     from tmesim.wellmixed.engine import simulate
 
+    out_dir = out or default_run_dir(scn.name)
+    check_output_dir(out_dir)
     with progress_bar(not quiet and stderr.is_terminal) as progress:
         ds = simulate(scn, progress=progress)
     check_solver_status(ds)
-    out_dir = write_run(ds, scn.to_yaml(), out or default_run_dir(scn.name))
+    out_dir = write_run(ds, scn.to_yaml(), out_dir)
     if quiet:
         print(out_dir)
         return

@@ -210,3 +210,23 @@ def test_usage_error_exits_2_without_traceback(tmp_path):
     res = tmesim("run", "--days", "abc", cwd=tmp_path)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
+
+
+def test_non_empty_output_dir_is_refused_before_simulating(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tmesim import cli
+    from tmesim.errors import InputError
+    from tmesim.wellmixed import engine
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("simulated although the output directory was unusable")
+
+    monkeypatch.setattr(engine, "simulate", must_not_run)
+    res = CliRunner().invoke(cli.app, ["run", "--days", "1", "--out", str(out)])
+    assert isinstance(res.exception, InputError) and "not empty" in str(res.exception)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

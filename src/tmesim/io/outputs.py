@@ -120,7 +120,13 @@ def write_timeseries(ds: xr.Dataset, path: Path) -> None:
     ready.to_netcdf(path, engine="netcdf4", encoding=encoding)
 
 
-def _check_target(out_dir: Path) -> None:
+def check_output_dir(out_dir: Path) -> None:
+    """Raise :class:`InputError` unless ``out_dir`` is missing or an empty directory.
+
+    Called before a run starts (so a long simulation does not end in this
+    error) and again by :func:`write_run`.
+    """
+    out_dir = Path(out_dir)
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
@@ -158,7 +164,7 @@ def write_run(ds: xr.Dataset, scenario_yaml: str, out_dir: Path) -> Path:
         If ``out_dir`` exists and is not an empty directory.
     """
     out_dir = Path(out_dir)
-    _check_target(out_dir)
+    check_output_dir(out_dir)
     target = out_dir.absolute()
     tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
     if tmp.exists():  # left by a killed process that had our pid
