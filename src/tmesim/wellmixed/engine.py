@@ -104,7 +104,7 @@ def failure_messages(batch: Batch, status, fail_var, fail_time) -> list[dict]:
     for r in np.flatnonzero(status):
         arm = batch.arms[r // batch.n_patients]
         pat = int(r % batch.n_patients)
-        var = S.NAMES[fail_var[r]] if fail_var[r] >= 0 else "unknown variable"
+        var = S.NAMES[fail_var[r]] if fail_var[r] >= 0 else "unknown variable"  # limiting or offending variable
         msg = f"{solver.STATUS_MESSAGES[int(status[r])]}; variable {var} at t = {fail_time[r] / MIN_PER_DAY:.3f} d"
         out.append({"arm": arm, "patient": pat, "status": int(status[r]), "message": msg})
     return out

@@ -244,6 +244,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     k = k0
     ptr = ev_ptr[r]
     steps = 0
+    limiting = 0  # variable with the largest scaled error in the latest step
     fresh = True
     since_jac = 0
     need_order = True  # recompute the elimination order at the next Jacobian
@@ -319,6 +320,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, k2v, xw)
             err = 0.0
             bad = -1
+            e_max = -1.0
             for i in range(n):
                 ynew[i] = yr[i] + 1.5 * h * k1v[i] + 0.5 * h * k2v[i]
                 sc = atol[i] + rtol * max(abs(yr[i]), abs(ynew[i]))
@@ -329,6 +331,9 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
                     bad = i
                 e = 0.5 * h * (k1v[i] + k2v[i]) / sc
                 err += e * e
+                if abs(e) > e_max:
+                    e_max = abs(e)
+                    limiting = i
             err = np.sqrt(err / n)
             if bad >= 0:
                 err = 1e10
@@ -369,10 +374,13 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             if h < hmin:
                 status[r] = FAIL_NONFINITE if err >= 1e9 else FAIL_STEP_SIZE
                 fail_time[r] = t
+                if fail_var[r] < 0:
+                    fail_var[r] = limiting
                 break
         if steps > max_steps:
             status[r] = FAIL_MAX_STEPS
             fail_time[r] = t
+            fail_var[r] = limiting if fail_var[r] < 0 else fail_var[r]
             break
     tcur[r] = t
     hcur[r] = h
