@@ -147,7 +147,7 @@ def summary_table(summary: pd.DataFrame) -> Table:
     """
     metrics = {
         "tumor_final_cells": ("final tumour (cells)", ".3g"),
-        "tumor_change_pct": ("tumour change (%)", "+.1f"),
+        "tumor_change_pct": ("tumour change (%)", "+.3g"),
         "tumor_auc_cell_days": ("tumour AUC (cell·day)", ".3g"),
     }
     for column in summary.columns:
@@ -157,9 +157,9 @@ def summary_table(summary: pd.DataFrame) -> Table:
     metrics["terminal_exhaustion_fraction"] = ("terminal exhausted T (fraction)", ".2f")
     cohort = " (median across patients)" if summary["n_patients"].max() > 1 else ""
     table = Table(title=f"Per-arm summary{cohort}", box=box.SIMPLE_HEAD)
-    table.add_column("", no_wrap=True)
+    table.add_column("", ratio=1, min_width=16)
     for arm in summary.index:
-        table.add_column(str(arm), justify="right", header_style="bold")
+        table.add_column(str(arm), justify="right", header_style="bold", no_wrap=True)
     for column, (label, spec) in metrics.items():
         table.add_row(label, *(_format_value(value, spec) for value in summary[column]))
     return table
