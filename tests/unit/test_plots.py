@@ -45,6 +45,17 @@ def test_tumor_burden_is_log_scale_with_labels_and_arm_legend(run_dataset):
     np.testing.assert_allclose(_lines_by_label(ax)["control"].get_ydata(), 1e6 + 1e5 * np.arange(11.0))
 
 
+def test_tumor_burden_axis_stops_below_one_cell(run_dataset):
+    ds = run_dataset.copy(deep=True)
+    ds["tumor_live"].loc[{"arm": "anti-PD-1"}] = np.geomspace(1e6, 1e-80, ds.sizes["time"])[None, :]
+    (ax,) = plots.figure_tumor_burden(ds, plots.arm_colours(ds)).axes
+    assert ax.get_ylim()[0] == pytest.approx(plots.TUMOR_AXIS_FLOOR)
+    assert ax.get_ylim()[1] > 1e6
+    # a tumour that never goes below one cell keeps matplotlib's limits
+    (ax,) = plots.figure_tumor_burden(run_dataset, plots.arm_colours(run_dataset)).axes
+    assert ax.get_ylim()[0] > 1e5
+
+
 def test_each_arm_keeps_its_colour_across_figures(run_dataset):
     colours = plots.arm_colours(run_dataset)
     assert colours["control"] != colours["anti-PD-1"]

@@ -191,11 +191,24 @@ def _variable_grid(ds: xr.Dataset, arrays: Iterable[xr.DataArray], title: str, c
     return fig
 
 
+#: Lowest tumour burden shown (cells): below one cell a tumour is gone, and the
+#: mean-field decay towards 1e-100 cells would squash the rest of the axis.
+TUMOR_AXIS_FLOOR = 0.1
+
+
 def figure_tumor_burden(ds: xr.Dataset, colours: Colours) -> Figure | None:
-    """Live tumour cells per arm (log scale, cells) against time (days)."""
+    """Live tumour cells per arm (log scale, cells, from 0.1 cell) against time (days)."""
     if "tumor_live" not in ds:
         return None
-    return _variable_grid(ds, [ds["tumor_live"]], "Tumour burden", colours, log_y=True)
+    fig = _variable_grid(ds, [ds["tumor_live"]], "Tumour burden", colours, log_y=True)
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    if low < TUMOR_AXIS_FLOOR < high:
+        ax.set_ylim(bottom=TUMOR_AXIS_FLOOR)
+        ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
+        ax.annotate("1 cell", (0.99, 1.0), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize="small", color="0.4")
+    return fig
 
 
 def figure_death_modes(ds: xr.Dataset, colours: Colours) -> Figure | None:
