@@ -64,6 +64,12 @@ def suggest(name: str, known) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
+def _quantity(value, unit) -> str:
+    """``"3 1/day"``, or just ``"3"`` for a dimensionless unit (``"1"``)."""
+    unit = str(unit).strip()
+    return f"{value:g}" if unit in ("1", "") else f"{value:g} {unit}"
+
+
 def make_record(name: str, value, unit, source: str, field: str) -> ParameterRecord:
     """Validate one parameter entry and convert it to the internal unit."""
     if name not in CATALOGUE:
@@ -80,9 +86,9 @@ def make_record(name: str, value, unit, source: str, field: str) -> ParameterRec
     internal = given * conversion_factor(str(unit), spec["unit"], field)
     lo, hi = spec.get("min"), spec.get("max")
     if lo is not None and internal < lo:
-        raise InputError(field, f"must be >= {lo} {spec['unit']}, got {given} {unit}")
+        raise InputError(field, f"must be >= {_quantity(lo, spec['unit'])}, got {_quantity(given, unit)}")
     if hi is not None and internal > hi:
-        raise InputError(field, f"must be <= {hi} {spec['unit']}, got {given} {unit}")
+        raise InputError(field, f"must be <= {_quantity(hi, spec['unit'])}, got {_quantity(given, unit)}")
     source = str(source or "").strip()
     if not source:
         raise InputError(field, "missing source", "give a citation key or 'assumption: why'")
