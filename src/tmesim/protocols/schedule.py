@@ -17,8 +17,13 @@ from ..params.index import CATALOGUE, NAMES
 from ..units import conversion_factor
 from . import drugs, products
 
-PAYLOAD = 3 + len(products.AXIS)
 EVENT_DOSE, EVENT_INFUSION = 0, 1
+#: Dose payload: drug index, concentration increment (mg/L).
+DOSE_DRUG, DOSE_CONCENTRATION = 0, 1
+#: Infusion payload: CD8 and CD4 CAR T cells, the progenitor-like fraction,
+#: then the product's exhaustion axis (``products.AXIS``).
+INFUSION_CD8, INFUSION_CD4, INFUSION_PROGENITOR_FRACTION, INFUSION_AXIS = 0, 1, 2, 3
+PAYLOAD = INFUSION_AXIS + len(products.AXIS)
 MIN_PER_DAY = 1440.0
 
 
@@ -95,10 +100,10 @@ def _infusion_payload(p: np.ndarray, prod) -> np.ndarray:
     expression = p[NAMES.index("car_proteasome_expression")]
     axis = products.manufacture(p, prod.manufacturing == "bortezomib", expression)
     payload = np.zeros(PAYLOAD)
-    payload[0] = prod.cells * (1.0 - prod.cd4_fraction)
-    payload[1] = prod.cells * prod.cd4_fraction
-    payload[2] = products.progenitor_fraction(p, axis)
-    payload[3:] = axis
+    payload[INFUSION_CD8] = prod.cells * (1.0 - prod.cd4_fraction)
+    payload[INFUSION_CD4] = prod.cells * prod.cd4_fraction
+    payload[INFUSION_PROGENITOR_FRACTION] = products.progenitor_fraction(p, axis)
+    payload[INFUSION_AXIS:] = axis
     return payload
 
 
@@ -138,8 +143,8 @@ def compile_batch(scenario) -> Batch:
             ev_kind[rows, j] = kind
             if kind == EVENT_DOSE:
                 d, mg_per_kg = item
-                ev_payload[rows, j, 0] = drugs.DRUGS.index(d)
-                ev_payload[rows, j, 1] = mg_per_kg / P[rows, NAMES.index(d.param("volume"))]  # mg/L
+                ev_payload[rows, j, DOSE_DRUG] = drugs.DRUGS.index(d)
+                ev_payload[rows, j, DOSE_CONCENTRATION] = mg_per_kg / P[rows, NAMES.index(d.param("volume"))]  # mg/L
             else:
                 for r in range(rows.start, rows.stop):
                     ev_payload[r, j] = _infusion_payload(P[r], item)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -156,9 +156,14 @@ def terminal_fraction(ds: xr.Dataset, arm: ArmRef, lineages: Sequence[str] = ("c
 
 
 @lru_cache(maxsize=32)
-def _scenario_arms(scenario_yaml: str) -> dict[str, dict]:
+def _arms_of(scenario_yaml: str) -> dict[str, dict]:
     doc = yaml.safe_load(scenario_yaml) or {}
     return {str(a.get("name")): a for a in doc.get("arms", []) or [] if isinstance(a, dict)}
+
+
+def scenario_arms(ds: xr.Dataset) -> dict[str, dict]:
+    """Arm name -> arm specification of the scenario recorded in ``ds.attrs`` (parsed once per scenario)."""
+    return _arms_of(str(ds.attrs.get("scenario", "")))
 
 
 def infusion_day(ds: xr.Dataset, arm: ArmRef) -> float:
@@ -170,7 +175,7 @@ def infusion_day(ds: xr.Dataset, arm: ArmRef) -> float:
         If the arm has no CAR T product.
     """
     name = arm_name(ds, arm)
-    spec = _scenario_arms(str(ds.attrs.get("scenario", ""))).get(name, {})
+    spec = scenario_arms(ds).get(name, {})
     days = [float(p["day"]) for p in spec.get("products", []) or []]
     if not days:
         raise MissingData(f"arm {name!r} has no CAR T infusion")
@@ -505,22 +510,33 @@ _AUC = AUC()
 _TUMOUR_AUC = "ratio of tumour AUC"
 
 
+def _fold_changes(rows, cause: str, who: str, window: str, mean: Mean, arms: tuple[str, str],
+                  source: tuple[str, ...], scenario: str) -> list[Finding]:
+    """Fold-change checks of one ``Mean`` per variable between two arms.
+
+    ``rows`` are ``(id, variable, label, direction)``; ``mean`` gives the
+    window and weighting (its ``variables`` are replaced per row).
+    """
+    arm, reference = arms
+    return [Finding(
+        fid, f"{cause} {'raises' if direction is ABOVE_1 else 'lowers'} {who} {label}", source, scenario,
+        f"{who} {label}, {window}: {arm} / {reference}", f"fold change of {label}",
+        ratio(replace(mean, variables=(var,)), arm, reference), direction)
+        for fid, var, label, direction in rows]
+
+
 def _build() -> tuple[Finding, ...]:
     out: list[Finding] = []
 
     # 1 -- IFN-gamma and the tumour ferroptosis axis
     s1, src1 = SCENARIOS[1], ("Wang2019",)
-    for fid, var, label, direction in (
-        ("1a", "tumor_slc7a11", "SLC7A11", BELOW_1),
-        ("1b", "tumor_gsh", "GSH", BELOW_1),
-        ("1c", "tumor_lipid_peroxide", "lipid peroxide", ABOVE_1),
-        ("1d", "tumor_cystine_uptake", "cystine uptake", BELOW_1),
-    ):
-        verb = "raises" if direction is ABOVE_1 else "lowers"
-        out.append(Finding(
-            fid, f"anti-PD-1 (IFN-gamma) {verb} tumour {label}", src1, s1,
-            f"tumour {label}, per-cell mean d7-21: anti-PD-1 / control", f"fold change of {label}",
-            ratio(Mean((var,), per_cell="tumor_live"), "anti-PD-1", "control"), direction))
+    out += _fold_changes(
+        (("1a", "tumor_slc7a11", "SLC7A11", BELOW_1),
+         ("1b", "tumor_gsh", "GSH", BELOW_1),
+         ("1c", "tumor_lipid_peroxide", "lipid peroxide", ABOVE_1),
+         ("1d", "tumor_cystine_uptake", "cystine uptake", BELOW_1)),
+        "anti-PD-1 (IFN-gamma)", "tumour", "per-cell mean d7-21", Mean((), per_cell="tumor_live"),
+        ("anti-PD-1", "control"), src1, s1)
     out.append(Finding(
         "1e", "IFNGR-KO tumours benefit less from anti-PD-1", src1, s1,
         "checkpoint benefit AUC(ctrl)/AUC(anti-PD-1): IFNGR-KO / wild type", "ratio of benefits",
@@ -551,17 +567,12 @@ def _build() -> tuple[Finding, ...]:
     # 3 -- haem-BACH2 axis of exhaustion
     s3, src3 = SCENARIOS[3], ("Heme2026",)
     late = LATE_WINDOW
-    for fid, var, label, direction in (
-        ("3a", "host_t_mito_depolarization", "mitochondrial depolarisation", ABOVE_1),
-        ("3b", "host_t_proteasome", "proteasome activity", ABOVE_1),
-        ("3c", "host_t_free_heme", "free haem", ABOVE_1),
-        ("3d", "host_t_bach2", "BACH2", BELOW_1),
-    ):
-        verb = "raises" if direction is ABOVE_1 else "lowers"
-        out.append(Finding(
-            fid, f"chronic stimulation {verb} T cell {label}", src3, s3,
-            f"T cell {label}, d19-21: chronic / acute", f"fold change of {label}",
-            ratio(Mean((var,), late), "chronic", "acute"), direction))
+    out += _fold_changes(
+        (("3a", "host_t_mito_depolarization", "mitochondrial depolarisation", ABOVE_1),
+         ("3b", "host_t_proteasome", "proteasome activity", ABOVE_1),
+         ("3c", "host_t_free_heme", "free haem", ABOVE_1),
+         ("3d", "host_t_bach2", "BACH2", BELOW_1)),
+        "chronic stimulation", "T cell", "d19-21", Mean((), late), ("chronic", "acute"), src3, s3)
     out.append(Finding(
         "3e", "chronic stimulation raises terminal exhaustion", src3, s3,
         "terminal-exhausted fraction of CD8, d19-21: chronic - acute", "difference in fraction",

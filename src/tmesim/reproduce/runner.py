@@ -192,20 +192,15 @@ def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
 
 def first_treatment_day(ds: xr.Dataset) -> float | None:
     """Earliest dose or infusion day of the scenario stored in ``ds.attrs``, or None."""
-    import yaml
-
-    doc = yaml.safe_load(ds.attrs.get("scenario", "") or "{}") or {}
-    days = [d["start_day"] for arm in doc.get("arms", []) for d in arm.get("doses", [])]
-    days += [p["day"] for arm in doc.get("arms", []) for p in arm.get("products", [])]
+    arms = F.scenario_arms(ds).values()
+    days = [d["start_day"] for arm in arms for d in arm.get("doses") or []]
+    days += [p["day"] for arm in arms for p in arm.get("products") or []]
     return min(days) if days else None
 
 
 def untreated_arms(ds: xr.Dataset) -> list[str]:
     """Arms of the scenario stored in ``ds.attrs`` with no dose, no product and no parameter change."""
-    import yaml
-
-    doc = yaml.safe_load(ds.attrs.get("scenario", "") or "{}") or {}
-    return [arm["name"] for arm in doc.get("arms", [])
+    return [name for name, arm in F.scenario_arms(ds).items()
             if not arm.get("doses") and not arm.get("products") and not arm.get("parameters")]
 
 

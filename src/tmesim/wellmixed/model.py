@@ -27,7 +27,15 @@ from ..biology import signalling as sig
 from ..biology.common import hill, occupancy
 from ..params import index as P
 from ..protocols import drugs as D
-from ..protocols.schedule import EVENT_DOSE
+from ..protocols.schedule import (
+    DOSE_CONCENTRATION,
+    DOSE_DRUG,
+    EVENT_DOSE,
+    INFUSION_AXIS,
+    INFUSION_CD4,
+    INFUSION_CD8,
+    INFUSION_PROGENITOR_FRACTION,
+)
 from . import state as S
 
 N_AUX = S.N_AUX_BASE + D.N_DRUGS
@@ -374,22 +382,18 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     aux[S.aux_pd1_blockade] = pd1_blockade
 
 
-# Payload layout of a CAR T infusion event (see protocols.schedule).
-INFUSION_CD8, INFUSION_CD4, INFUSION_PROGENITOR_FRACTION = 0, 1, 2
-INFUSION_AXIS = 3  # then the product's 7 axis values
-
-
 @kernel
 def apply_event(kind, payload, y, drug_c0):
     """Apply a dosing event to the state (in place).
 
-    ``EVENT_DOSE``: ``payload[0]`` is the drug index, ``payload[1]`` the
-    concentration increment (mg/L). ``EVENT_INFUSION``: CAR T cells (CD8 and
-    CD4 counts, the fraction that is progenitor-like, then the product's
-    exhaustion axis); the pool's mean axis becomes the cell-weighted mean.
+    ``EVENT_DOSE``: the payload holds the drug index and the concentration
+    increment (mg/L). ``EVENT_INFUSION``: CAR T cells (CD8 and CD4 counts,
+    the fraction that is progenitor-like, then the product's exhaustion
+    axis); the pool's mean axis becomes the cell-weighted mean. The payload
+    layout is defined in :mod:`tmesim.protocols.schedule`.
     """
     if kind == EVENT_DOSE:
-        drug_c0[int(payload[0])] += payload[1]
+        drug_c0[int(payload[DOSE_DRUG])] += payload[DOSE_CONCENTRATION]
         return
     n8 = payload[INFUSION_CD8]
     n4 = payload[INFUSION_CD4]
