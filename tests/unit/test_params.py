@@ -223,23 +223,21 @@ parameters:
 """)
         _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path))
 
-    def test_unknown_parameter_in_file(self, tmp_path):
-        path = _write(tmp_path, f"""
-name: custom
-inherits: {BASE}
-parameters:
-  tumour_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption: test value"}}
-""")
-        _raises_naming("parameters.tumour_growth_rate", load_parameter_set, str(path), contains=("tumor_growth_rate",))
+    BAD_ENTRIES = {
+        "unknown parameter": ('tumour_growth_rate: {value: 0.3, unit: 1/day, source: "assumption: test value"}',
+                              "parameters.tumour_growth_rate", "tumor_growth_rate"),
+        "unknown entry key": ('tumor_growth_rate: {valu: 0.3, unit: 1/day, source: "assumption: test value"}',
+                              "parameters.tumor_growth_rate", "valu"),
+        "source without reason": ('tumor_growth_rate: {value: 0.3, unit: 1/day, source: "assumption:"}',
+                                  "parameters.tumor_growth_rate", "reason"),
+        "missing source": ("tumor_growth_rate: {value: 0.3, unit: 1/day}", "parameters.tumor_growth_rate", "source"),
+    }
 
-    def test_unknown_entry_key(self, tmp_path):
-        path = _write(tmp_path, f"""
-name: custom
-inherits: {BASE}
-parameters:
-  tumor_growth_rate: {{valu: 0.3, unit: 1/day, source: "assumption: test value"}}
-""")
-        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("valu",))
+    @pytest.mark.parametrize("case", list(BAD_ENTRIES))
+    def test_bad_entry_in_file(self, tmp_path, case):
+        entry, field, hint = self.BAD_ENTRIES[case]
+        path = _write(tmp_path, f"name: custom\ninherits: {BASE}\nparameters:\n  {entry}\n")
+        _raises_naming(field, load_parameter_set, str(path), contains=(hint,))
 
     def test_unknown_top_level_key(self, tmp_path):
         path = _write(tmp_path, f"""
@@ -248,24 +246,6 @@ inherit: {BASE}
 parameters: {{}}
 """)
         _raises_naming("inherit", load_parameter_set, str(path), contains=("inherits",))
-
-    def test_source_without_reason(self, tmp_path):
-        path = _write(tmp_path, f"""
-name: custom
-inherits: {BASE}
-parameters:
-  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption:"}}
-""")
-        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("reason",))
-
-    def test_missing_source(self, tmp_path):
-        path = _write(tmp_path, f"""
-name: custom
-inherits: {BASE}
-parameters:
-  tumor_growth_rate: {{value: 0.3, unit: 1/day}}
-""")
-        _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("source",))
 
     def test_unknown_citation_key_suggests(self, tmp_path):
         key = sorted(citations())[0]
