@@ -312,13 +312,12 @@ def reproduce(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Check the findings the model must reproduce; exit 1 if any required check fails."""
-    if draws < 1:
-        raise InputError("--draws", f"must be >= 1, got {draws}")
     from tmesim.reproduce import findings as reproduce_findings
+    from tmesim.reproduce.runner import check_draws, run_findings, write_json
 
+    check_draws(draws)
     reproduce_findings.select(ids)  # reject unknown ids before simulating anything
     from tmesim.io.outputs import default_run_dir
-    from tmesim.reproduce.runner import run_findings, write_json
 
     out_dir = out or default_run_dir("reproduce")
     if quiet or not stderr.is_terminal:

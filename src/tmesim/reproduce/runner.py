@@ -106,10 +106,15 @@ def write_json(results: Sequence[Result], path: Path) -> Path:
 
 
 # ------------------------------------------------------------- simulation
-def seed_plan(draws: int, first_seed: int, per_seed: int = DRAWS_PER_SEED) -> list[tuple[int, int]]:
-    """``(seed, draws)`` pairs splitting ``draws`` over consecutive seeds from ``first_seed``."""
+def check_draws(draws: int) -> None:
+    """Raise :class:`InputError` (naming ``--draws``) unless ``draws >= 1``."""
     if draws < 1:
         raise InputError("--draws", f"must be >= 1, got {draws}")
+
+
+def seed_plan(draws: int, first_seed: int, per_seed: int = DRAWS_PER_SEED) -> list[tuple[int, int]]:
+    """``(seed, draws)`` pairs splitting ``draws`` over consecutive seeds from ``first_seed``."""
+    check_draws(draws)
     n_seeds = math.ceil(draws / per_seed)
     base, extra = divmod(draws, n_seeds)
     return [(first_seed + k, base + (1 if k < extra else 0)) for k in range(n_seeds)]
@@ -314,8 +319,7 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
     fails to simulate gives its checks a non-``ok`` status (they fail) rather
     than raising.
     """
-    if draws < 1:
-        raise InputError("--draws", f"must be >= 1, got {draws}")
+    check_draws(draws)
     chosen = F.select(ids, findings)
     jobs: dict[tuple[str, str], list[F.Finding]] = {}
     for f in chosen:
