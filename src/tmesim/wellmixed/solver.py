@@ -18,8 +18,10 @@ Both are W-methods: their order conditions hold for *any* matrix J, not
 only the exact Jacobian (ROS34PW2: W-order 3, embedded W-order 2;
 ``tests/unit/test_solver_order.py`` checks the observed orders with an exact,
 a zero and a random J). So the Jacobian is a finite-difference
-approximation refreshed only after events, rejected steps (when it is not
-already fresh) or every ``jac_every`` accepted steps, and the time derivative
+approximation, refreshed at the start of each call, after CAR T infusions,
+every ``jac_every`` accepted steps and after a second rejected step in a row;
+a drug dose keeps it (the step after a dose starts at the step size from
+before it and the error control shrinks it if needed). The time derivative
 of F is left out of W. The same property lets a factorised W serve later
 steps whose size stays within a band around the one it was built for (see
 ``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a fewest-couplings-first
@@ -314,10 +316,11 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     steps = 0
     limiting = 0  # variable with the largest scaled error in the latest step
     fresh = True
-    since_jac = 0
+    since_jac = jac_every  # no Jacobian yet in this call
     need_order = True  # recompute the elimination order at the next Jacobian
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
+    rejected = False  # the latest attempted step was rejected
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
     hmin = 1e-12 * span
     while k < k1:
@@ -325,9 +328,11 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         while ptr < n_ev[r] and ev_time[r, ptr] <= t + 1e-9:
             M.rebase_drugs(t, c0r, t0r, pr)
             M.apply_event(ev_kind[r, ptr], ev_payload[r, ptr], yr, c0r)
+            if ev_kind[r, ptr] != M.EVENT_DOSE:
+                # new cells: their columns may have been left out as dormant
+                since_jac = jac_every
             ptr += 1
             fresh = True
-            h = min(h, 5.0)
         while k < k1 and out_times[k] <= t + 1e-9:
             for i in range(n):
                 out_y[r, k, i] = yr[i]
@@ -345,7 +350,6 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             t_end = ev_time[r, ptr]
         if fresh:
             _f(t, yr, pr, c0r, t0r, f0, aux)
-            since_jac = jac_every
             jac_current = False
             fresh = False
             need_order = True
@@ -438,8 +442,14 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             # a step cut short to land on t_end does not shrink the next one
             h = max(h * fac, h_free) if h < h_free else h * fac
             fail_var[r] = -1
+            rejected = False
         else:
-            since_jac = jac_every  # refresh a stale Jacobian after a rejection
+            if rejected or err >= 1e9:
+                # a second rejection in a row (or a non-finite/negative
+                # value): refresh the Jacobian. A single rejection only
+                # shrinks the step: the W-method tolerates a stale J.
+                since_jac = jac_every
+            rejected = True
             h = h * (0.25 if err >= 1e9 else max(0.2, 0.9 * err ** expo))
             if h < hmin:
                 status[r] = FAIL_NONFINITE if err >= 1e9 else FAIL_STEP_SIZE
