@@ -353,6 +353,7 @@ def bench_wellmixed(
     threads: Annotated[int | None, typer.Option(help="numba threads for the engine (default: all cores).")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance of engine and reference (default: the engine's).")] = None,
     jac_every: Annotated[int | None, typer.Option(help="Accepted steps between Jacobian refreshes (default: the engine's).")] = None,
+    method: Annotated[str | None, typer.Option(help="Rosenbrock-W method: ros34pw2 or ros2 (default: the engine's).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
 ) -> None:
     """Time the batched well-mixed engine against solve_ivp and print the measurements."""
@@ -364,7 +365,13 @@ def bench_wellmixed(
     for name, value in (("days", days), ("rtol", rtol)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise InputError(f"--{name}", f"got {value}", "give a positive number")
+    from tmesim.wellmixed import engine  # sets numba's threading layer before the solver loads
+
+    if method is not None and method not in engine.solver.METHODS:
+        raise InputError("--method", f"got {method!r}", f"give one of {', '.join(sorted(engine.solver.METHODS))}")
     engine_options: dict[str, Any] = {}
+    if method is not None:
+        engine_options["method"] = method
     if rtol is not None:
         engine_options["rtol"] = rtol
     if jac_every is not None:

@@ -53,10 +53,10 @@ def test_bench_cli_passes_options_and_writes_json(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "bench_wellmixed", fake)
     out = CliRunner().invoke(cli.app, ["bench", "wellmixed", "--patients", "5", "--threads", "1", "--rtol", "1e-3",
-                                       "--jac-every", "10", "--reference", "2", "--json", str(tmp_path / "b.json")])
+                                       "--jac-every", "10", "--method", "ros2", "--reference", "2", "--json", str(tmp_path / "b.json")])
     assert out.exit_code == 0, out.output
     assert seen["n_patients"] == 5 and seen["threads"] == 1 and seen["n_reference"] == 2
-    assert seen["engine_options"] == {"rtol": 1e-3, "jac_every": 10}
+    assert seen["engine_options"] == {"method": "ros2", "rtol": 1e-3, "jac_every": 10}
     assert json.loads((tmp_path / "b.json").read_text())["rtol"] == 1e-3
 
 
@@ -66,6 +66,6 @@ def test_bench_cli_rejects_bad_numbers():
     from tmesim import cli
     from tmesim.errors import InputError
 
-    for args in (["--patients", "0"], ["--rtol", "-1"], ["--days", "nan"], ["--threads", "0"]):
+    for args in (["--patients", "0"], ["--rtol", "-1"], ["--days", "nan"], ["--threads", "0"], ["--method", "rk4"]):
         out = CliRunner().invoke(cli.app, ["bench", "wellmixed", *args])
         assert isinstance(out.exception, InputError), args

@@ -1,4 +1,4 @@
-"""Accuracy of the batched ROS2 integrator against a tight-tolerance reference.
+"""Accuracy of the batched Rosenbrock-W integrator against a tight-tolerance reference.
 
 The reference integrates the same right-hand side
 (:func:`tmesim.wellmixed.model.evaluate`) with scipy's LSODA at rtol 1e-9,
@@ -96,9 +96,9 @@ def reference(scenario, batch):
     return times, [reference_row(batch, r, times) for r in range(batch.n_rows)]
 
 
-def engine_errors(scenario, reference, rtol: float) -> dict[tuple[str, str], float]:
+def engine_errors(scenario, reference, rtol: float, method: str = "ros34pw2") -> dict[tuple[str, str], float]:
     times, refs = reference
-    ds = simulate(scenario, rtol=rtol)
+    ds = simulate(scenario, rtol=rtol, method=method)
     assert (ds.solver_status == 0).all()
     np.testing.assert_allclose(ds.time.values * MIN_PER_DAY, times)
     return {
@@ -126,6 +126,14 @@ def test_default_tolerance_is_accurate(scenario, reference):
     errors = engine_errors(scenario, reference, rtol=1e-4)
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-2, f"max relative error {errors[worst]:.3g} in {worst}; all: {errors}"
+
+
+def test_ros2_is_selectable_and_accurate(scenario, reference):
+    errors = engine_errors(scenario, reference, rtol=1e-4, method="ros2")
+    worst = max(errors, key=errors.get)
+    assert errors[worst] < 1e-2, f"max relative error {errors[worst]:.3g} in {worst}; all: {errors}"
+    with pytest.raises(ValueError, match="unknown method"):
+        simulate(scenario, method="rk4")
 
 
 def test_tighter_tolerance_converges(scenario, reference):

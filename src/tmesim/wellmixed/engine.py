@@ -32,10 +32,11 @@ from . import model as M  # noqa: E402
 from . import solver  # noqa: E402
 
 DEFAULT_RTOL = 1e-4
+DEFAULT_METHOD = "ros34pw2"
 
 
 def _solve(batch: Batch, out_times: np.ndarray, rtol: float, progress: Callable[[float], None] | None,
-           chunks: int, max_steps: int, hmax: float, jac_every: int):
+           chunks: int, max_steps: int, hmax: float, jac_every: int, method: int):
     R = batch.n_rows
     y = np.array([M.initial_state(p) for p in batch.p])
     K = out_times.size
@@ -55,7 +56,7 @@ def _solve(batch: Batch, out_times: np.ndarray, rtol: float, progress: Callable[
     for k0, k1 in zip(bounds[:-1], bounds[1:]):
         solver.integrate(y, tcur, hcur, batch.p, c0, t0, batch.ev_time, batch.ev_kind, batch.ev_payload, batch.n_ev,
                          ev_ptr, out_times, int(k0), int(k1), rtol, atol, hmax, max_steps, jac_every,
-                         out_y, out_aux, status, fail_var, fail_time, n_steps)
+                         method, out_y, out_aux, status, fail_var, fail_time, n_steps)
         if progress is not None:
             progress(k1 / K)
     return out_y, out_aux, status, fail_var, fail_time, n_steps
@@ -63,7 +64,7 @@ def _solve(batch: Batch, out_times: np.ndarray, rtol: float, progress: Callable[
 
 def simulate(scenario, *, progress: Callable[[float], None] | None = None, rtol: float = DEFAULT_RTOL,
              chunks: int = 20, max_steps: int = 200_000, hmax_min: float = 1440.0, jac_every: int = 20,
-             raise_on_failure: bool = False) -> xr.Dataset:
+             method: str = DEFAULT_METHOD, raise_on_failure: bool = False) -> xr.Dataset:
     """Integrate every arm and patient of ``scenario``.
 
     Parameters
@@ -76,6 +77,8 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, rtol:
     max_steps : step budget per row and chunk before the row fails.
     hmax_min : largest step (min).
     jac_every : accepted steps between Jacobian refreshes.
+    method : Rosenbrock-W scheme, ``"ros34pw2"`` (order 3, the default) or
+        ``"ros2"`` (order 2); see :mod:`.solver`.
     raise_on_failure : raise :class:`SimulationError` if any row fails
         instead of reporting it in ``solver_status``.
 
@@ -83,6 +86,8 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, rtol:
     -------
     xarray.Dataset on (arm, patient, time[days]); see docs/architecture.md.
     """
+    if method not in solver.METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(solver.METHODS)}")
     batch = compile_batch(scenario)
     step_days = scenario.output_interval_hours / 24.0
     n_out = int(np.floor(scenario.days / step_days + 1e-9)) + 1
@@ -90,7 +95,8 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, rtol:
     if days[-1] < scenario.days - 1e-9:
         days = np.append(days, scenario.days)
     out_times = days * MIN_PER_DAY
-    out_y, out_aux, status, fail_var, fail_time, n_steps = _solve(batch, out_times, rtol, progress, chunks, max_steps, hmax_min, jac_every)
+    out_y, out_aux, status, fail_var, fail_time, n_steps = _solve(batch, out_times, rtol, progress, chunks, max_steps, hmax_min, jac_every,
+                                                                    solver.METHODS[method])
     ds = _to_dataset(scenario, batch, days, out_y, out_aux, status, fail_var, fail_time, n_steps)
     if raise_on_failure:
         check(ds)

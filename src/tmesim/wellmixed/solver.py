@@ -1,30 +1,44 @@
-"""Batched stiff integrator: a Rosenbrock-W method compiled with numba.
+"""Batched stiff integrator: Rosenbrock-W methods compiled with numba.
 
-Method: ROS2 (Verwer, Spee, Blom & Hundsdorfer 1999, SIAM J Sci Comput 20:1456),
-two stages, L-stable, gamma = 1 + 1/sqrt(2)::
+Default method: ROS34PW2 (Rang & Angermann 2005, BIT Numer Math 45:761,
+"New Rosenbrock W-methods of order 3 for partial differential algebraic
+equations of index 1", Table 4): four stages, order 3 with an embedded
+order-2 solution for error control, L-stable, stiffly accurate. In the
+transformed form used here, with W = I - gamma h J (gamma = 0.4358665...)::
 
-    W k1 = F(t, y)
-    W k2 = F(t + h, y + h k1) - 2 k1          with W = I - gamma h J
-    y+   = y + 3/2 h k1 + 1/2 h k2
+    W k_i = F(t + c_i h, y + h sum_{j<i} a_ij k_j) + sum_{j<i} C_ij k_j
+    y+    = y + h sum_j m_j k_j                  (order 3)
+    err   = h sum_j e_j k_j                      (y+ minus the order-2 solution)
+
+ROS2 (Verwer, Spee, Blom & Hundsdorfer 1999, SIAM J Sci Comput 20:1456; two
+stages, order 2, embedded order 1, gamma = 1 + 1/sqrt(2)) is kept as
+``method=ROS2`` for comparison.
+
+Both are W-methods: their order conditions hold for *any* matrix J, not
+only the exact Jacobian (ROS34PW2: W-order 3, embedded W-order 2;
+``tests/unit/test_solver_order.py`` checks the observed orders with an exact,
+a zero and a random J). So the Jacobian is a finite-difference
+approximation, refreshed at the start of each call, after CAR T infusions,
+every ``jac_every`` accepted steps and after a second rejected step in a row;
+a drug dose keeps it (the step after a dose starts at the step size from
+before it and the error control shrinks it if needed). The time derivative
+of F is left out of W. The same property lets a factorised W serve later
+steps whose size stays within a band around the one it was built for (see
+``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a fewest-couplings-first
+order with threshold pivoting and solved with its nonzeros only (the
+Jacobian is about 30% full). Cumulative counters ("quad" variables, which
+feed nothing back) take W = I. Steps land on output times, as on events,
+rather than interpolating between steps: cubic Hermite interpolation from
+F at the step ends multiplies a stiff variable's local error by about h
+over its relaxation time (1e-2 relative error in IFN-gamma at rtol 1e-4
+with ROS34PW2's day-long steps); landing costs about 2% more steps with daily
+outputs, but a step never exceeds the output interval. Each row (one
+arm x patient) integrates independently in a ``prange`` loop, keeps its own
+step size and event list, and reports a status instead of raising: one
+failed patient never stops the others.
 
 The integrator is written against :mod:`.model` directly (not a generic
 factory) so that numba can cache the compiled code on disk.
-
-It is a W-method: second order for *any* matrix J, so the Jacobian is a
-finite-difference approximation refreshed only after events, rejected steps
-(when it is not already fresh) or every ``jac_every`` accepted steps, and the
-time derivative of F is left out of W. The same property lets a factorised W
-serve later steps whose size stays within a band around the one it was built
-for (see ``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a
-fewest-couplings-first order with threshold pivoting and solved with its
-nonzeros only (the Jacobian is about 30% full). Cumulative
-counters ("quad" variables, which feed nothing back) take W = I. The error
-estimate compares with the embedded first-order solution ``y + h k1``.
-Outputs between steps come from cubic Hermite interpolation, so output times
-do not constrain the step size. Each row (one arm x patient) integrates
-independently in a ``prange`` loop, keeps its own step size and event list,
-and reports a status instead of raising: one failed patient never stops the
-others.
 """
 
 from __future__ import annotations
@@ -38,8 +52,6 @@ from .state import N_CORE, N_STATE
 
 N_AUX = M.N_AUX
 
-GAMMA = 1.0 + 1.0 / np.sqrt(2.0)
-
 OK = 0
 FAIL_MAX_STEPS = 1
 FAIL_STEP_SIZE = 2
@@ -51,14 +63,64 @@ STATUS_MESSAGES = {
     FAIL_NONFINITE: "a variable became NaN, infinite or negative",
 }
 
+ROS2 = 0
+ROS34PW2 = 1
+#: ``integrate``'s ``method`` argument by name.
+METHODS = {"ros2": ROS2, "ros34pw2": ROS34PW2}
+MAX_STAGES = 4
+
+
+def _transformed(alpha, gam, b, b_hat):
+    """``(gamma, a, C, c, m, e)`` of the W k_i form from a tableau in the
+    original form k_i = h F(t + c_i h, y + sum alpha_ij k_j) + h J sum gamma_ij k_j,
+    y+ = y + sum b_j k_j, error y+ - (y + sum b_hat_j k_j) (Hairer & Wanner
+    II, IV.7, with k rescaled by 1/(gamma h) so that W = I - gamma h J)."""
+    gamma = gam[0, 0]
+    g_inv = np.linalg.inv(gam)
+    return (gamma, gamma * alpha @ g_inv, -gamma * np.tril(g_inv, -1), alpha.sum(axis=1), gamma * b @ g_inv,
+            gamma * (b - b_hat) @ g_inv)
+
+
+_G = 4.3586652150845900e-01
+_ROS34PW2 = _transformed(
+    np.array([[0.0, 0.0, 0.0, 0.0],
+              [8.7173304301691801e-01, 0.0, 0.0, 0.0],
+              [8.4457060015369423e-01, -1.1299064236484185e-01, 0.0, 0.0],
+              [0.0, 0.0, 1.0, 0.0]]),
+    np.array([[_G, 0.0, 0.0, 0.0],
+              [-8.7173304301691801e-01, _G, 0.0, 0.0],
+              [-9.0338057013044082e-01, 5.4180672388095326e-02, _G, 0.0],
+              [2.4212380706095346e-01, -1.2232505839045147e+00, 5.4526025533510214e-01, _G]]),
+    np.array([2.4212380706095346e-01, -1.2232505839045147e+00, 1.5452602553351020e+00, _G]),
+    np.array([3.7810903145819369e-01, -9.6042292212423178e-02, 0.5, 2.1793326075422950e-01]),
+)
+
+# Per-method tableaus (rows: ROS2, ROS34PW2), zero-padded to MAX_STAGES.
+STAGES = np.array([2, 4])
+GAMMA = np.array([1.0 + 1.0 / np.sqrt(2.0), _ROS34PW2[0]])
+TAB_A = np.zeros((2, MAX_STAGES, MAX_STAGES))
+TAB_C = np.zeros((2, MAX_STAGES, MAX_STAGES))
+TAB_T = np.zeros((2, MAX_STAGES))  # stage times, fractions of h
+TAB_M = np.zeros((2, MAX_STAGES))
+TAB_E = np.zeros((2, MAX_STAGES))
+TAB_A[ROS2, 1, 0] = 1.0
+TAB_C[ROS2, 1, 0] = -2.0
+TAB_T[ROS2, 1] = 1.0
+TAB_M[ROS2, :2] = (1.5, 0.5)
+TAB_E[ROS2, :2] = (0.5, 0.5)  # y+ - (y + h k_1)
+_, TAB_A[ROS34PW2], TAB_C[ROS34PW2], TAB_T[ROS34PW2], TAB_M[ROS34PW2], TAB_E[ROS34PW2] = _ROS34PW2
+#: step-size controller exponent: -1 / (order of the embedded solution + 1)
+ERR_EXPONENT = np.array([-1.0 / 2.0, -1.0 / 3.0])
 
 # W is refactorised only when the Jacobian is refreshed or the step size has
 # moved outside [LU_REUSE_LO, LU_REUSE_HI] times the step it was factorised
 # for. Reusing W = I - gamma h_W J for a step h is the same W-method with the
-# matrix (h_W / h) J, so the order is unchanged; the band keeps the stability
-# function at infinity within |R| <= 0.5 (L-stable at h = h_W).
-LU_REUSE_LO = 0.6
-LU_REUSE_HI = 1.6
+# matrix (h_W / h) J, so the order is unchanged, but the stability function
+# is no longer L-stable: the bands keep |R(-inf)| <= 0.5 for both methods
+# (ROS2: 0.36 at 0.6, 0.44 at 1.6; ROS34PW2: 0.49 at 0.75, 0.21 at 1.5, and
+# |R(-inf)| > 1 beyond h = 1.62 h_W), and |R(z)| <= 1 on Re z <= 0.
+LU_REUSE_LO = np.array([0.6, 0.75])
+LU_REUSE_HI = np.array([1.6, 1.5])
 # threshold partial pivoting: keep the diagonal pivot (no fill from row swaps)
 # unless it is smaller than PIVOT_THRESHOLD times the largest in its column
 PIVOT_THRESHOLD = 0.1
@@ -210,17 +272,25 @@ def _ordering(jac, perm, deg):
 
 @kernel
 def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-         rtol, atol, hmax, max_steps, jac_every, out_y, out_aux, status, fail_var, fail_time, n_steps):
+         rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps):
     n = N_STATE
     nc = N_CORE
+    ns = STAGES[method]
+    gamma = GAMMA[method]
+    tab_a = TAB_A[method]
+    tab_c = TAB_C[method]
+    tab_t = TAB_T[method]
+    tab_m = TAB_M[method]
+    tab_e = TAB_E[method]
+    expo = ERR_EXPONENT[method]
+    lu_lo = LU_REUSE_LO[method]
+    lu_hi = LU_REUSE_HI[method]
     yr = y[r]
     pr = p[r]
     c0r = c0[r]
     t0r = t0[r]
     f0 = np.empty(n)
-    f1 = np.empty(n)
-    k1v = np.empty(n)
-    k2v = np.empty(n)
+    kst = np.empty((MAX_STAGES, n))  # stage vectors k_i
     ynew = np.empty(n)
     ytmp = np.empty(n)
     ftmp = np.empty(n)
@@ -246,10 +316,11 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     steps = 0
     limiting = 0  # variable with the largest scaled error in the latest step
     fresh = True
-    since_jac = 0
+    since_jac = jac_every  # no Jacobian yet in this call
     need_order = True  # recompute the elimination order at the next Jacobian
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
+    rejected = False  # the latest attempted step was rejected
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
     hmin = 1e-12 * span
     while k < k1:
@@ -257,9 +328,11 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         while ptr < n_ev[r] and ev_time[r, ptr] <= t + 1e-9:
             M.rebase_drugs(t, c0r, t0r, pr)
             M.apply_event(ev_kind[r, ptr], ev_payload[r, ptr], yr, c0r)
+            if ev_kind[r, ptr] != M.EVENT_DOSE:
+                # new cells: their columns may have been left out as dormant
+                since_jac = jac_every
             ptr += 1
             fresh = True
-            h = min(h, 5.0)
         while k < k1 and out_times[k] <= t + 1e-9:
             for i in range(n):
                 out_y[r, k, i] = yr[i]
@@ -269,12 +342,14 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             k += 1
         if k >= k1:
             break
-        t_end = out_times[k1 - 1]
+        # steps land on output times as on events: interpolating a stiff
+        # variable (e.g. a cytokine near its quasi-steady state) from
+        # F(y) at the step ends amplifies its local error by about h/tau
+        t_end = out_times[k]
         if ptr < n_ev[r] and ev_time[r, ptr] < t_end:
             t_end = ev_time[r, ptr]
         if fresh:
             _f(t, yr, pr, c0r, t0r, f0, aux)
-            since_jac = jac_every
             jac_current = False
             fresh = False
             need_order = True
@@ -289,13 +364,14 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             since_jac = 0
             jac_current = True
             h_lu = 0.0
-        h = min(h, hmax, t_end - t)
+        h_free = min(h, hmax)  # the controller's step, before landing on t_end
+        h = min(h_free, t_end - t)
         if t_end - t - h < 1e-9 * span:
             h = t_end - t
-        # ---- one ROS2 step
+        # ---- one Rosenbrock-W step
         ok = True
-        if h_lu == 0.0 or h < LU_REUSE_LO * h_lu or h > LU_REUSE_HI * h_lu:
-            gh = GAMMA * h
+        if h_lu == 0.0 or h < lu_lo * h_lu or h > lu_hi * h_lu:
+            gh = gamma * h
             for i in range(nc):
                 for j in range(nc):
                     w[i, j] = -gh * jp[i, j]
@@ -309,27 +385,41 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         accept = False
         err = 1e10
         if ok:
-            for i in range(n):
-                k1v[i] = f0[i]
-            _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, k1v, xw)
-            for i in range(n):
-                ytmp[i] = yr[i] + h * k1v[i]
-            _f(t + h, ytmp, pr, c0r, t0r, ftmp, aux)
-            for i in range(n):
-                k2v[i] = ftmp[i] - 2.0 * k1v[i]
-            _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, k2v, xw)
+            for s in range(ns):
+                ks = kst[s]
+                if s == 0:
+                    for i in range(n):
+                        ks[i] = f0[i]
+                else:
+                    for i in range(n):
+                        acc = 0.0
+                        for j in range(s):
+                            acc += tab_a[s, j] * kst[j, i]
+                        ytmp[i] = yr[i] + h * acc
+                    _f(t + tab_t[s] * h, ytmp, pr, c0r, t0r, ftmp, aux)
+                    for i in range(n):
+                        acc = ftmp[i]
+                        for j in range(s):
+                            acc += tab_c[s, j] * kst[j, i]
+                        ks[i] = acc
+                _sparse_solve(perm, piv, lptr, lidx, lval, uptr, uidx, uval, dinv, ks, xw)
             err = 0.0
             bad = -1
             e_max = -1.0
             for i in range(n):
-                ynew[i] = yr[i] + 1.5 * h * k1v[i] + 0.5 * h * k2v[i]
+                dy = 0.0
+                de = 0.0
+                for j in range(ns):
+                    dy += tab_m[j] * kst[j, i]
+                    de += tab_e[j] * kst[j, i]
+                ynew[i] = yr[i] + h * dy
                 sc = atol[i] + rtol * max(abs(yr[i]), abs(ynew[i]))
                 if not np.isfinite(ynew[i]):
                     bad = i
                     break
                 if ynew[i] < -sc:
                     bad = i
-                e = 0.5 * h * (k1v[i] + k2v[i]) / sc
+                e = h * de / sc
                 err += e * e
                 if abs(e) > e_max:
                     e_max = abs(e)
@@ -341,36 +431,26 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             accept = err <= 1.0
         steps += 1
         if accept:
-            for i in range(n):
-                if ynew[i] < 0.0:  # NaN passes through to the finiteness check
-                    ynew[i] = 0.0
-            _f(t + h, ynew, pr, c0r, t0r, f1, aux)
-            # Hermite interpolation for outputs strictly inside (t, t+h)
-            while k < k1 and out_times[k] < t + h - 1e-9:
-                th = (out_times[k] - t) / h
-                h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
-                h10 = th * (1.0 - th) ** 2
-                h01 = th * th * (3.0 - 2.0 * th)
-                h11 = th * th * (th - 1.0)
-                for i in range(n):
-                    ytmp[i] = h00 * yr[i] + h10 * h * f0[i] + h01 * ynew[i] + h11 * h * f1[i]
-                    out_y[r, k, i] = ytmp[i]
-                _f(out_times[k], ytmp, pr, c0r, t0r, ftmp, aux)
-                for i in range(N_AUX):
-                    out_aux[r, k, i] = aux[i]
-                k += 1
             t = t + h
             for i in range(n):
-                yr[i] = ynew[i]
-                f0[i] = f1[i]
+                # clip the small negatives an accepted step may leave (above -scale)
+                yr[i] = 0.0 if ynew[i] < 0.0 else ynew[i]
+            _f(t, yr, pr, c0r, t0r, f0, aux)
             since_jac += 1
             jac_current = False
-            fac = 5.0 if err < 1e-10 else min(5.0, max(0.2, 0.9 / np.sqrt(err)))
-            h = h * fac
+            fac = 5.0 if err < 1e-10 else min(5.0, max(0.2, 0.9 * err ** expo))
+            # a step cut short to land on t_end does not shrink the next one
+            h = max(h * fac, h_free) if h < h_free else h * fac
             fail_var[r] = -1
+            rejected = False
         else:
-            since_jac = jac_every  # refresh a stale Jacobian after a rejection
-            h = h * (0.25 if err >= 1e9 else max(0.2, 0.9 / np.sqrt(err)))
+            if rejected or err >= 1e9:
+                # a second rejection in a row (or a non-finite/negative
+                # value): refresh the Jacobian. A single rejection only
+                # shrinks the step: the W-method tolerates a stale J.
+                since_jac = jac_every
+            rejected = True
+            h = h * (0.25 if err >= 1e9 else max(0.2, 0.9 * err ** expo))
             if h < hmin:
                 status[r] = FAIL_NONFINITE if err >= 1e9 else FAIL_STEP_SIZE
                 fail_time[r] = t
@@ -387,9 +467,10 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     ev_ptr[r] = ptr
     n_steps[r] += steps
 
+
 @parallel_kernel
 def integrate(y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-              rtol, atol, hmax, max_steps, jac_every, out_y, out_aux, status, fail_var, fail_time, n_steps):
+              rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps):
     """Advance every row with status OK from its current time through
     ``out_times[k0:k1]`` (minutes), writing states and derived outputs.
 
@@ -399,10 +480,14 @@ def integrate(y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_p
     ``ev_kind``, ``ev_payload``, ``n_ev``, ``ev_ptr`` = next event), and
     ``status``/``fail_var``/``fail_time``/``n_steps``. All are updated
     in place so a run can continue in chunks (for progress reporting).
+    ``rtol`` (dimensionless) and ``atol`` (per variable, in its unit) set
+    the error control, ``hmax`` the largest step (min), ``max_steps`` the
+    step budget per row and call, ``jac_every`` the accepted steps between
+    Jacobian refreshes, and ``method`` the scheme (:data:`ROS34PW2` or
+    :data:`ROS2`, see :data:`METHODS`).
     """
     for r in prange(y.shape[0]):
         if status[r] != OK:
             continue
         _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-             rtol, atol, hmax, max_steps, jac_every, out_y, out_aux, status, fail_var, fail_time, n_steps)
-
+             rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps)
