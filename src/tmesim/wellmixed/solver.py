@@ -321,6 +321,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
     rejected = False  # the latest attempted step was rejected
+    aux_at_t = False  # aux holds the derived outputs at the current (t, y)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
     hmin = 1e-12 * span
     while k < k1:
@@ -333,10 +334,13 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
                 since_jac = jac_every
             ptr += 1
             fresh = True
+            aux_at_t = False
         while k < k1 and out_times[k] <= t + 1e-9:
             for i in range(n):
                 out_y[r, k, i] = yr[i]
-            _f(t, yr, pr, c0r, t0r, ftmp, aux)
+            if not aux_at_t:  # after an accepted step it is already there
+                _f(t, yr, pr, c0r, t0r, ftmp, aux)
+                aux_at_t = True
             for i in range(N_AUX):
                 out_aux[r, k, i] = aux[i]
             k += 1
@@ -370,6 +374,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             h = t_end - t
         # ---- one Rosenbrock-W step
         ok = True
+        aux_at_t = False  # the Jacobian and the stages overwrite aux
         if h_lu == 0.0 or h < lu_lo * h_lu or h > lu_hi * h_lu:
             gh = gamma * h
             for i in range(nc):
@@ -436,6 +441,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
                 # clip the small negatives an accepted step may leave (above -scale)
                 yr[i] = 0.0 if ynew[i] < 0.0 else ynew[i]
             _f(t, yr, pr, c0r, t0r, f0, aux)
+            aux_at_t = True
             since_jac += 1
             jac_current = False
             fac = 5.0 if err < 1e-10 else min(5.0, max(0.2, 0.9 * err ** expo))
