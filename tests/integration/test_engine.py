@@ -28,7 +28,7 @@ KEY_VARIABLES = [
     "deaths_killing", "deaths_ferroptosis", "deaths_necrosis",
     "cd8_effector", "cd8_progenitor_exhausted", "cd8_terminal_exhausted", "cd8_anergic", "cd8_senescent",
     "cd4_effector", "cd4_progenitor_exhausted", "cd4_terminal_exhausted", "treg",
-    *[f"car_{c}_{s}" for c in ("cd8", "cd4") for s in ("effector", "progenitor_exhausted", "terminal_exhausted")],
+    *[f"car_{c}_{s}" for c in ("cd8", "cd4") for s in ("stem_memory", "effector", "progenitor_exhausted", "terminal_exhausted")],
     "nk", "macrophage_m1", "macrophage_m2",
 ]
 SCENARIOS = [name for name, _ in list_scenarios()]
@@ -248,6 +248,41 @@ class TestFlagshipDirection:
     def test_untreated_tumour_grows(self, flagship_30):
         control = flagship_30.tumor_live.sel(arm="control").squeeze("patient")
         assert float(control.sel(time=30.0)) > float(control.sel(time=0.0))
+
+
+# ------------------------------------------------------- CAR T products
+CAR_POOL = [f"car_{c}_{s}" for c in ("cd8", "cd4") for s in ("stem_memory", "effector", "progenitor_exhausted",
+                                                             "terminal_exhausted")]
+
+
+@pytest.fixture(scope="module")
+def ball_60():
+    return simulate(load_scenario("ball_car_bortezomib").with_overrides(days=60))
+
+
+def _car(ds, arm, day):
+    x = ds.sel(arm=arm, time=day).squeeze("patient")
+    memory = float(x.car_cd8_stem_memory + x.car_cd4_stem_memory)
+    return memory, sum(float(x[v]) for v in CAR_POOL)
+
+
+class TestCarProducts:
+    def test_bortezomib_product_enters_with_more_stem_like_memory(self, ball_60):
+        # manufacturing with bortezomib keeps BACH2, and BACH2 sets the stem-like share
+        m_std, c_std = _car(ball_60, "standard product", 0.5)
+        m_bz, c_bz = _car(ball_60, "bortezomib product", 0.5)
+        assert 0.0 < m_std / c_std < m_bz / c_bz < 1.0
+
+    def test_car_t_cells_persist_as_memory_after_clearance(self, ball_60):
+        for arm in ("standard product", "bortezomib product"):
+            x = ball_60.sel(arm=arm, time=60.0).squeeze("patient")
+            assert float(x.tumor_live) < 1.0
+            memory, total = _car(ball_60, arm, 60.0)
+            assert total > 1e7 and memory / total > 0.5
+        assert _car(ball_60, "bortezomib product", 60.0)[1] > _car(ball_60, "standard product", 60.0)[1]
+
+    def test_untreated_arm_has_no_car_t_cells(self, ball_60):
+        assert _car(ball_60, "untreated", 60.0)[1] == 0.0
 
 
 # ---------------------------------------------------------------- failures

@@ -16,7 +16,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 from scipy.integrate import solve_ivp
 
-from tmesim.biology import common, exhaustion, ferroptosis, macrophage, signalling
+from tmesim.biology import common, exhaustion, ferroptosis, killing, macrophage, signalling
 
 H = 60.0  # min per hour
 DAY = 1440.0  # min per day
@@ -365,6 +365,20 @@ class TestHemeBach2:
         assert exhaustion.exhaustion_rate(0.5, 2.0, 0.0, 1e-3, 2.0) == pytest.approx(2 * base)
         assert exhaustion.exhaustion_rate(0.5, 1.0, 0.5, 1e-3, 2.0) == pytest.approx(2 * base)
 
+    def test_stem_daughters_follow_bach2(self):
+        assert exhaustion.stem_daughter_fraction(1.0, 0.8) == pytest.approx(0.8)
+        assert exhaustion.stem_daughter_fraction(2.0, 0.8) == pytest.approx(0.8)  # capped at BACH2 = 1
+        # the pool renews itself (q > 1/2) only while BACH2 > 1 / (2 q_max)
+        assert exhaustion.stem_daughter_fraction(0.7, 0.8) > 0.5
+        assert exhaustion.stem_daughter_fraction(0.6, 0.8) < 0.5
+
+    def test_memory_forms_as_antigen_wanes_and_needs_bach2(self):
+        k = 0.15 / DAY
+        assert exhaustion.memory_formation_rate(1.0, 1.0, k) == 0.0  # saturating antigen: no memory formation
+        assert exhaustion.memory_formation_rate(0.0, 1.0, k) == pytest.approx(k)
+        assert exhaustion.memory_formation_rate(0.0, 0.3, k) == pytest.approx(0.3 * k)
+        assert exhaustion.memory_formation_rate(0.0, 3.0, k) == pytest.approx(k)
+
     def test_pd1_blockade_removes_inhibition(self):
         engaged = exhaustion.pd1_inhibition(3.0, 3.0, 0.0, 0.8, 2.0)
         assert 0.0 < engaged < 0.8
@@ -433,3 +447,11 @@ class TestMacrophagePolarisation:
         assert macrophage.il12_secretion(10.0, 0.0, 1e6, 10.0, 1.0, 1.0, 0.1, 9.0, 0.0) == pytest.approx(100.0, rel=1e-4)
         assert macrophage.il12_secretion(10.0, 0.0, 1e6, 10.0, 0.0, 1.0, 0.1, 9.0, 0.0) == pytest.approx(base)
         assert macrophage.il12_secretion(10.0, 0.0, 1e6, 10.0, 1.0, 1.0, 0.1, 9.0, 1.0) == 0.0
+
+
+# ================================================================ killing
+def test_nk_ifng_trigger_needs_targets():
+    # no tumour cells per NK cell: no engagement, so no target-driven IFN-gamma
+    assert killing.nk_target_engagement(0.0, 5.0) == 0.0
+    assert killing.nk_target_engagement(5.0, 5.0) == pytest.approx(0.5)
+    assert killing.nk_target_engagement(500.0, 5.0) > 0.99

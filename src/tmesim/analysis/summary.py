@@ -19,7 +19,7 @@ from tmesim.errors import InputError
 #: Non-regulatory T cell lineages and states, in display order. A state
 #: variable is named ``<lineage>_<state>``; ``treg`` is not among them.
 T_CELL_LINEAGES = ("cd8", "cd4", "car_cd8", "car_cd4")
-T_CELL_STATES = ("effector", "progenitor_exhausted", "terminal_exhausted", "anergic", "senescent")
+T_CELL_STATES = ("stem_memory", "effector", "progenitor_exhausted", "terminal_exhausted", "anergic", "senescent")
 _T_CELL_STATE = re.compile(
     rf"^(?P<lineage>{'|'.join(T_CELL_LINEAGES)})_(?P<state>{'|'.join(T_CELL_STATES)})$"
 )

@@ -154,6 +154,30 @@ def reinvigoration_rate(pd1_blockade, bach2, k_reinvigorate):
 
 
 @kernel
+def stem_daughter_fraction(bach2, q_max):
+    """Fraction (0..1) of a dividing stem-like memory cell's daughters that stay stem-like.
+
+    ``q_max * min(BACH2, 1)``: BACH2 enforces the stem-like program and
+    restrains terminal differentiation (Yao 2021). Above 1/2 a dividing pool
+    renews itself while it makes effectors; below 1/2 it differentiates away.
+    The others become effectors (antigen-driven asymmetric division: the
+    memory-to-effector term of CARTmath, Barros 2021).
+    """
+    return q_max * np.minimum(bach2, 1.0)
+
+
+@kernel
+def memory_formation_rate(stimulation, bach2, k_form):
+    """Effector -> stem-like memory hazard (1/min) as antigen wanes.
+
+    Effector cells return to memory when stimulation falls (contraction);
+    BACH2 (capped at 1) is needed for memory formation (Roychoudhuri 2016,
+    Yao 2021). ``k_form`` is CARTmath's effector-to-memory rate (Barros 2021).
+    """
+    return k_form * (1.0 - stimulation) * np.minimum(bach2, 1.0)
+
+
+@kernel
 def anergy_rate(stimulation, help_signal, k_anergy):
     """Effector -> anergic hazard (1/min): stimulation without help (IL-2)."""
     return k_anergy * stimulation * (1.0 - help_signal)

@@ -54,6 +54,16 @@ def nk_kill_rate(max_per_min, mhc1_rel, mhc1_inhibition_max, activation):
 
 
 @kernel
+def nk_target_engagement(targets_per_nk, half):
+    """Fraction (0..1) of NK cells engaged by targets: ``hill(targets per NK, half, 1)``.
+
+    NK cells secrete IFN-gamma when activating receptors engage a target;
+    cytokines (IL-12) raise how much, but do not replace the trigger.
+    """
+    return hill(targets_per_nk, half, 1.0)
+
+
+@kernel
 def cytokine_boost(conc, half, max_boost):
     """Multiplier ``1 + max_boost * hill(conc, half, 1)`` from a stimulating cytokine."""
     return 1.0 + max_boost * hill(conc, half, 1.0)

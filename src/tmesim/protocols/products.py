@@ -7,7 +7,7 @@ proteasome -> free and nuclear haem -> BACH2) over the manufacturing period,
 so a bortezomib product enters the patient with lower proteasome activity,
 less nuclear haem and more BACH2 (Heme2026), and a product with higher
 intrinsic proteasome expression enters more exhausted. The product's
-progenitor-like fraction scales with its BACH2.
+stem-like memory fraction scales with its BACH2 (Yao 2021).
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ def manufacture(p, bortezomib, expression):
     return x
 
 
-def progenitor_fraction(p: np.ndarray, axis_state: np.ndarray) -> float:
-    """Progenitor-like (stem-like) fraction of a product: ``max * min(BACH2, 1)``."""
-    return float(p[P.car_product_progenitor_max] * min(axis_state[4], 1.0))
+def memory_fraction(p: np.ndarray, axis_state: np.ndarray) -> float:
+    """Stem-like memory fraction (0..1) of a product: ``car_product_memory_max * min(BACH2, 1)``.
+
+    BACH2 establishes the stem-like program (Yao 2021), and its level in a
+    CAR T product sets the product's stem-like share (BACH2CAR2025).
+    """
+    return float(p[P.car_product_memory_max] * min(axis_state[4], 1.0))

@@ -20,9 +20,9 @@ from . import drugs, products
 EVENT_DOSE, EVENT_INFUSION = 0, 1
 #: Dose payload: drug index, concentration increment (mg/L).
 DOSE_DRUG, DOSE_CONCENTRATION = 0, 1
-#: Infusion payload: CD8 and CD4 CAR T cells, the progenitor-like fraction,
+#: Infusion payload: CD8 and CD4 CAR T cells, the stem-like memory fraction,
 #: then the product's exhaustion axis (``products.AXIS``).
-INFUSION_CD8, INFUSION_CD4, INFUSION_PROGENITOR_FRACTION, INFUSION_AXIS = 0, 1, 2, 3
+INFUSION_CD8, INFUSION_CD4, INFUSION_MEMORY_FRACTION, INFUSION_AXIS = 0, 1, 2, 3
 PAYLOAD = INFUSION_AXIS + len(products.AXIS)
 MIN_PER_DAY = 1440.0
 
@@ -95,14 +95,14 @@ def _arm_events(arm, arm_index: int) -> list[tuple[float, int, object]]:
 
 
 def _infusion_payload(p: np.ndarray, prod) -> np.ndarray:
-    """Infusion payload for one patient: CD8 and CD4 CAR cells, progenitor
-    fraction, then the product's manufactured exhaustion-axis state."""
+    """Infusion payload for one patient: CD8 and CD4 CAR cells, stem-like
+    memory fraction, then the product's manufactured exhaustion-axis state."""
     expression = p[NAMES.index("car_proteasome_expression")]
     axis = products.manufacture(p, prod.manufacturing == "bortezomib", expression)
     payload = np.zeros(PAYLOAD)
     payload[INFUSION_CD8] = prod.cells * (1.0 - prod.cd4_fraction)
     payload[INFUSION_CD4] = prod.cells * prod.cd4_fraction
-    payload[INFUSION_PROGENITOR_FRACTION] = products.progenitor_fraction(p, axis)
+    payload[INFUSION_MEMORY_FRACTION] = products.memory_fraction(p, axis)
     payload[INFUSION_AXIS:] = axis
     return payload
 

@@ -386,6 +386,10 @@ def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.
     return written
 
 
+#: Prefix of the CAR T pool's exhaustion-axis variables, and the lineages that make up the pool.
+CAR_AXIS_PREFIX, CAR_LINEAGES = "car_t_", ("car_cd8", "car_cd4")
+
+
 def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
     """(arm, patient, time) values and axis label of one panel spec (a variable, or (label, lineages))."""
     from ..analysis.plots import axis_label
@@ -395,6 +399,11 @@ def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
             return None, panel
         values = np.asarray(ds[panel].transpose("arm", "patient", "time").values, dtype=float)
         label = axis_label(ds[panel])
+        if panel.startswith(CAR_AXIS_PREFIX):
+            # the mean state of a CAR T pool with no cells (e.g. before infusion, untreated arm) is not data
+            pool = sum(np.asarray(ds[v].transpose("arm", "patient", "time").values, dtype=float)
+                       for v in F.lineage_states(ds, CAR_LINEAGES))
+            values = np.where(pool < 1.0, np.nan, values)
     else:
         label, lineages = panel
         try:
@@ -458,9 +467,10 @@ def _draw_series(ax, ds, values, label, colours):
             ax.fill_between(t, lo[i], hi[i], color=colours[arm], alpha=0.12, linewidth=0)
     ax.set_xlabel("time (day)")
     ax.set_ylabel(textwrap.fill(label, 40), fontsize="small")
-    if label.startswith("viable tumor cells") or label.startswith("tumor_live"):
+    if label.endswith("(cell)") or label == "tumor_live":
+        # cell counts span many logs (expansion, clearance, persistence)
         ax.set_yscale("log")
-        ax.set_ylim(bottom=1.0)  # below one cell the tumour is gone; keep the axis readable
+        ax.set_ylim(bottom=1.0)  # below one cell the population is gone; keep the axis readable
 
 
 def _draw_proteasome_scatter(ax, cohort):
@@ -474,7 +484,7 @@ def _draw_proteasome_scatter(ax, cohort):
         idx = seeds == s
         ax.scatter(x[idx], y[idx], s=6, alpha=0.6, label=f"seed {s}")
     ax.set_xlabel("product proteasome (relative)")
-    ax.set_ylabel("-ln tumour AUC after infusion")
+    ax.set_ylabel("-mean log10 tumour cells after infusion")
     ax.set_title("4e: proteasome vs outcome", fontsize="small")
     ax.legend(fontsize="x-small")
 

@@ -34,7 +34,7 @@ from ..protocols.schedule import (
     INFUSION_AXIS,
     INFUSION_CD4,
     INFUSION_CD8,
-    INFUSION_PROGENITOR_FRACTION,
+    INFUSION_MEMORY_FRACTION,
 )
 from . import state as S
 
@@ -68,6 +68,21 @@ def _t_pool(y, dydt, i_eff, i_prog, i_term, influx, prolif_eff, prolif_prog, to_
     dydt[i_prog] += to_prog * e + (prolif_prog - to_term - reinvig - death_prog - ferro) * pr
     dydt[i_term] += to_term * pr - (death_term + ferro) * te
     return ferro * (e + pr + te)
+
+
+@kernel
+def _memory_pool(y, dydt, i_mem, i_eff, division, stem_daughters, form, death, ferro):
+    """Stem-like memory <-> effector bookkeeping for one CAR T lineage (cells/min).
+
+    Memory cells divide at ``division`` (1/min); a fraction ``stem_daughters``
+    of the daughters stay stem-like, the rest join the effectors; effectors
+    return to memory at ``form`` (1/min). Returns the memory cells'
+    ferroptotic deaths/min.
+    """
+    m, e = y[i_mem], y[i_eff]
+    dydt[i_mem] += (division * (2.0 * stem_daughters - 1.0) - death - ferro) * m + form * e
+    dydt[i_eff] += 2.0 * division * (1.0 - stem_daughters) * m - form * e
+    return ferro * m
 
 
 @kernel
@@ -138,11 +153,12 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     cd8a, cd8s = y[S.cd8_anergic], y[S.cd8_senescent]
     cd4e, cd4p, cd4t = y[S.cd4_effector], y[S.cd4_progenitor_exhausted], y[S.cd4_terminal_exhausted]
     treg = y[S.treg]
+    c8m, c4m = y[S.car_cd8_stem_memory], y[S.car_cd4_stem_memory]
     c8e, c8p, c8t = y[S.car_cd8_effector], y[S.car_cd8_progenitor_exhausted], y[S.car_cd8_terminal_exhausted]
     c4e, c4p, c4t = y[S.car_cd4_effector], y[S.car_cd4_progenitor_exhausted], y[S.car_cd4_terminal_exhausted]
     nk, m1, m2 = y[S.nk], y[S.macrophage_m1], y[S.macrophage_m2]
     host_t = cd8e + cd8p + cd8t + cd8a + cd8s + cd4e + cd4p + cd4t
-    car_t = c8e + c8p + c8t + c4e + c4p + c4t
+    car_t = c8m + c8e + c8p + c8t + c4m + c4e + c4p + c4t
     lymph = host_t + car_t + treg + nk
     total = tum + dead + lymph + m1 + m2 + 1.0
     volume = total * p[P.tissue_volume_per_cell] * p[P.interstitial_fraction]  # um^3
@@ -307,6 +323,13 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
                   prolif_car, prog_self_c, to_prog_c, to_term_c, reinv_c, d_e + car_ifng_tox, d_p + car_ifng_tox, d_t + car_ifng_tox, h_tfer_c)
     tf += _t_pool(y, dydt, S.car_cd4_effector, S.car_cd4_progenitor_exhausted, S.car_cd4_terminal_exhausted, 0.0,
                   prolif_car, prog_self_c, to_prog_c, to_term_c, reinv_c, d_e + car_ifng_tox, d_p + car_ifng_tox, d_t + car_ifng_tox, h_tfer_c)
+    # stem-like memory CAR T cells feed the effector pools and re-form from them as antigen wanes
+    # memory cells divide like effectors (CAR signal, growth support); BACH2 decides their daughters' fate
+    stem_q = ex.stem_daughter_fraction(bach2_c, p[P.car_memory_self_renewal_max])
+    mem_form = ex.memory_formation_rate(stim_car, bach2_c, p[P.car_memory_formation_rate])
+    d_mem = p[P.car_memory_death_rate] + car_ifng_tox
+    tf += _memory_pool(y, dydt, S.car_cd8_stem_memory, S.car_cd8_effector, prolif_car, stem_q, mem_form, d_mem, h_tfer_c)
+    tf += _memory_pool(y, dydt, S.car_cd4_stem_memory, S.car_cd4_effector, prolif_car, stem_q, mem_form, d_mem, h_tfer_c)
     # anergy (stimulation without help) and senescence (replicative/oxidative) of host CD8
     to_anergy = ex.anergy_rate(stim_host, help_sig, p[P.anergy_rate])
     from_anergy = ex.anergy_exit_rate(help_sig, p[P.anergy_exit_rate])
@@ -345,7 +368,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     ifng_src = (
         s_t * act_h * (cd8e + f_prog * cd8p + f_term * cd8t + p[P.cd4_ifng_fold] * (cd4e + f_prog * cd4p + f_term * cd4t))
         + s_t * act_c * (1.0 - p[P.car_ifng_knockout]) * (c8e + f_prog * c8p + f_term * c8t + p[P.cd4_ifng_fold] * (c4e + f_prog * c4p + f_term * c4t))
-        + p[P.nk_ifng_secretion] * nk * nk_act
+        + p[P.nk_ifng_secretion] * nk * nk_act * kil.nk_target_engagement(tum / (nk + 1.0), p[P.nk_target_engagement_half])
     )
     receptor = (tum * tumor_ifngr + (lymph + m1 + m2) * host_ifngr) / total
     dydt[S.ifng] = rec.cytokine_rate(ifng, rec.secretion_to_concentration_rate(ifng_src, volume), p[P.ifng_decay_rate], p[P.ifng_uptake_rate], receptor)
@@ -388,8 +411,8 @@ def apply_event(kind, payload, y, drug_c0):
 
     ``EVENT_DOSE``: the payload holds the drug index and the concentration
     increment (mg/L). ``EVENT_INFUSION``: CAR T cells (CD8 and CD4 counts,
-    the fraction that is progenitor-like, then the product's exhaustion
-    axis); the pool's mean axis becomes the cell-weighted mean. The payload
+    the product's stem-like memory fraction, then its exhaustion axis); the
+    pool's mean axis becomes the cell-weighted mean. The payload
     layout is defined in :mod:`tmesim.protocols.schedule`.
     """
     if kind == EVENT_DOSE:
@@ -397,18 +420,18 @@ def apply_event(kind, payload, y, drug_c0):
         return
     n8 = payload[INFUSION_CD8]
     n4 = payload[INFUSION_CD4]
-    fp = payload[INFUSION_PROGENITOR_FRACTION]
-    old = (y[S.car_cd8_effector] + y[S.car_cd8_progenitor_exhausted] + y[S.car_cd8_terminal_exhausted]
+    fm = payload[INFUSION_MEMORY_FRACTION]
+    old = (y[S.car_cd8_stem_memory] + y[S.car_cd4_stem_memory] + y[S.car_cd8_effector] + y[S.car_cd8_progenitor_exhausted] + y[S.car_cd8_terminal_exhausted]
            + y[S.car_cd4_effector] + y[S.car_cd4_progenitor_exhausted] + y[S.car_cd4_terminal_exhausted])
     new = n8 + n4
     if old + new > 0.0:
         for j in range(S.AXIS_LEN):
             i = S.car_t_mito_depolarization + j
             y[i] = (old * y[i] + new * payload[INFUSION_AXIS + j]) / (old + new)
-    y[S.car_cd8_effector] += n8 * (1.0 - fp)
-    y[S.car_cd8_progenitor_exhausted] += n8 * fp
-    y[S.car_cd4_effector] += n4 * (1.0 - fp)
-    y[S.car_cd4_progenitor_exhausted] += n4 * fp
+    y[S.car_cd8_stem_memory] += n8 * fm
+    y[S.car_cd8_effector] += n8 * (1.0 - fm)
+    y[S.car_cd4_stem_memory] += n4 * fm
+    y[S.car_cd4_effector] += n4 * (1.0 - fm)
 
 
 @kernel
