@@ -25,9 +25,11 @@ before it and the error control shrinks it if needed). The time derivative
 of F is left out of W. The same property lets a factorised W serve later
 steps whose size stays within a band around the one it was built for (see
 ``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a fewest-couplings-first
-order with threshold pivoting and solved with its nonzeros only (the
-Jacobian is about 30% full). Cumulative counters ("quad" variables, which
-feed nothing back) take W = I. Steps land on output times, as on events,
+order without pivoting, on a fill pattern worked out once per Jacobian
+(``lu_symbolic``; the Jacobian is about 25% full, its factors about 30%),
+falling back to threshold pivoting if a pivot is small, and solved with its
+nonzeros only. Cumulative counters ("quad" variables, which feed nothing
+back) take W = I. Steps land on output times, as on events,
 rather than interpolating between steps: cubic Hermite interpolation from
 F at the step ends multiplies a stiff variable's local error by about h
 over its relaxation time (1e-2 relative error in IFN-gamma at rtol 1e-4
@@ -121,9 +123,16 @@ ERR_EXPONENT = np.array([-1.0 / 2.0, -1.0 / 3.0])
 # |R(-inf)| > 1 beyond h = 1.62 h_W), and |R(z)| <= 1 on Re z <= 0.
 LU_REUSE_LO = np.array([0.6, 0.75])
 LU_REUSE_HI = np.array([1.6, 1.5])
-# threshold partial pivoting: keep the diagonal pivot (no fill from row swaps)
-# unless it is smaller than PIVOT_THRESHOLD times the largest in its column
+# threshold partial pivoting (the fallback factorisation, see lu_factor_static):
+# keep the diagonal pivot (no fill from row swaps) unless it is smaller than
+# PIVOT_THRESHOLD times the largest in its column
 PIVOT_THRESHOLD = 0.1
+# W is first factorised without pivoting, on the fill pattern worked out once
+# per Jacobian (lu_symbolic, lu_factor_static). A pivot is invariant under the
+# diagonal rescaling of the variables, and W = I - gamma h J starts with a
+# unit diagonal as h -> 0; if one falls below STATIC_PIVOT_MIN in magnitude
+# (or is not finite), W is factorised again with pivoting (lu_factor).
+STATIC_PIVOT_MIN = 1e-6
 
 
 @kernel
@@ -131,8 +140,10 @@ def lu_factor(a, piv):
     """In-place LU factorisation with threshold partial pivoting (Doolittle).
 
     Zero multipliers and zero entries of the pivot row are skipped, so the
-    cost follows the sparsity of ``a`` (the model's Jacobian is ~30% full).
-    Returns False if the matrix is singular to working precision.
+    cost follows the sparsity of ``a``. The solver uses it only when
+    :func:`lu_factor_static` meets a small pivot (the comparison of entries
+    across rows mixes the variables' units, so it is no guide to accuracy
+    otherwise). Returns False if the matrix is singular to working precision.
     """
     n = a.shape[0]
     cols = np.empty(n, dtype=np.int64)
@@ -171,6 +182,85 @@ def lu_factor(a, piv):
                     j = cols[jj]
                     a[i, j] -= f * a[k, j]
     return True
+
+
+@kernel
+def lu_symbolic(jp, lptr, lidx, uptr, uidx, mark):
+    """Fill pattern of the LU factors of ``W = I - gamma h jp`` without pivoting.
+
+    ``jp`` is the Jacobian in elimination order (its zeros are structural for
+    as long as it is current). Row ``i`` of the factors has the nonzeros of
+    row ``i`` of W plus, for each ``k < i`` in its L part (taken in increasing
+    order, fill included), the U part of row ``k``. Writes the column indices
+    row by row in increasing order: L (``j < i``) to ``lptr``/``lidx``, U
+    (``j > i``) to ``uptr``/``uidx``, the layout :func:`lu_factor_static`
+    fills and :func:`_sparse_solve` reads. ``mark`` is work space (length n).
+    """
+    n = jp.shape[0]
+    lptr[0] = 0
+    uptr[0] = 0
+    for i in range(n):
+        for j in range(n):
+            mark[j] = jp[i, j] != 0.0
+        for k in range(i):  # increasing k: fill from row k can only land at j > k
+            if mark[k]:
+                for q in range(uptr[k], uptr[k + 1]):
+                    mark[uidx[q]] = True
+        nl = lptr[i]
+        for j in range(i):
+            if mark[j]:
+                lidx[nl] = j
+                nl += 1
+        lptr[i + 1] = nl
+        nu = uptr[i]
+        for j in range(i + 1, n):
+            if mark[j]:
+                uidx[nu] = j
+                nu += 1
+        uptr[i + 1] = nu
+
+
+@kernel
+def lu_factor_static(jp, gh, lptr, lidx, lval, uptr, uidx, uval, dinv, x):
+    """Factorise ``W = I - gh jp`` without pivoting on the fill pattern from
+    :func:`lu_symbolic` (row-oriented Doolittle: each row of W is scattered
+    into ``x``, eliminated with the rows of U above it, gathered into L, the
+    inverse pivot and U). Costs about the flops of the sparse elimination.
+
+    ``x`` is work space of length n and must be zero on entry (it is left
+    zero). Returns False if a pivot is not finite or below
+    :data:`STATIC_PIVOT_MIN` in magnitude; then the factors are incomplete and
+    W must be factorised with pivoting.
+    """
+    n = jp.shape[0]
+    ok = True
+    for i in range(n):
+        for q in range(lptr[i], lptr[i + 1]):
+            j = lidx[q]
+            x[j] = -gh * jp[i, j]
+        x[i] = 1.0 - gh * jp[i, i]
+        for q in range(uptr[i], uptr[i + 1]):
+            j = uidx[q]
+            x[j] = -gh * jp[i, j]
+        for q in range(lptr[i], lptr[i + 1]):
+            k = lidx[q]
+            f = x[k] * dinv[k]
+            x[k] = 0.0
+            lval[q] = f
+            if f != 0.0:
+                for qq in range(uptr[k], uptr[k + 1]):
+                    x[uidx[qq]] -= f * uval[qq]
+        d = x[i]
+        x[i] = 0.0
+        for q in range(uptr[i], uptr[i + 1]):
+            j = uidx[q]
+            uval[q] = x[j]
+            x[j] = 0.0
+        if not abs(d) >= STATIC_PIVOT_MIN or not np.isfinite(d):
+            ok = False  # finish the row loop so that x is left zero
+            d = 1.0
+        dinv[i] = 1.0 / d
+    return ok
 
 
 @kernel
@@ -309,6 +399,8 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     lval = np.empty(nc * nc)
     uval = np.empty(nc * nc)
     dinv = np.empty(nc)
+    mark = np.empty(nc, dtype=np.bool_)
+    xlu = np.zeros(nc)  # lu_factor_static's work space (kept zero)
     t = tcur[r]
     h = hcur[r]
     k = k0
@@ -320,6 +412,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     need_order = True  # recompute the elimination order at the next Jacobian
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
+    symbolic = False  # lptr/lidx/uptr/uidx hold lu_symbolic's pattern of the current jp
     rejected = False  # the latest attempted step was rejected
     aux_at_t = False  # aux holds the derived outputs at the current (t, y)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
@@ -368,6 +461,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             since_jac = 0
             jac_current = True
             h_lu = 0.0
+            symbolic = False
         h_free = min(h, hmax)  # the controller's step, before landing on t_end
         h = min(h_free, t_end - t)
         if t_end - t - h < 1e-9 * span:
@@ -377,16 +471,25 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         aux_at_t = False  # the Jacobian and the stages overwrite aux
         if h_lu == 0.0 or h < lu_lo * h_lu or h > lu_hi * h_lu:
             gh = gamma * h
-            for i in range(nc):
-                for j in range(nc):
-                    w[i, j] = -gh * jp[i, j]
-                w[i, i] += 1.0
-            ok = lu_factor(w, piv)
+            if not symbolic:
+                lu_symbolic(jp, lptr, lidx, uptr, uidx, mark)
+                symbolic = True
+            ok = lu_factor_static(jp, gh, lptr, lidx, lval, uptr, uidx, uval, dinv, xlu)
             if ok:
-                _compress(w, lptr, lidx, lval, uptr, uidx, uval, dinv)
-                h_lu = h
+                for i in range(nc):
+                    piv[i] = i
             else:
-                h_lu = 0.0
+                # rare: a small pivot; factorise the dense W with pivoting
+                # (its factors overwrite the symbolic pattern)
+                symbolic = False
+                for i in range(nc):
+                    for j in range(nc):
+                        w[i, j] = -gh * jp[i, j]
+                    w[i, i] += 1.0
+                ok = lu_factor(w, piv)
+                if ok:
+                    _compress(w, lptr, lidx, lval, uptr, uidx, uval, dinv)
+            h_lu = h if ok else 0.0
         accept = False
         err = 1e10
         if ok:
