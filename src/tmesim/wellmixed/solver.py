@@ -21,8 +21,13 @@ a zero and a random J). So the Jacobian is a finite-difference
 approximation, refreshed at the start of each call, after CAR T infusions,
 every ``jac_every`` accepted steps and after a second rejected step in a row;
 a drug dose keeps it (the step after a dose starts at the step size from
-before it and the error control shrinks it if needed). The time derivative
-of F is left out of W. The same property lets a factorised W serve later
+before it and the error control shrinks it if needed). Columns whose
+nonzeros share no row are differenced together, in one model evaluation
+(Curtis-Powell-Reid colouring, about 27 evaluations instead of 41), on the
+model's structural sparsity pattern, found at the start of each call by
+propagating NaN through the model (``sparsity``); each row's first Jacobian
+in a call is taken column by column and checked against it. The time
+derivative of F is left out of W. The same property lets a factorised W serve later
 steps whose size stays within a band around the one it was built for (see
 ``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a fewest-couplings-first
 order without pivoting, on a fill pattern worked out once per Jacobian
@@ -322,24 +327,152 @@ def _f(t, y, p, c0, t0, out, aux):
     M.evaluate(t, y, p, c0, t0, out, aux)
 
 @kernel
-def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol):
+def sparsity(t, y, p, c0, t0, pat):
+    """Structural nonzeros of the core Jacobian: ``pat[i, j]`` is True when
+    F_i is computed from y_j at all.
+
+    Found by evaluating F with y_j set to NaN, one core variable at a time:
+    NaN propagates through every arithmetic path (``0 * NaN`` is NaN, and
+    ``np.maximum`` passes it on), so the pattern does not depend on the
+    values in ``y`` and covers every state. Only a branch on y_j (an ``if``,
+    or Python's ``min``/``max``) could hide a dependence; :func:`_jacobian`
+    checks its full differences against the pattern for that reason.
+    """
+    ytmp = np.empty(N_STATE)
+    ftmp = np.empty(N_STATE)
+    aux = np.empty(N_AUX)
     for i in range(N_STATE):
         ytmp[i] = y[i]
     for j in range(N_CORE):
-        if y[j] == 0.0 and f0[j] == 0.0:
-            # a dormant variable (e.g. CAR T cells before any infusion): its
-            # stage components are zero unless other variables feed it, so its
-            # column is left out (any matrix keeps the W-method's order)
+        ytmp[j] = np.nan
+        _f(t, ytmp, p, c0, t0, ftmp, aux)
+        ytmp[j] = y[j]
+        for i in range(N_CORE):
+            pat[i, j] = np.isnan(ftmp[i])
+
+
+@kernel
+def colouring_input(pat, colptr, rowidx, cmask, corder):
+    """Column-wise form of the sparsity pattern for :func:`_jacobian_coloured`.
+
+    ``colptr``/``rowidx``: the rows of each column's nonzeros (CSC);
+    ``cmask[j]``: the same rows as a bit set (64 rows per int64 word);
+    ``corder``: columns with the most nonzeros first, the greedy colouring's
+    order (largest-first).
+    """
+    n = pat.shape[0]
+    count = np.zeros(n, dtype=np.int64)
+    nnz = 0
+    for j in range(n):
+        colptr[j] = nnz
+        for w in range(cmask.shape[1]):
+            cmask[j, w] = 0
+        for i in range(n):
+            if pat[i, j]:
+                rowidx[nnz] = i
+                nnz += 1
+                cmask[j, i // 64] |= np.int64(1) << (i % 64)
+        count[j] = nnz - colptr[j]
+    colptr[n] = nnz
+    order = np.argsort(-count, kind="mergesort")
+    for j in range(n):
+        corder[j] = order[j]
+
+
+@kernel
+def _dormant(y, f0, j):
+    """A dormant variable (e.g. CAR T cells before any infusion): its stage
+    components are zero unless other variables feed it, so its Jacobian
+    column is left out (any matrix keeps the W-method's order)."""
+    return y[j] == 0.0 and f0[j] == 0.0
+
+
+@kernel
+def _fd_increment(y, atol, j):
+    """Finite-difference increment for variable ``j`` (its unit)."""
+    return 1.5e-8 * max(abs(y[j]), 1e3 * atol[j])
+
+
+@kernel
+def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, pat):
+    """Forward-difference Jacobian of the core variables, one model
+    evaluation per (non-dormant) column. Returns True if every nonzero lies
+    in the sparsity pattern ``pat`` (see :func:`sparsity`)."""
+    fits = True
+    for i in range(N_STATE):
+        ytmp[i] = y[i]
+    for j in range(N_CORE):
+        if _dormant(y, f0, j):
             for i in range(N_CORE):
                 jac[i, j] = 0.0
             continue
-        d = 1.5e-8 * max(abs(y[j]), 1e3 * atol[j])
+        d = _fd_increment(y, atol, j)
         ytmp[j] = y[j] + d
         _f(t, ytmp, p, c0, t0, ftmp, aux)
         ytmp[j] = y[j]
         inv = 1.0 / d
         for i in range(N_CORE):
             jac[i, j] = (ftmp[i] - f0[i]) * inv
+            if jac[i, j] != 0.0 and not pat[i, j]:
+                fits = False
+    return fits
+
+
+@kernel
+def _jacobian_coloured(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, colptr, rowidx, cmask, corder, group, gmask):
+    """The Jacobian of :func:`_jacobian` with one model evaluation per group
+    of structurally orthogonal columns (Curtis, Powell & Reid 1974, J Inst
+    Math Appl 13:117): columns whose nonzeros share no row are perturbed
+    together, and each row of the difference is credited to the one column
+    of the group that can reach it. With a correct pattern the result is
+    bitwise that of :func:`_jacobian` (row i's evaluation never reads the
+    group's other variables). The groups are formed greedily, largest
+    column first, among the non-dormant columns of the moment (~29 groups
+    for the ~43 non-dormant columns). Returns the number of evaluations.
+    ``group``/``gmask`` are work space."""
+    nc = N_CORE
+    nw = cmask.shape[1]
+    ng = 0
+    for jj in range(nc):
+        j = corder[jj]
+        group[j] = -1
+        if _dormant(y, f0, j):
+            continue
+        g = 0
+        while g < ng:  # the first group none of whose rows j reaches
+            clash = False
+            for w in range(nw):
+                if gmask[g, w] & cmask[j, w] != 0:
+                    clash = True
+                    break
+            if not clash:
+                break
+            g += 1
+        if g == ng:
+            for w in range(nw):
+                gmask[g, w] = 0
+            ng += 1
+        for w in range(nw):
+            gmask[g, w] |= cmask[j, w]
+        group[j] = g
+    for i in range(N_STATE):
+        ytmp[i] = y[i]
+    for i in range(nc):
+        for j in range(nc):
+            jac[i, j] = 0.0
+    for g in range(ng):
+        for j in range(nc):
+            if group[j] == g:
+                ytmp[j] = y[j] + _fd_increment(y, atol, j)
+        _f(t, ytmp, p, c0, t0, ftmp, aux)
+        for j in range(nc):
+            if group[j] == g:
+                ytmp[j] = y[j]
+                inv = 1.0 / _fd_increment(y, atol, j)
+                for q in range(colptr[j], colptr[j + 1]):
+                    i = rowidx[q]
+                    jac[i, j] = (ftmp[i] - f0[i]) * inv
+    return ng
 
 
 @kernel
@@ -362,7 +495,8 @@ def _ordering(jac, perm, deg):
 
 @kernel
 def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-         rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps):
+         rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps,
+         pat, colptr, rowidx, cmask, corder):
     n = N_STATE
     nc = N_CORE
     ns = STAGES[method]
@@ -401,6 +535,8 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     dinv = np.empty(nc)
     mark = np.empty(nc, dtype=np.bool_)
     xlu = np.zeros(nc)  # lu_factor_static's work space (kept zero)
+    group = np.empty(nc, dtype=np.int64)
+    gmask = np.empty((nc, cmask.shape[1]), dtype=np.int64)
     t = tcur[r]
     h = hcur[r]
     k = k0
@@ -413,6 +549,10 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
     symbolic = False  # lptr/lidx/uptr/uidx hold lu_symbolic's pattern of the current jp
+    # The first Jacobian of the call is taken column by column and checked
+    # against the sparsity pattern; the later ones are coloured if it fits.
+    pattern_checked = False
+    coloured = False
     rejected = False  # the latest attempted step was rejected
     aux_at_t = False  # aux holds the derived outputs at the current (t, y)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
@@ -451,7 +591,13 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             fresh = False
             need_order = True
         if since_jac >= jac_every and not jac_current:
-            _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol)
+            if coloured:
+                _jacobian_coloured(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, colptr, rowidx, cmask, corder,
+                                   group, gmask)
+            else:
+                fits = _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, pat)
+                coloured = fits and not pattern_checked
+                pattern_checked = True
             if need_order:  # the coupling pattern changes little between events
                 _ordering(jac, perm, deg)
                 need_order = False
@@ -595,8 +741,20 @@ def integrate(y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_p
     Jacobian refreshes, and ``method`` the scheme (:data:`ROS34PW2` or
     :data:`ROS2`, see :data:`METHODS`).
     """
+    nc = N_CORE
+    pat = np.zeros((nc, nc), dtype=np.bool_)
+    for r in range(y.shape[0]):
+        if status[r] == OK:  # the pattern is structural: any row will do
+            sparsity(tcur[r], y[r], p[r], c0[r], t0[r], pat)
+            break
+    colptr = np.empty(nc + 1, dtype=np.int64)
+    rowidx = np.empty(nc * nc, dtype=np.int64)
+    cmask = np.empty((nc, (nc + 63) // 64), dtype=np.int64)
+    corder = np.empty(nc, dtype=np.int64)
+    colouring_input(pat, colptr, rowidx, cmask, corder)
     for r in prange(y.shape[0]):
         if status[r] != OK:
             continue
         _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-             rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps)
+             rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps,
+             pat, colptr, rowidx, cmask, corder)
