@@ -9,12 +9,13 @@ import pytest
 from tmesim.wellmixed import solver
 
 
-def _factor_static(jp: np.ndarray, gh: float):
+def _factor_static(jp: np.ndarray, gh: float, pattern: np.ndarray | None = None):
     n = jp.shape[0]
     lptr, uptr = np.empty(n + 1, np.int64), np.empty(n + 1, np.int64)
     lidx, uidx = np.empty(n * n, np.int64), np.empty(n * n, np.int64)
     lval, uval, dinv, x = np.empty(n * n), np.empty(n * n), np.empty(n), np.zeros(n)
-    solver.lu_symbolic(jp, lptr, lidx, uptr, uidx, np.empty(n, np.bool_))
+    pattern = jp != 0 if pattern is None else pattern
+    solver.lu_symbolic(pattern, np.arange(n), lptr, lidx, uptr, uidx, np.empty(n, np.bool_))
     ok = solver.lu_factor_static(jp, gh, lptr, lidx, lval, uptr, uidx, uval, dinv, x)
     assert not x.any(), "the work space must be left zero"
     return ok, (lptr, lidx, lval, uptr, uidx, uval, dinv)
@@ -38,11 +39,14 @@ def test_static_factorisation_solves_w(n, density):
     for gh in (1e-3, 0.1, 1.0):
         jp = rng.normal(size=(n, n)) * (rng.random((n, n)) < density)
         jp -= np.diag(np.abs(jp).sum(axis=1) + 1.0)  # negative diagonal, as in the model: W stays regular
-        ok, factors = _factor_static(jp, gh)
-        assert ok
         w = np.eye(n) - gh * jp
         b = rng.normal(size=n)
-        np.testing.assert_allclose(_solve(factors, b), np.linalg.solve(w, b), rtol=1e-10, atol=1e-12)
+        # on the matrix's own pattern, and on a larger one (a pattern serves
+        # every Jacobian whose nonzeros lie in it)
+        for pattern in (jp != 0, (jp != 0) | (rng.random((n, n)) < 0.1)):
+            ok, factors = _factor_static(jp, gh, pattern)
+            assert ok
+            np.testing.assert_allclose(_solve(factors, b), np.linalg.solve(w, b), rtol=1e-10, atol=1e-12)
         # the fill pattern holds every nonzero of the factors, and no more than a dense LU
         lptr, uptr = factors[0], factors[3]
         assert lptr[n] + uptr[n] <= n * (n - 1)

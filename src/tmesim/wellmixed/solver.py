@@ -31,8 +31,9 @@ derivative of F is left out of W. The same property lets a factorised W serve la
 steps whose size stays within a band around the one it was built for (see
 ``LU_REUSE_LO``/``LU_REUSE_HI``); to keep it, the step size is not grown by
 less than a factor ``STEP_GROWTH_MIN`` while W is current. W is factorised in a fewest-couplings-first
-order without pivoting, on a fill pattern worked out once per Jacobian
-(``lu_symbolic``; the Jacobian is about 25% full, its factors about 30%),
+order without pivoting, on a fill pattern worked out, like the order,
+whenever the Jacobian's nonzero pattern changes (``lu_symbolic``; the
+Jacobian is about 25% full, its factors about 30%),
 falling back to threshold pivoting if a pivot is small, and solved with its
 nonzeros only. Cumulative counters ("quad" variables, which feed nothing
 back) take W = I. Steps land on output times, as on events,
@@ -145,8 +146,8 @@ STEP_GROWTH_MIN = 2.0
 # keep the diagonal pivot (no fill from row swaps) unless it is smaller than
 # PIVOT_THRESHOLD times the largest in its column
 PIVOT_THRESHOLD = 0.1
-# W is first factorised without pivoting, on the fill pattern worked out once
-# per Jacobian (lu_symbolic, lu_factor_static). A pivot is invariant under the
+# W is first factorised without pivoting, on the fill pattern of its nonzero
+# pattern (lu_symbolic, lu_factor_static). A pivot is invariant under the
 # diagonal rescaling of the variables, and W = I - gamma h J starts with a
 # unit diagonal as h -> 0; if one falls below STATIC_PIVOT_MIN in magnitude
 # (or is not finite), W is factorised again with pivoting (lu_factor).
@@ -203,23 +204,24 @@ def lu_factor(a, piv):
 
 
 @kernel
-def lu_symbolic(jp, lptr, lidx, uptr, uidx, mark):
-    """Fill pattern of the LU factors of ``W = I - gamma h jp`` without pivoting.
+def lu_symbolic(jnz, perm, lptr, lidx, uptr, uidx, mark):
+    """Fill pattern of the LU factors of ``W = I - gamma h J`` without
+    pivoting, in the elimination order ``perm``, for any J whose nonzeros
+    lie in the pattern ``jnz`` (variable order).
 
-    ``jp`` is the Jacobian in elimination order (its zeros are structural for
-    as long as it is current). Row ``i`` of the factors has the nonzeros of
-    row ``i`` of W plus, for each ``k < i`` in its L part (taken in increasing
-    order, fill included), the U part of row ``k``. Writes the column indices
+    Row ``i`` of the factors has the nonzeros of row ``i`` of W plus, for
+    each ``k < i`` in its L part (taken in increasing order, fill included),
+    the U part of row ``k``. Writes the column indices
     row by row in increasing order: L (``j < i``) to ``lptr``/``lidx``, U
     (``j > i``) to ``uptr``/``uidx``, the layout :func:`lu_factor_static`
     fills and :func:`_sparse_solve` reads. ``mark`` is work space (length n).
     """
-    n = jp.shape[0]
+    n = jnz.shape[0]
     lptr[0] = 0
     uptr[0] = 0
     for i in range(n):
         for j in range(n):
-            mark[j] = jp[i, j] != 0.0
+            mark[j] = jnz[perm[i], perm[j]]
         for k in range(i):  # increasing k: fill from row k can only land at j > k
             if mark[k]:
                 for q in range(uptr[k], uptr[k + 1]):
@@ -348,8 +350,9 @@ def sparsity(t, y, p, c0, t0, pat):
     NaN propagates through every arithmetic path (``0 * NaN`` is NaN, and
     ``np.maximum`` passes it on), so the pattern does not depend on the
     values in ``y`` and covers every state. Only a branch on y_j (an ``if``,
-    or Python's ``min``/``max``) could hide a dependence; :func:`_jacobian`
-    checks its full differences against the pattern for that reason.
+    or Python's ``min``/``max``) could hide a dependence; for that reason
+    :func:`_jacobian` checks its differences against the pattern, and
+    :func:`_jacobian_coloured` the rows its groups cannot reach.
     """
     ytmp = np.empty(N_STATE)
     ftmp = np.empty(N_STATE)
@@ -440,8 +443,10 @@ def _jacobian_coloured(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, colptr, 
     of the group that can reach it. With a correct pattern the result is
     bitwise that of :func:`_jacobian` (row i's evaluation never reads the
     group's other variables). The groups are formed greedily, largest
-    column first, among the non-dormant columns of the moment (~29 groups
-    for the ~43 non-dormant columns). Returns the number of evaluations.
+    column first, among the non-dormant columns of the moment (~27 groups
+    for the ~41 non-dormant columns). Returns the number of evaluations, or
+    -1 if a row that none of a group's columns reaches in the pattern still
+    changed (a dependence the pattern lacks; the Jacobian is then unusable).
     ``group``/``gmask`` are work space."""
     nc = N_CORE
     nw = cmask.shape[1]
@@ -478,6 +483,9 @@ def _jacobian_coloured(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, colptr, 
             if group[j] == g:
                 ytmp[j] = y[j] + _fd_increment(y, atol, j)
         _f(t, ytmp, p, c0, t0, ftmp, aux)
+        for i in range(nc):
+            if gmask[g, i // 64] & (np.int64(1) << (i % 64)) == 0 and ftmp[i] != f0[i]:
+                return -1
         for j in range(nc):
             if group[j] == g:
                 ytmp[j] = y[j]
@@ -489,16 +497,32 @@ def _jacobian_coloured(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, colptr, 
 
 
 @kernel
-def _ordering(jac, perm, deg):
-    """Elimination order for W: variables with the fewest couplings first
-    (a static min-degree heuristic on the Jacobian's nonzeros), which keeps
-    the fill of the factors, and so their cost, low."""
+def _update_pattern(jac, jnz, reset):
+    """Add the nonzeros of ``jac`` to the pattern ``jnz`` (``reset``: make
+    ``jnz`` the nonzeros of ``jac``); True if ``jnz`` changed."""
     n = jac.shape[0]
+    keep = not reset
+    changed = False
+    for i in range(n):
+        for j in range(n):
+            # bitwise operators: no branches on the irregular pattern
+            new = (jac[i, j] != 0.0) | (jnz[i, j] & keep)
+            changed |= new ^ jnz[i, j]
+            jnz[i, j] = new
+    return changed
+
+
+@kernel
+def _ordering(jnz, perm, deg):
+    """Elimination order for W: variables with the fewest couplings first
+    (a static min-degree heuristic on the Jacobian's nonzero pattern
+    ``jnz``), which keeps the fill of the factors, and so their cost, low."""
+    n = jnz.shape[0]
     for i in range(n):
         deg[i] = 0
     for i in range(n):
         for j in range(n):
-            if i != j and jac[i, j] != 0.0:
+            if i != j and jnz[i, j]:
                 deg[i] += 1
                 deg[j] += 1
     order = np.argsort(deg, kind="mergesort")
@@ -537,7 +561,9 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     jp = np.empty((nc, nc))  # Jacobian in elimination order
     w = np.empty((nc, nc))
     piv = np.empty(nc, dtype=np.int64)
-    perm = np.empty(nc, dtype=np.int64)
+    perm = np.arange(nc)
+    jnz = np.zeros((nc, nc), dtype=np.bool_)  # nonzero pattern perm and the fill pattern were made for
+    new_pattern = True  # jnz is to be rebuilt (not only extended) at the next Jacobian
     deg = np.empty(nc, dtype=np.int64)
     lptr = np.empty(nc + 1, dtype=np.int64)
     uptr = np.empty(nc + 1, dtype=np.int64)
@@ -558,14 +584,13 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     limiting = 0  # variable with the largest scaled error in the latest step
     fresh = True
     since_jac = jac_every  # no Jacobian yet in this call
-    need_order = True  # recompute the elimination order at the next Jacobian
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
-    symbolic = False  # lptr/lidx/uptr/uidx hold lu_symbolic's pattern of the current jp
-    # The first Jacobian of the call is taken column by column and checked
-    # against the sparsity pattern; the later ones are coloured if it fits.
-    pattern_checked = False
-    coloured = False
+    symbolic = False  # lptr/lidx/uptr/uidx hold lu_symbolic's pattern of jnz
+    # Jacobians are coloured, except the row's very first (k0 = 0), which is
+    # taken column by column and checked against the sparsity pattern, and
+    # the rest of the call's in a row where a check failed.
+    coloured = k0 > 0
     rejected = False  # the latest attempted step was rejected
     aux_at_t = False  # aux holds the derived outputs at the current (t, y)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
@@ -602,25 +627,31 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             _f(t, yr, pr, c0r, t0r, f0, aux)
             jac_current = False
             fresh = False
-            need_order = True
+            new_pattern = True
         if since_jac >= jac_every and not jac_current:
             if coloured:
-                _jacobian_coloured(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, colptr, rowidx, cmask, corder,
-                                   group, gmask)
+                coloured = _jacobian_coloured(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, colptr, rowidx,
+                                              cmask, corder, group, gmask) >= 0
+                if not coloured:  # the pattern lacks a dependence
+                    _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, pat)
             else:
                 fits = _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, pat)
-                coloured = fits and not pattern_checked
-                pattern_checked = True
-            if need_order:  # the coupling pattern changes little between events
-                _ordering(jac, perm, deg)
-                need_order = False
+                coloured = fits and k0 == 0 and steps == 0  # the row's first Jacobian fits
+            # The elimination order and the fill pattern follow the nonzero
+            # pattern: rebuilt from the first Jacobian after an event (the
+            # pattern shrinks, e.g., when a tumour dies out), and between
+            # events extended to new nonzeros (small entries flicker in and
+            # out as their differences round to zero).
+            if _update_pattern(jac, jnz, new_pattern):
+                _ordering(jnz, perm, deg)
+                symbolic = False
+            new_pattern = False
             for i in range(nc):
                 for j in range(nc):
                     jp[i, j] = jac[perm[i], perm[j]]
             since_jac = 0
             jac_current = True
             h_lu = 0.0
-            symbolic = False
         h_free = min(h, hmax)  # the controller's step, before landing on t_end
         h = min(h_free, t_end - t)
         if t_end - t - h < 1e-9 * span:
@@ -631,7 +662,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         if h_lu == 0.0 or h < lu_lo * h_lu or h > lu_hi * h_lu:
             gh = gamma * h
             if not symbolic:
-                lu_symbolic(jp, lptr, lidx, uptr, uidx, mark)
+                lu_symbolic(jnz, perm, lptr, lidx, uptr, uidx, mark)
                 symbolic = True
             ok = lu_factor_static(jp, gh, lptr, lidx, lval, uptr, uidx, uval, dinv, xlu)
             if ok:
