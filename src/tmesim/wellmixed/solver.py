@@ -21,30 +21,36 @@ a zero and a random J). So the Jacobian is a finite-difference
 approximation, refreshed at the start of each call, after CAR T infusions,
 every ``jac_every`` accepted steps and after a second rejected step in a row;
 a drug dose keeps it (the step after a dose starts at the step size from
-before it and the error control shrinks it if needed). Columns whose
-nonzeros share no row are differenced together, in one model evaluation
-(Curtis-Powell-Reid colouring, about 27 evaluations instead of 41), on the
-model's structural sparsity pattern, found at the start of each call by
-propagating NaN through the model (``sparsity``); each row's first Jacobian
-in a call is taken column by column and checked against it. The time
-derivative of F is left out of W. The same property lets a factorised W serve later
+before it and the error control shrinks it if needed). The time derivative
+of F is left out of W.
+
+Jacobian: columns whose nonzeros share no row are differenced together, in
+one model evaluation (Curtis-Powell-Reid colouring: about 27 evaluations
+instead of 41), on the model's structural sparsity pattern, found at the
+start of each call by propagating NaN through the model (``sparsity``). A
+row's very first Jacobian is taken column by column and checked against the
+pattern, and every coloured one checks the rows its groups cannot reach.
+
+Linear algebra: the W-method property also lets a factorised W serve later
 steps whose size stays within a band around the one it was built for (see
 ``LU_REUSE_LO``/``LU_REUSE_HI``); to keep it, the step size is not grown by
-less than a factor ``STEP_GROWTH_MIN`` while W is current. W is factorised in a fewest-couplings-first
-order without pivoting, on a fill pattern worked out, like the order,
-whenever the Jacobian's nonzero pattern changes (``lu_symbolic``; the
-Jacobian is about 25% full, its factors about 30%),
-falling back to threshold pivoting if a pivot is small, and solved with its
-nonzeros only. Cumulative counters ("quad" variables, which feed nothing
-back) take W = I. Steps land on output times, as on events,
-rather than interpolating between steps: cubic Hermite interpolation from
-F at the step ends multiplies a stiff variable's local error by about h
-over its relaxation time (1e-2 relative error in IFN-gamma at rtol 1e-4
-with ROS34PW2's day-long steps); landing costs about 2% more steps with daily
-outputs, but a step never exceeds the output interval. Each row (one
-arm x patient) integrates independently in a ``prange`` loop, keeps its own
-step size and event list, and reports a status instead of raising: one
-failed patient never stops the others.
+less than a factor ``STEP_GROWTH_MIN`` while W is current. W is factorised
+in a fewest-couplings-first order without pivoting, on a fill pattern
+(``lu_symbolic``) worked out, like the order, only when the Jacobian's
+nonzero pattern changes (the Jacobian is about 25% full, the factors about
+30%), falling back to threshold pivoting if a pivot is small, and solved
+with its nonzeros only. Cumulative counters ("quad" variables, which feed
+nothing back) take W = I.
+
+Steps land on output times, as on events, rather than interpolating
+between steps: cubic Hermite interpolation from F at the step ends
+multiplies a stiff variable's local error by about h over its relaxation
+time (1e-2 relative error in IFN-gamma at rtol 1e-4 with ROS34PW2's day-long
+steps); landing costs about 2% more steps with daily outputs, but a step
+never exceeds the output interval. Each row (one arm x patient) integrates
+independently in a ``prange`` loop, keeps its own step size and event list,
+and reports a status instead of raising: one failed patient never stops the
+others.
 
 The integrator is written against :mod:`.model` directly (not a generic
 factory) so that numba can cache the compiled code on disk.
