@@ -22,20 +22,35 @@ approximation, refreshed at the start of each call, after CAR T infusions,
 every ``jac_every`` accepted steps and after a second rejected step in a row;
 a drug dose keeps it (the step after a dose starts at the step size from
 before it and the error control shrinks it if needed). The time derivative
-of F is left out of W. The same property lets a factorised W serve later
+of F is left out of W.
+
+Jacobian: columns whose nonzeros share no row are differenced together, in
+one model evaluation (Curtis-Powell-Reid colouring: about 27 evaluations
+instead of 41), on the model's structural sparsity pattern, found at the
+start of each call by propagating NaN through the model (``sparsity``). A
+row's very first Jacobian is taken column by column and checked against the
+pattern, and every coloured one checks the rows its groups cannot reach.
+
+Linear algebra: the W-method property also lets a factorised W serve later
 steps whose size stays within a band around the one it was built for (see
-``LU_REUSE_LO``/``LU_REUSE_HI``). W is factorised in a fewest-couplings-first
-order with threshold pivoting and solved with its nonzeros only (the
-Jacobian is about 30% full). Cumulative counters ("quad" variables, which
-feed nothing back) take W = I. Steps land on output times, as on events,
-rather than interpolating between steps: cubic Hermite interpolation from
-F at the step ends multiplies a stiff variable's local error by about h
-over its relaxation time (1e-2 relative error in IFN-gamma at rtol 1e-4
-with ROS34PW2's day-long steps); landing costs about 2% more steps with daily
-outputs, but a step never exceeds the output interval. Each row (one
-arm x patient) integrates independently in a ``prange`` loop, keeps its own
-step size and event list, and reports a status instead of raising: one
-failed patient never stops the others.
+``LU_REUSE_LO``/``LU_REUSE_HI``); to keep it, the step size is not grown by
+less than a factor ``STEP_GROWTH_MIN`` while W is current. W is factorised
+in a fewest-couplings-first order without pivoting, on a fill pattern
+(``lu_symbolic``) worked out, like the order, only when the Jacobian's
+nonzero pattern changes (the Jacobian is about 25% full, the factors about
+30%), falling back to threshold pivoting if a pivot is small, and solved
+with its nonzeros only. Cumulative counters ("quad" variables, which feed
+nothing back) take W = I.
+
+Steps land on output times, as on events, rather than interpolating
+between steps: cubic Hermite interpolation from F at the step ends
+multiplies a stiff variable's local error by about h over its relaxation
+time (1e-2 relative error in IFN-gamma at rtol 1e-4 with ROS34PW2's day-long
+steps); landing costs about 2% more steps with daily outputs, but a step
+never exceeds the output interval. Each row (one arm x patient) integrates
+independently in a ``prange`` loop, keeps its own step size and event list,
+and reports a status instead of raising: one failed patient never stops the
+others.
 
 The integrator is written against :mod:`.model` directly (not a generic
 factory) so that numba can cache the compiled code on disk.
@@ -116,14 +131,33 @@ ERR_EXPONENT = np.array([-1.0 / 2.0, -1.0 / 3.0])
 # moved outside [LU_REUSE_LO, LU_REUSE_HI] times the step it was factorised
 # for. Reusing W = I - gamma h_W J for a step h is the same W-method with the
 # matrix (h_W / h) J, so the order is unchanged, but the stability function
-# is no longer L-stable: the bands keep |R(-inf)| <= 0.5 for both methods
-# (ROS2: 0.36 at 0.6, 0.44 at 1.6; ROS34PW2: 0.49 at 0.75, 0.21 at 1.5, and
-# |R(-inf)| > 1 beyond h = 1.62 h_W), and |R(z)| <= 1 on Re z <= 0.
-LU_REUSE_LO = np.array([0.6, 0.75])
+# is no longer L-stable. In the bands |R(z)| <= 1 on Re z <= 0 and |R(-inf)|
+# stays below 0.5 for ROS2 (0.36 at 0.6, 0.44 at 1.6) and below 0.72 for
+# ROS34PW2 (0.71 at 0.5, 0 at 1, 0.21 at 1.5; |R(-inf)| > 1 beyond
+# h = 1.62 h_W, and A-stability is lost below h = 0.35 h_W). ROS34PW2's lower
+# edge was 0.75 (|R(-inf)| <= 0.5); at 0.5 the retry after a rejection and a
+# step cut short to land on an output usually keep W: on 200 benchmark
+# patients 25% fewer factorisations and 3% fewer steps, with the accuracy
+# test's largest error 4.3e-4 -> 2.0e-4.
+LU_REUSE_LO = np.array([0.6, 0.5])
 LU_REUSE_HI = np.array([1.6, 1.5])
-# threshold partial pivoting: keep the diagonal pivot (no fill from row swaps)
-# unless it is smaller than PIVOT_THRESHOLD times the largest in its column
+# After an accepted step the step size is kept, rather than grown by less
+# than STEP_GROWTH_MIN, while the factorised W stays in use (no Jacobian
+# refresh due): a W-method step larger than the one W was built for has a
+# much less reliable error estimate. On benchmark patients a step grown by
+# 1.2-1.5x on a reused W was rejected 62% of the time, against 13% on a
+# fresh W and 2% at an unchanged step size.
+STEP_GROWTH_MIN = 2.0
+# threshold partial pivoting (the fallback factorisation, see lu_factor_static):
+# keep the diagonal pivot (no fill from row swaps) unless it is smaller than
+# PIVOT_THRESHOLD times the largest in its column
 PIVOT_THRESHOLD = 0.1
+# W is first factorised without pivoting, on the fill pattern of its nonzero
+# pattern (lu_symbolic, lu_factor_static). A pivot is invariant under the
+# diagonal rescaling of the variables, and W = I - gamma h J starts with a
+# unit diagonal as h -> 0; if one falls below STATIC_PIVOT_MIN in magnitude
+# (or is not finite), W is factorised again with pivoting (lu_factor).
+STATIC_PIVOT_MIN = 1e-6
 
 
 @kernel
@@ -131,8 +165,10 @@ def lu_factor(a, piv):
     """In-place LU factorisation with threshold partial pivoting (Doolittle).
 
     Zero multipliers and zero entries of the pivot row are skipped, so the
-    cost follows the sparsity of ``a`` (the model's Jacobian is ~30% full).
-    Returns False if the matrix is singular to working precision.
+    cost follows the sparsity of ``a``. The solver uses it only when
+    :func:`lu_factor_static` meets a small pivot (the comparison of entries
+    across rows mixes the variables' units, so it is no guide to accuracy
+    otherwise). Returns False if the matrix is singular to working precision.
     """
     n = a.shape[0]
     cols = np.empty(n, dtype=np.int64)
@@ -171,6 +207,86 @@ def lu_factor(a, piv):
                     j = cols[jj]
                     a[i, j] -= f * a[k, j]
     return True
+
+
+@kernel
+def lu_symbolic(jnz, perm, lptr, lidx, uptr, uidx, mark):
+    """Fill pattern of the LU factors of ``W = I - gamma h J`` without
+    pivoting, in the elimination order ``perm``, for any J whose nonzeros
+    lie in the pattern ``jnz`` (variable order).
+
+    Row ``i`` of the factors has the nonzeros of row ``i`` of W plus, for
+    each ``k < i`` in its L part (taken in increasing order, fill included),
+    the U part of row ``k``. Writes the column indices
+    row by row in increasing order: L (``j < i``) to ``lptr``/``lidx``, U
+    (``j > i``) to ``uptr``/``uidx``, the layout :func:`lu_factor_static`
+    fills and :func:`_sparse_solve` reads. ``mark`` is work space (length n).
+    """
+    n = jnz.shape[0]
+    lptr[0] = 0
+    uptr[0] = 0
+    for i in range(n):
+        for j in range(n):
+            mark[j] = jnz[perm[i], perm[j]]
+        for k in range(i):  # increasing k: fill from row k can only land at j > k
+            if mark[k]:
+                for q in range(uptr[k], uptr[k + 1]):
+                    mark[uidx[q]] = True
+        nl = lptr[i]
+        for j in range(i):
+            if mark[j]:
+                lidx[nl] = j
+                nl += 1
+        lptr[i + 1] = nl
+        nu = uptr[i]
+        for j in range(i + 1, n):
+            if mark[j]:
+                uidx[nu] = j
+                nu += 1
+        uptr[i + 1] = nu
+
+
+@kernel
+def lu_factor_static(jp, gh, lptr, lidx, lval, uptr, uidx, uval, dinv, x):
+    """Factorise ``W = I - gh jp`` without pivoting on the fill pattern from
+    :func:`lu_symbolic` (row-oriented Doolittle: each row of W is scattered
+    into ``x``, eliminated with the rows of U above it, gathered into L, the
+    inverse pivot and U). Costs about the flops of the sparse elimination.
+
+    ``x`` is work space of length n and must be zero on entry (it is left
+    zero). Returns False if a pivot is not finite or below
+    :data:`STATIC_PIVOT_MIN` in magnitude; then the factors are incomplete and
+    W must be factorised with pivoting.
+    """
+    n = jp.shape[0]
+    ok = True
+    for i in range(n):
+        for q in range(lptr[i], lptr[i + 1]):
+            j = lidx[q]
+            x[j] = -gh * jp[i, j]
+        x[i] = 1.0 - gh * jp[i, i]
+        for q in range(uptr[i], uptr[i + 1]):
+            j = uidx[q]
+            x[j] = -gh * jp[i, j]
+        for q in range(lptr[i], lptr[i + 1]):
+            k = lidx[q]
+            f = x[k] * dinv[k]
+            x[k] = 0.0
+            lval[q] = f
+            if f != 0.0:
+                for qq in range(uptr[k], uptr[k + 1]):
+                    x[uidx[qq]] -= f * uval[qq]
+        d = x[i]
+        x[i] = 0.0
+        for q in range(uptr[i], uptr[i + 1]):
+            j = uidx[q]
+            uval[q] = x[j]
+            x[j] = 0.0
+        if not abs(d) >= STATIC_PIVOT_MIN or not np.isfinite(d):
+            ok = False  # finish the row loop so that x is left zero
+            d = 1.0
+        dinv[i] = 1.0 / d
+    return ok
 
 
 @kernel
@@ -232,37 +348,187 @@ def _f(t, y, p, c0, t0, out, aux):
     M.evaluate(t, y, p, c0, t0, out, aux)
 
 @kernel
-def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol):
+def sparsity(t, y, p, c0, t0, pat):
+    """Structural nonzeros of the core Jacobian: ``pat[i, j]`` is True when
+    F_i is computed from y_j at all.
+
+    Found by evaluating F with y_j set to NaN, one core variable at a time:
+    NaN propagates through every arithmetic path (``0 * NaN`` is NaN, and
+    ``np.maximum`` passes it on), so the pattern does not depend on the
+    values in ``y`` and covers every state. Only a branch on y_j (an ``if``,
+    or Python's ``min``/``max``) could hide a dependence; for that reason
+    :func:`_jacobian` checks its differences against the pattern, and
+    :func:`_jacobian_coloured` the rows its groups cannot reach.
+    """
+    ytmp = np.empty(N_STATE)
+    ftmp = np.empty(N_STATE)
+    aux = np.empty(N_AUX)
     for i in range(N_STATE):
         ytmp[i] = y[i]
     for j in range(N_CORE):
-        if y[j] == 0.0 and f0[j] == 0.0:
-            # a dormant variable (e.g. CAR T cells before any infusion): its
-            # stage components are zero unless other variables feed it, so its
-            # column is left out (any matrix keeps the W-method's order)
+        ytmp[j] = np.nan
+        _f(t, ytmp, p, c0, t0, ftmp, aux)
+        ytmp[j] = y[j]
+        for i in range(N_CORE):
+            pat[i, j] = np.isnan(ftmp[i])
+
+
+@kernel
+def colouring_input(pat, colptr, rowidx, cmask, corder):
+    """Column-wise form of the sparsity pattern for :func:`_jacobian_coloured`.
+
+    ``colptr``/``rowidx``: the rows of each column's nonzeros (CSC);
+    ``cmask[j]``: the same rows as a bit set (64 rows per int64 word);
+    ``corder``: columns with the most nonzeros first, the greedy colouring's
+    order (largest-first).
+    """
+    n = pat.shape[0]
+    count = np.zeros(n, dtype=np.int64)
+    nnz = 0
+    for j in range(n):
+        colptr[j] = nnz
+        for w in range(cmask.shape[1]):
+            cmask[j, w] = 0
+        for i in range(n):
+            if pat[i, j]:
+                rowidx[nnz] = i
+                nnz += 1
+                cmask[j, i // 64] |= np.int64(1) << (i % 64)
+        count[j] = nnz - colptr[j]
+    colptr[n] = nnz
+    order = np.argsort(-count, kind="mergesort")
+    for j in range(n):
+        corder[j] = order[j]
+
+
+@kernel
+def _dormant(y, f0, j):
+    """A dormant variable (e.g. CAR T cells before any infusion): its stage
+    components are zero unless other variables feed it, so its Jacobian
+    column is left out (any matrix keeps the W-method's order)."""
+    return y[j] == 0.0 and f0[j] == 0.0
+
+
+@kernel
+def _fd_increment(y, atol, j):
+    """Finite-difference increment for variable ``j`` (its unit)."""
+    return 1.5e-8 * max(abs(y[j]), 1e3 * atol[j])
+
+
+@kernel
+def _jacobian(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, pat):
+    """Forward-difference Jacobian of the core variables, one model
+    evaluation per (non-dormant) column. Returns True if every nonzero lies
+    in the sparsity pattern ``pat`` (see :func:`sparsity`)."""
+    fits = True
+    for i in range(N_STATE):
+        ytmp[i] = y[i]
+    for j in range(N_CORE):
+        if _dormant(y, f0, j):
             for i in range(N_CORE):
                 jac[i, j] = 0.0
             continue
-        d = 1.5e-8 * max(abs(y[j]), 1e3 * atol[j])
+        d = _fd_increment(y, atol, j)
         ytmp[j] = y[j] + d
         _f(t, ytmp, p, c0, t0, ftmp, aux)
         ytmp[j] = y[j]
         inv = 1.0 / d
         for i in range(N_CORE):
             jac[i, j] = (ftmp[i] - f0[i]) * inv
+            if jac[i, j] != 0.0 and not pat[i, j]:
+                fits = False
+    return fits
 
 
 @kernel
-def _ordering(jac, perm, deg):
-    """Elimination order for W: variables with the fewest couplings first
-    (a static min-degree heuristic on the Jacobian's nonzeros), which keeps
-    the fill of the factors, and so their cost, low."""
+def _jacobian_coloured(t, y, f0, p, c0, t0, jac, ytmp, ftmp, aux, atol, colptr, rowidx, cmask, corder, group, gmask):
+    """The Jacobian of :func:`_jacobian` with one model evaluation per group
+    of structurally orthogonal columns (Curtis, Powell & Reid 1974, J Inst
+    Math Appl 13:117): columns whose nonzeros share no row are perturbed
+    together, and each row of the difference is credited to the one column
+    of the group that can reach it. With a correct pattern the result is
+    bitwise that of :func:`_jacobian` (row i's evaluation never reads the
+    group's other variables). The groups are formed greedily, largest
+    column first, among the non-dormant columns of the moment (~27 groups
+    for the ~41 non-dormant columns). Returns the number of evaluations, or
+    -1 if a row that none of a group's columns reaches in the pattern still
+    changed (a dependence the pattern lacks; the Jacobian is then unusable).
+    ``group``/``gmask`` are work space."""
+    nc = N_CORE
+    nw = cmask.shape[1]
+    ng = 0
+    for jj in range(nc):
+        j = corder[jj]
+        group[j] = -1
+        if _dormant(y, f0, j):
+            continue
+        g = 0
+        while g < ng:  # the first group none of whose rows j reaches
+            clash = False
+            for w in range(nw):
+                if gmask[g, w] & cmask[j, w] != 0:
+                    clash = True
+                    break
+            if not clash:
+                break
+            g += 1
+        if g == ng:
+            for w in range(nw):
+                gmask[g, w] = 0
+            ng += 1
+        for w in range(nw):
+            gmask[g, w] |= cmask[j, w]
+        group[j] = g
+    for i in range(N_STATE):
+        ytmp[i] = y[i]
+    for i in range(nc):
+        for j in range(nc):
+            jac[i, j] = 0.0
+    for g in range(ng):
+        for j in range(nc):
+            if group[j] == g:
+                ytmp[j] = y[j] + _fd_increment(y, atol, j)
+        _f(t, ytmp, p, c0, t0, ftmp, aux)
+        for i in range(nc):
+            if gmask[g, i // 64] & (np.int64(1) << (i % 64)) == 0 and ftmp[i] != f0[i]:
+                return -1
+        for j in range(nc):
+            if group[j] == g:
+                ytmp[j] = y[j]
+                inv = 1.0 / _fd_increment(y, atol, j)
+                for q in range(colptr[j], colptr[j + 1]):
+                    i = rowidx[q]
+                    jac[i, j] = (ftmp[i] - f0[i]) * inv
+    return ng
+
+
+@kernel
+def _update_pattern(jac, jnz, reset):
+    """Add the nonzeros of ``jac`` to the pattern ``jnz`` (``reset``: make
+    ``jnz`` the nonzeros of ``jac``); True if ``jnz`` changed."""
     n = jac.shape[0]
+    keep = not reset
+    changed = False
+    for i in range(n):
+        for j in range(n):
+            # bitwise operators: no branches on the irregular pattern
+            new = (jac[i, j] != 0.0) | (jnz[i, j] & keep)
+            changed |= new ^ jnz[i, j]
+            jnz[i, j] = new
+    return changed
+
+
+@kernel
+def _ordering(jnz, perm, deg):
+    """Elimination order for W: variables with the fewest couplings first
+    (a static min-degree heuristic on the Jacobian's nonzero pattern
+    ``jnz``), which keeps the fill of the factors, and so their cost, low."""
+    n = jnz.shape[0]
     for i in range(n):
         deg[i] = 0
     for i in range(n):
         for j in range(n):
-            if i != j and jac[i, j] != 0.0:
+            if i != j and jnz[i, j]:
                 deg[i] += 1
                 deg[j] += 1
     order = np.argsort(deg, kind="mergesort")
@@ -272,7 +538,8 @@ def _ordering(jac, perm, deg):
 
 @kernel
 def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-         rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps):
+         rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps,
+         pat, colptr, rowidx, cmask, corder):
     n = N_STATE
     nc = N_CORE
     ns = STAGES[method]
@@ -300,7 +567,9 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     jp = np.empty((nc, nc))  # Jacobian in elimination order
     w = np.empty((nc, nc))
     piv = np.empty(nc, dtype=np.int64)
-    perm = np.empty(nc, dtype=np.int64)
+    perm = np.arange(nc)
+    jnz = np.zeros((nc, nc), dtype=np.bool_)  # nonzero pattern perm and the fill pattern were made for
+    new_pattern = True  # jnz is to be rebuilt (not only extended) at the next Jacobian
     deg = np.empty(nc, dtype=np.int64)
     lptr = np.empty(nc + 1, dtype=np.int64)
     uptr = np.empty(nc + 1, dtype=np.int64)
@@ -309,6 +578,10 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     lval = np.empty(nc * nc)
     uval = np.empty(nc * nc)
     dinv = np.empty(nc)
+    mark = np.empty(nc, dtype=np.bool_)
+    xlu = np.zeros(nc)  # lu_factor_static's work space (kept zero)
+    group = np.empty(nc, dtype=np.int64)
+    gmask = np.empty((nc, cmask.shape[1]), dtype=np.int64)
     t = tcur[r]
     h = hcur[r]
     k = k0
@@ -317,9 +590,13 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
     limiting = 0  # variable with the largest scaled error in the latest step
     fresh = True
     since_jac = jac_every  # no Jacobian yet in this call
-    need_order = True  # recompute the elimination order at the next Jacobian
     jac_current = False  # Jacobian evaluated at the current (t, y)
     h_lu = 0.0  # step size W is factorised for (0: none)
+    symbolic = False  # lptr/lidx/uptr/uidx hold lu_symbolic's pattern of jnz
+    # Jacobians are coloured, except the row's very first (k0 = 0), which is
+    # taken column by column and checked against the sparsity pattern, and
+    # the rest of the call's in a row where a check failed.
+    coloured = k0 > 0
     rejected = False  # the latest attempted step was rejected
     aux_at_t = False  # aux holds the derived outputs at the current (t, y)
     span = max(out_times[k1 - 1] - out_times[0], 1.0)
@@ -356,12 +633,25 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             _f(t, yr, pr, c0r, t0r, f0, aux)
             jac_current = False
             fresh = False
-            need_order = True
+            new_pattern = True
         if since_jac >= jac_every and not jac_current:
-            _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol)
-            if need_order:  # the coupling pattern changes little between events
-                _ordering(jac, perm, deg)
-                need_order = False
+            if coloured:
+                coloured = _jacobian_coloured(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, colptr, rowidx,
+                                              cmask, corder, group, gmask) >= 0
+                if not coloured:  # the pattern lacks a dependence
+                    _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, pat)
+            else:
+                fits = _jacobian(t, yr, f0, pr, c0r, t0r, jac, ytmp, ftmp, aux, atol, pat)
+                coloured = fits and k0 == 0 and steps == 0  # the row's first Jacobian fits
+            # The elimination order and the fill pattern follow the nonzero
+            # pattern: rebuilt from the first Jacobian after an event (the
+            # pattern shrinks, e.g., when a tumour dies out), and between
+            # events extended to new nonzeros (small entries flicker in and
+            # out as their differences round to zero).
+            if _update_pattern(jac, jnz, new_pattern):
+                _ordering(jnz, perm, deg)
+                symbolic = False
+            new_pattern = False
             for i in range(nc):
                 for j in range(nc):
                     jp[i, j] = jac[perm[i], perm[j]]
@@ -377,16 +667,25 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         aux_at_t = False  # the Jacobian and the stages overwrite aux
         if h_lu == 0.0 or h < lu_lo * h_lu or h > lu_hi * h_lu:
             gh = gamma * h
-            for i in range(nc):
-                for j in range(nc):
-                    w[i, j] = -gh * jp[i, j]
-                w[i, i] += 1.0
-            ok = lu_factor(w, piv)
+            if not symbolic:
+                lu_symbolic(jnz, perm, lptr, lidx, uptr, uidx, mark)
+                symbolic = True
+            ok = lu_factor_static(jp, gh, lptr, lidx, lval, uptr, uidx, uval, dinv, xlu)
             if ok:
-                _compress(w, lptr, lidx, lval, uptr, uidx, uval, dinv)
-                h_lu = h
+                for i in range(nc):
+                    piv[i] = i
             else:
-                h_lu = 0.0
+                # rare: a small pivot; factorise the dense W with pivoting
+                # (its factors overwrite the symbolic pattern)
+                symbolic = False
+                for i in range(nc):
+                    for j in range(nc):
+                        w[i, j] = -gh * jp[i, j]
+                    w[i, i] += 1.0
+                ok = lu_factor(w, piv)
+                if ok:
+                    _compress(w, lptr, lidx, lval, uptr, uidx, uval, dinv)
+            h_lu = h if ok else 0.0
         accept = False
         err = 1e10
         if ok:
@@ -445,6 +744,8 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             since_jac += 1
             jac_current = False
             fac = 5.0 if err < 1e-10 else min(5.0, max(0.2, 0.9 * err ** expo))
+            if 1.0 < fac < STEP_GROWTH_MIN and h_lu > 0.0 and since_jac < jac_every:
+                fac = 1.0  # keep W (see STEP_GROWTH_MIN)
             # a step cut short to land on t_end does not shrink the next one
             h = max(h * fac, h_free) if h < h_free else h * fac
             fail_var[r] = -1
@@ -492,8 +793,20 @@ def integrate(y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_p
     Jacobian refreshes, and ``method`` the scheme (:data:`ROS34PW2` or
     :data:`ROS2`, see :data:`METHODS`).
     """
+    nc = N_CORE
+    pat = np.zeros((nc, nc), dtype=np.bool_)
+    for r in range(y.shape[0]):
+        if status[r] == OK:  # the pattern is structural: any row will do
+            sparsity(tcur[r], y[r], p[r], c0[r], t0[r], pat)
+            break
+    colptr = np.empty(nc + 1, dtype=np.int64)
+    rowidx = np.empty(nc * nc, dtype=np.int64)
+    cmask = np.empty((nc, (nc + 63) // 64), dtype=np.int64)
+    corder = np.empty(nc, dtype=np.int64)
+    colouring_input(pat, colptr, rowidx, cmask, corder)
     for r in prange(y.shape[0]):
         if status[r] != OK:
             continue
         _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr, out_times, k0, k1,
-             rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps)
+             rtol, atol, hmax, max_steps, jac_every, method, out_y, out_aux, status, fail_var, fail_time, n_steps,
+             pat, colptr, rowidx, cmask, corder)
