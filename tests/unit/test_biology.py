@@ -366,11 +366,11 @@ class TestHemeBach2:
         assert exhaustion.exhaustion_rate(0.5, 1.0, 0.5, 1e-3, 2.0) == pytest.approx(2 * base)
 
     def test_stem_daughters_follow_bach2(self):
-        assert exhaustion.stem_daughter_fraction(1.0, 0.8) == pytest.approx(0.8)
-        assert exhaustion.stem_daughter_fraction(2.0, 0.8) == pytest.approx(0.8)  # capped at BACH2 = 1
+        assert exhaustion.stem_like_share(1.0, 0.8) == pytest.approx(0.8)
+        assert exhaustion.stem_like_share(2.0, 0.8) == pytest.approx(0.8)  # capped at BACH2 = 1
         # the pool renews itself (q > 1/2) only while BACH2 > 1 / (2 q_max)
-        assert exhaustion.stem_daughter_fraction(0.7, 0.8) > 0.5
-        assert exhaustion.stem_daughter_fraction(0.6, 0.8) < 0.5
+        assert exhaustion.stem_like_share(0.7, 0.8) > 0.5
+        assert exhaustion.stem_like_share(0.6, 0.8) < 0.5
 
     def test_memory_forms_as_antigen_wanes_and_needs_bach2(self):
         k = 0.15 / DAY

@@ -154,16 +154,18 @@ def reinvigoration_rate(pd1_blockade, bach2, k_reinvigorate):
 
 
 @kernel
-def stem_daughter_fraction(bach2, q_max):
-    """Fraction (0..1) of a dividing stem-like memory cell's daughters that stay stem-like.
+def stem_like_share(bach2, max_share):
+    """Share (0..1) of T cells that are, or stay, stem-like: ``max_share * min(BACH2, 1)``.
 
-    ``q_max * min(BACH2, 1)``: BACH2 enforces the stem-like program and
-    restrains terminal differentiation (Yao 2021). Above 1/2 a dividing pool
-    renews itself while it makes effectors; below 1/2 it differentiates away.
-    The others become effectors (antigen-driven asymmetric division: the
-    memory-to-effector term of CARTmath, Barros 2021).
+    BACH2 enforces the stem-like program and restrains terminal
+    differentiation (Yao 2021). Used for a CAR T product's stem-like memory
+    share at infusion, and for the share of a dividing stem-like memory
+    cell's daughters that stay stem-like (the others become effectors:
+    antigen-driven asymmetric division, the memory-to-effector term of
+    CARTmath, Barros 2021); above 1/2 a dividing pool renews itself while it
+    makes effectors, below 1/2 it differentiates away.
     """
-    return q_max * np.minimum(bach2, 1.0)
+    return max_share * np.minimum(bach2, 1.0)
 
 
 @kernel

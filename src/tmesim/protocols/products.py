@@ -74,4 +74,4 @@ def memory_fraction(p: np.ndarray, axis_state: np.ndarray) -> float:
     BACH2 establishes the stem-like program (Yao 2021), and its level in a
     CAR T product sets the product's stem-like share (BACH2CAR2025).
     """
-    return float(p[P.car_product_memory_max] * min(axis_state[4], 1.0))
+    return float(ex.stem_like_share(axis_state[4], p[P.car_product_memory_max]))

@@ -71,6 +71,15 @@ def _t_pool(y, dydt, i_eff, i_prog, i_term, influx, prolif_eff, prolif_prog, to_
 
 
 @kernel
+def _car_pool(y):
+    """CAR T cells (cells): every compartment of the CD8 and CD4 CAR lineages."""
+    total = 0.0
+    for i in range(S.car_cd8_stem_memory, S.car_cd4_terminal_exhausted + 1):
+        total += y[i]
+    return total
+
+
+@kernel
 def _memory_pool(y, dydt, i_mem, i_eff, division, stem_daughters, form, death, ferro):
     """Stem-like memory <-> effector bookkeeping for one CAR T lineage (cells/min).
 
@@ -153,12 +162,11 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     cd8a, cd8s = y[S.cd8_anergic], y[S.cd8_senescent]
     cd4e, cd4p, cd4t = y[S.cd4_effector], y[S.cd4_progenitor_exhausted], y[S.cd4_terminal_exhausted]
     treg = y[S.treg]
-    c8m, c4m = y[S.car_cd8_stem_memory], y[S.car_cd4_stem_memory]
     c8e, c8p, c8t = y[S.car_cd8_effector], y[S.car_cd8_progenitor_exhausted], y[S.car_cd8_terminal_exhausted]
     c4e, c4p, c4t = y[S.car_cd4_effector], y[S.car_cd4_progenitor_exhausted], y[S.car_cd4_terminal_exhausted]
     nk, m1, m2 = y[S.nk], y[S.macrophage_m1], y[S.macrophage_m2]
     host_t = cd8e + cd8p + cd8t + cd8a + cd8s + cd4e + cd4p + cd4t
-    car_t = c8m + c8e + c8p + c8t + c4m + c4e + c4p + c4t
+    car_t = _car_pool(y)
     lymph = host_t + car_t + treg + nk
     total = tum + dead + lymph + m1 + m2 + 1.0
     volume = total * p[P.tissue_volume_per_cell] * p[P.interstitial_fraction]  # um^3
@@ -325,7 +333,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
                   prolif_car, prog_self_c, to_prog_c, to_term_c, reinv_c, d_e + car_ifng_tox, d_p + car_ifng_tox, d_t + car_ifng_tox, h_tfer_c)
     # stem-like memory CAR T cells feed the effector pools and re-form from them as antigen wanes
     # memory cells divide like effectors (CAR signal, growth support); BACH2 decides their daughters' fate
-    stem_q = ex.stem_daughter_fraction(bach2_c, p[P.car_memory_self_renewal_max])
+    stem_q = ex.stem_like_share(bach2_c, p[P.car_memory_self_renewal_max])
     mem_form = ex.memory_formation_rate(stim_car, bach2_c, p[P.car_memory_formation_rate])
     d_mem = p[P.car_memory_death_rate] + car_ifng_tox
     tf += _memory_pool(y, dydt, S.car_cd8_stem_memory, S.car_cd8_effector, prolif_car, stem_q, mem_form, d_mem, h_tfer_c)
@@ -421,8 +429,7 @@ def apply_event(kind, payload, y, drug_c0):
     n8 = payload[INFUSION_CD8]
     n4 = payload[INFUSION_CD4]
     fm = payload[INFUSION_MEMORY_FRACTION]
-    old = (y[S.car_cd8_stem_memory] + y[S.car_cd4_stem_memory] + y[S.car_cd8_effector] + y[S.car_cd8_progenitor_exhausted] + y[S.car_cd8_terminal_exhausted]
-           + y[S.car_cd4_effector] + y[S.car_cd4_progenitor_exhausted] + y[S.car_cd4_terminal_exhausted])
+    old = _car_pool(y)
     new = n8 + n4
     if old + new > 0.0:
         for j in range(S.AXIS_LEN):
