@@ -205,6 +205,10 @@ def test_catalogue_ids_sources_and_selection():
     assert [f.id for f in F.select(["2"])] == ["2a", "2b", "2c", "2d", "2e", "2f"]
     assert [f.id for f in F.select(["3g", "1a"])] == ["1a", "3g"]
     assert {f.id for f in F.select(["lymphoma_car_subsets"])} == {f.id for f in F.FINDINGS if f.number == 5}
+    assert [f.id for f in F.select(["finding3_pgrmc2_tumor_control"])] == ["3g"]
+    # every check runs on one of its finding's scenarios, and the figure's scenario has checks
+    assert all(f.scenario in F.SCENARIOS[f.number] for f in F.FINDINGS)
+    assert all(any(f.scenario == names[0] for f in F.FINDINGS if f.number == n) for n, names in F.SCENARIOS.items())
     with pytest.raises(InputError, match="unknown finding"):
         F.select(["8"])
 

@@ -377,7 +377,9 @@ def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.
         cohort = datasets.get((scenario, "proteasome_cohort"))
         if ds is None and cohort is None:
             continue
-        fig = figure_finding(number, ds, rs, cohort)
+        others = {r.scenario: datasets[(r.scenario, "draws")] for r in rs
+                  if r.scenario != scenario and (r.scenario, "draws") in datasets}
+        fig = figure_finding(number, ds, rs, cohort, others)
         path = out / f"finding{number}.png"
         from ..analysis.plots import DPI
 
@@ -416,22 +418,28 @@ def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
     return values, label
 
 
-def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result], cohort: xr.Dataset | None = None):
+def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result], cohort: xr.Dataset | None = None,
+                   others: dict[str, xr.Dataset] | None = None):
     """Figure of one finding: its :data:`~.findings.PANELS` per arm, a 4e scatter when a cohort is given,
-    and a bar per check with the share of draws that hold."""
+    the tumour of each of the finding's ``others`` scenarios (name -> draws), and a bar per check with
+    the share of draws that hold."""
     from matplotlib.figure import Figure
 
     from ..analysis.plots import PANEL_SIZE_IN, arm_colours
 
-    panels = []
+    panels = []  # (kind, payload, label, dataset whose arms the payload has, panel title)
     if ds is not None:
         for spec in F.PANELS.get(number, ("tumor_live",)):
             values, label = _panel_array(ds, spec)
             if values is not None:
-                panels.append(("series", values, label))
+                panels.append(("series", values, label, ds, ""))
     if cohort is not None:
-        panels.append(("scatter", cohort, ""))
-    panels.append(("checks", None, ""))
+        panels.append(("scatter", cohort, "", None, ""))
+    for name, other in (others or {}).items():
+        values, label = _panel_array(other, "tumor_live")
+        if values is not None:
+            panels.append(("series", values, label, other, f"scenario {name}"))
+    panels.append(("checks", None, "", None, ""))
     ncols = min(len(panels), 3)
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(PANEL_SIZE_IN[0] * ncols, PANEL_SIZE_IN[1] * nrows + 0.6), layout="constrained")
@@ -439,13 +447,16 @@ def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result]
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     n_draws = ds.sizes["patient"] if ds is not None else 0
-    fig.suptitle(f"Finding {number}: {F.STATEMENTS.get(number, '')}\n"
+    statement = textwrap.fill(f"Finding {number}: {F.STATEMENTS.get(number, '')}", 40 * ncols)
+    fig.suptitle(f"{statement}\n"
                  f"scenario {results[0].scenario}; {n_draws} robustness draws (median, {int(BAND[0] * 100)}-"
                  f"{int(BAND[1] * 100)}% band)", fontsize="medium")
-    colours = arm_colours(ds) if ds is not None else {}
-    for ax, (kind, payload, label) in zip(axes, panels):
+    for ax, (kind, payload, label, source, title) in zip(axes, panels):
         if kind == "series":
-            _draw_series(ax, ds, payload, label, colours)
+            _draw_series(ax, source, payload, label, arm_colours(source))
+            if source is not ds:  # another scenario of the finding, with its own arms
+                ax.set_title(title, fontsize="small")
+                ax.legend(title="arm", fontsize="x-small")
         elif kind == "scatter":
             _draw_proteasome_scatter(ax, payload)
         else:
