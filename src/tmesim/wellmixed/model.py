@@ -332,12 +332,13 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     tf += _t_pool(y, dydt, S.car_cd4_effector, S.car_cd4_progenitor_exhausted, S.car_cd4_terminal_exhausted, 0.0,
                   prolif_car, prog_self_c, to_prog_c, to_term_c, reinv_c, d_e + car_ifng_tox, d_p + car_ifng_tox, d_t + car_ifng_tox, h_tfer_c)
     # stem-like memory CAR T cells feed the effector pools and re-form from them as antigen wanes
-    # memory cells divide like effectors (CAR signal, growth support); BACH2 decides their daughters' fate
+    # memory cells divide faster than effectors (same CAR signal and growth support); BACH2 decides their daughters' fate
     stem_q = ex.stem_like_share(bach2_c, p[P.car_memory_self_renewal_max])
     mem_form = ex.memory_formation_rate(stim_car, bach2_c, p[P.car_memory_formation_rate])
     d_mem = p[P.car_memory_death_rate] + car_ifng_tox
-    tf += _memory_pool(y, dydt, S.car_cd8_stem_memory, S.car_cd8_effector, prolif_car, stem_q, mem_form, d_mem, h_tfer_c)
-    tf += _memory_pool(y, dydt, S.car_cd4_stem_memory, S.car_cd4_effector, prolif_car, stem_q, mem_form, d_mem, h_tfer_c)
+    prolif_mem = prolif_car * p[P.car_memory_proliferation_fold]
+    tf += _memory_pool(y, dydt, S.car_cd8_stem_memory, S.car_cd8_effector, prolif_mem, stem_q, mem_form, d_mem, h_tfer_c)
+    tf += _memory_pool(y, dydt, S.car_cd4_stem_memory, S.car_cd4_effector, prolif_mem, stem_q, mem_form, d_mem, h_tfer_c)
     # anergy (stimulation without help) and senescence (replicative/oxidative) of host CD8
     to_anergy = ex.anergy_rate(stim_host, help_sig, p[P.anergy_rate])
     from_anergy = ex.anergy_exit_rate(help_sig, p[P.anergy_exit_rate])
