@@ -8,6 +8,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from tmesim.analysis import plots
+from tmesim.analysis.summary import mask_car_axis
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -115,3 +116,27 @@ def test_m1_fraction(run_dataset):
     run_dataset["macrophage_m1"] *= 0.0
     run_dataset["macrophage_m2"] *= 0.0
     assert np.isnan(plots.m1_fraction(run_dataset).values).all()
+
+
+def test_car_axis_panels_only_where_car_t_cells_exist(run_dataset):
+    ds = run_dataset.copy(deep=True)
+    ds["car_t_bach2"] = ds["t_cell_bach2"].copy()
+    ds["car_t_bach2"].attrs["long_name"] = "CAR T cell BACH2 activity"
+    titles = lambda d: [ax.get_title() for ax in plots.figure_exhaustion_axis(d, plots.arm_colours(d)).axes
+                        if ax.get_visible()]
+    # CAR T cells present (500 cells) in every arm: the panel is drawn with the values unchanged
+    assert "CAR T cell BACH2 activity" in titles(ds)
+    np.testing.assert_array_equal(mask_car_axis(ds, ds["car_t_bach2"]).values, ds["car_t_bach2"].values)
+    # below one CAR T cell the pool's mean state is not data; with none anywhere the panel goes
+    empty = ds.copy(deep=True)
+    empty["car_cd8_effector"][:] = 0.0
+    empty["car_cd8_terminal_exhausted"][:] = 0.0
+    assert bool(mask_car_axis(empty, empty["car_t_bach2"]).isnull().all())
+    assert "CAR T cell BACH2 activity" not in titles(empty)
+    assert "T cell BACH2 activity" in titles(empty)  # host axis unaffected
+    # after an infusion (pool from zero to 0.5 and then 600 cells) only the populated times are drawn
+    half = ds.copy(deep=True)
+    half["car_cd8_terminal_exhausted"][:] = 0.0
+    half["car_cd8_effector"][..., :3] = 0.5
+    masked = mask_car_axis(half, half["car_t_bach2"])
+    assert bool(masked[..., :3].isnull().all()) and bool(masked[..., 3:].notnull().all())

@@ -31,6 +31,7 @@ from tmesim.analysis.summary import (
     T_CELL_LINEAGES,
     T_CELL_STATES,
     death_variables,
+    mask_car_axis,
     safe_ratio,
     successful,
     t_cell_states,
@@ -247,8 +248,12 @@ def figure_ferroptosis_axis(ds: xr.Dataset, colours: Colours) -> Figure | None:
 
 
 def figure_exhaustion_axis(ds: xr.Dataset, colours: Colours) -> Figure | None:
-    """T cell exhaustion axis: mitochondria, proteasome, free and nuclear haem, BACH2."""
-    arrays = [ds[name] for name in group_variables(ds, "exhaustion_axis")]
+    """T cell exhaustion axis: mitochondria, proteasome, free and nuclear haem, BACH2.
+
+    A CAR T pool's panels are drawn only where the pool holds a cell (none in a run without CAR T cells).
+    """
+    arrays = [mask_car_axis(ds, ds[name]) for name in group_variables(ds, "exhaustion_axis")]
+    arrays = [da for da in arrays if bool(da.notnull().any())]
     return _variable_grid(ds, arrays, "T cell exhaustion axis (mitochondria-proteasome-haem-BACH2)", colours)
 
 

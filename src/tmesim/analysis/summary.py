@@ -52,6 +52,28 @@ def t_cell_states(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
     return found
 
 
+#: Prefix of the CAR T pool's mean exhaustion-axis variables (``car_t_bach2``, ...).
+CAR_AXIS_PREFIX = "car_t_"
+
+
+def car_t_cells(ds: xr.Dataset) -> xr.DataArray:
+    """CAR T cells (cells): every state of the ``car_cd8`` and ``car_cd4`` lineages, 0 when the run has none."""
+    names = [name for name, (lineage, _) in t_cell_states(ds).items() if lineage.startswith("car_")]
+    return sum((ds[name] for name in names), xr.zeros_like(ds["time"], dtype=float))
+
+
+def mask_car_axis(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
+    """``da`` with NaN wherever it is a CAR T pool mean (name ``car_t_*``) and the pool holds under one cell.
+
+    The engine keeps the mean state of an empty pool (before infusion, in an
+    arm without CAR T cells) defined, and drugs still act on it; it is not
+    data. Other variables are returned unchanged.
+    """
+    if not str(da.name).startswith(CAR_AXIS_PREFIX):
+        return da
+    return da.where(car_t_cells(ds) >= 1.0)
+
+
 def death_variables(ds: xr.Dataset) -> list[str]:
     """Names of the cumulative death-count variables (``deaths_*``), in Dataset order.
 

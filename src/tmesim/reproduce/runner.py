@@ -388,24 +388,16 @@ def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.
     return written
 
 
-#: Prefix of the CAR T pool's exhaustion-axis variables, and the lineages that make up the pool.
-CAR_AXIS_PREFIX, CAR_LINEAGES = "car_t_", ("car_cd8", "car_cd4")
-
-
 def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
     """(arm, patient, time) values and axis label of one panel spec (a variable, or (label, lineages))."""
     from ..analysis.plots import axis_label
+    from ..analysis.summary import mask_car_axis
 
     if isinstance(panel, str):
         if panel not in ds:
             return None, panel
-        values = np.asarray(ds[panel].transpose("arm", "patient", "time").values, dtype=float)
+        values = np.asarray(mask_car_axis(ds, ds[panel]).transpose("arm", "patient", "time").values, dtype=float)
         label = axis_label(ds[panel])
-        if panel.startswith(CAR_AXIS_PREFIX):
-            # the mean state of a CAR T pool with no cells (e.g. before infusion, untreated arm) is not data
-            pool = sum(np.asarray(ds[v].transpose("arm", "patient", "time").values, dtype=float)
-                       for v in F.lineage_states(ds, CAR_LINEAGES))
-            values = np.where(pool < 1.0, np.nan, values)
     else:
         label, lineages = panel
         try:
