@@ -47,6 +47,9 @@ class Result:
     percentiles, in ``unit``; ``fraction`` is the share of draws in which the
     direction holds; ``status`` is ``"ok"`` or why the check could not run
     (``"missing scenario"``, ``"missing arm 'X'"``, ...), in which case it fails.
+    ``n_draws`` draws were evaluated, ``n_excluded`` more were left out as
+    tumours that did not establish, and ``n_failed`` of the evaluated ones
+    failed to integrate.
     """
 
     id: str
@@ -66,6 +69,7 @@ class Result:
     source: tuple[str, ...] = ()
     n_draws: int = 0
     n_failed: int = 0
+    n_excluded: int = 0
     seeds: tuple[int, ...] = ()
     p_value: float | None = None
     note: str = ""
@@ -244,7 +248,7 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     in the result's note (see :func:`established_draws`).
     """
     base = _base_fields(finding)
-    excluded_note = ""
+    excluded_note, n_out = "", 0
     if "patient" in ds.dims and ds.sizes["patient"] > 1:
         keep = established_draws(ds)
         n_out = int((~keep).sum())
@@ -268,7 +272,7 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     med, lo, hi = _quantiles(values)
     return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction,
                   holds=bool(holds.size and fraction >= finding.required_fraction - 1e-12), status="ok",
-                  n_draws=int(values.size), n_failed=n_failed, seeds=seeds,
+                  n_draws=int(values.size), n_failed=n_failed, n_excluded=n_out, seeds=seeds,
                   p_value=None if p is None else _quantiles(p)[0], note=note,
                   values=tuple(float(v) for v in values))
 
