@@ -328,3 +328,23 @@ def test_draws_rejected_without_treatment_after_it_starts_are_excluded():
                        "treated": {"tumor_live": tum * 0.5}}, 3, scenario=scenario)
     assert untreated_arms(ds) == ["control"]
     assert established_draws(ds).tolist() == [True, False, False]
+
+
+def test_a_draw_is_excluded_when_any_untreated_tumour_line_is_rejected():
+    """Each tumour line (genotype arm without treatment) must take, as each is enrolled separately."""
+    from tmesim.reproduce.runner import established_draws, untreated_arms
+
+    scenario = {"name": "s", "arms": [
+        {"name": "control"}, {"name": "KO control", "knobs": {"tumor_ifngr_loss": 1}},
+        {"name": "treated", "doses": [{"drug": "anti_pd1", "dose": 1, "start_day": 6}]},
+        {"name": "KO treated", "knobs": {"tumor_ifngr_loss": 1},
+         "doses": [{"drug": "anti_pd1", "dose": 1, "start_day": 6}]}]}
+    grow = np.exp(0.1 * TIME)
+    regress = np.where(TIME < 6, 1.0, 1e-4)  # the wild-type line regresses by itself after day 6
+    wt = np.stack([grow, regress, grow])
+    ko = np.stack([grow, grow, regress])
+    ds = make_dataset({"control": {"tumor_live": wt}, "KO control": {"tumor_live": ko},
+                       "treated": {"tumor_live": wt * 0.5}, "KO treated": {"tumor_live": ko * 0.5}}, 3,
+                      scenario=scenario)
+    assert untreated_arms(ds) == ["control", "KO control"]
+    assert established_draws(ds).tolist() == [True, False, False]

@@ -221,11 +221,14 @@ def established_draws(ds: xr.Dataset) -> np.ndarray:
     initial size)
 
     * in every arm before the first dose or infusion, or
-    * at any time in the untreated arm(s) (no dose, product or parameter
-      change), when the scenario has one.
+    * at any time in any untreated arm (no dose, product or parameter
+      change), when the scenario has one. Untreated arms that differ by a
+      knob are different tumour lines or hosts (e.g. wild-type and
+      IFNGR-KO tumours), each enrolled only if it takes; a comparison
+      across them needs both.
 
-    Every arm of such a draw ends alike and it says nothing about the
-    treatments. Scenarios without treatment keep every draw.
+    Such a draw says nothing about the treatments. Scenarios without
+    treatment keep every draw.
     """
     keep = np.ones(ds.sizes["patient"], dtype=bool)
     day = first_treatment_day(ds)
@@ -236,7 +239,7 @@ def established_draws(ds: xr.Dataset) -> np.ndarray:
     keep &= tum.sel(time=day, method="nearest").max("arm").values >= 0.01 * initial
     untreated = [a for a in untreated_arms(ds) if a in ds["arm"].values]
     if untreated:
-        low = tum.sel(arm=untreated).min("time").max("arm").values
+        low = tum.sel(arm=untreated).min("time").min("arm").values
         keep &= low >= 0.01 * initial
     return keep
 
