@@ -8,7 +8,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from tmesim.analysis import plots
-from tmesim.analysis.summary import mask_car_axis
+from tmesim.analysis.summary import mask_empty_pool
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -126,17 +126,31 @@ def test_car_axis_panels_only_where_car_t_cells_exist(run_dataset):
                         if ax.get_visible()]
     # CAR T cells present (500 cells) in every arm: the panel is drawn with the values unchanged
     assert "CAR T cell BACH2 activity" in titles(ds)
-    np.testing.assert_array_equal(mask_car_axis(ds, ds["car_t_bach2"]).values, ds["car_t_bach2"].values)
+    np.testing.assert_array_equal(mask_empty_pool(ds, ds["car_t_bach2"]).values, ds["car_t_bach2"].values)
     # below one CAR T cell the pool's mean state is not data; with none anywhere the panel goes
     empty = ds.copy(deep=True)
     empty["car_cd8_effector"][:] = 0.0
     empty["car_cd8_terminal_exhausted"][:] = 0.0
-    assert bool(mask_car_axis(empty, empty["car_t_bach2"]).isnull().all())
+    assert bool(mask_empty_pool(empty, empty["car_t_bach2"]).isnull().all())
     assert "CAR T cell BACH2 activity" not in titles(empty)
     assert "T cell BACH2 activity" in titles(empty)  # host axis unaffected
     # after an infusion (pool from zero to 0.5 and then 600 cells) only the populated times are drawn
     half = ds.copy(deep=True)
     half["car_cd8_terminal_exhausted"][:] = 0.0
     half["car_cd8_effector"][..., :3] = 0.5
-    masked = mask_car_axis(half, half["car_t_bach2"])
+    masked = mask_empty_pool(half, half["car_t_bach2"])
     assert bool(masked[..., :3].isnull().all()) and bool(masked[..., 3:].notnull().all())
+
+
+def test_tumour_state_is_not_drawn_after_the_tumour_is_gone(run_dataset):
+    ds = run_dataset.copy(deep=True)
+    ds["tumor_live"].loc[{"arm": "anti-PD-1"}] = np.where(np.arange(ds.sizes["time"]) < 4, 1e6, 0.0)[None, :]
+    masked = mask_empty_pool(ds, ds["tumor_gsh"])
+    treated, control = masked.sel(arm="anti-PD-1"), masked.sel(arm="control")
+    assert bool(treated[..., :4].notnull().all()) and bool(treated[..., 4:].isnull().all())
+    np.testing.assert_array_equal(control.values, ds["tumor_gsh"].sel(arm="control").values)
+    # counts and non-pool variables are never masked
+    np.testing.assert_array_equal(mask_empty_pool(ds, ds["tumor_live"]).values, ds["tumor_live"].values)
+    fig = plots.figure_ferroptosis_axis(ds, plots.arm_colours(ds))
+    gsh = _lines_by_label(fig.axes[2])["anti-PD-1"].get_ydata()
+    assert np.isfinite(gsh[:4]).all() and np.isnan(gsh[4:]).all()

@@ -31,7 +31,7 @@ from tmesim.analysis.summary import (
     T_CELL_LINEAGES,
     T_CELL_STATES,
     death_variables,
-    mask_car_axis,
+    mask_empty_pool,
     safe_ratio,
     successful,
     t_cell_states,
@@ -242,8 +242,9 @@ def figure_t_cell_states(ds: xr.Dataset, colours: Colours) -> Figure | None:
 
 
 def figure_ferroptosis_axis(ds: xr.Dataset, colours: Colours) -> Figure | None:
-    """Tumour ferroptosis axis: SLC7A11, cystine uptake, GSH, GPX4 activity, lipid peroxides."""
-    arrays = [ds[name] for name in group_variables(ds, "tumor_ferroptosis", FERROPTOSIS_ORDER)]
+    """Tumour ferroptosis axis: SLC7A11, cystine uptake, GSH, GPX4 activity, lipid peroxides
+    (per live tumour cell; not drawn once the tumour is gone)."""
+    arrays = [mask_empty_pool(ds, ds[name]) for name in group_variables(ds, "tumor_ferroptosis", FERROPTOSIS_ORDER)]
     return _variable_grid(ds, arrays, "Tumour ferroptosis axis", colours)
 
 
@@ -252,7 +253,7 @@ def figure_exhaustion_axis(ds: xr.Dataset, colours: Colours) -> Figure | None:
 
     A CAR T pool's panels are drawn only where the pool holds a cell (none in a run without CAR T cells).
     """
-    arrays = [mask_car_axis(ds, ds[name]) for name in group_variables(ds, "exhaustion_axis")]
+    arrays = [mask_empty_pool(ds, ds[name]) for name in group_variables(ds, "exhaustion_axis")]
     arrays = [da for da in arrays if bool(da.notnull().any())]
     return _variable_grid(ds, arrays, "T cell exhaustion axis (mitochondria-proteasome-haem-BACH2)", colours)
 

@@ -54,6 +54,8 @@ def t_cell_states(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
 
 #: Prefix of the CAR T pool's mean exhaustion-axis variables (``car_t_bach2``, ...).
 CAR_AXIS_PREFIX = "car_t_"
+#: Groups of the tumour cells' mean intracellular state (SLC7A11, GSH, STAT1, ...).
+TUMOR_STATE_GROUPS = ("tumor_signalling", "tumor_ferroptosis")
 
 
 def car_t_cells(ds: xr.Dataset) -> xr.DataArray:
@@ -62,16 +64,22 @@ def car_t_cells(ds: xr.Dataset) -> xr.DataArray:
     return sum((ds[name] for name in names), xr.zeros_like(ds["time"], dtype=float))
 
 
-def mask_car_axis(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
-    """``da`` with NaN wherever it is a CAR T pool mean (name ``car_t_*``) and the pool holds under one cell.
+def mask_empty_pool(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
+    """``da`` with NaN wherever it is the mean state of a pool that holds under one cell.
 
-    The engine keeps the mean state of an empty pool (before infusion, in an
-    arm without CAR T cells) defined, and drugs still act on it; it is not
+    The pools are the CAR T cells (variables ``car_t_*``) and the live tumour
+    cells (groups in :data:`TUMOR_STATE_GROUPS`). The engine keeps the mean
+    state of an empty pool defined (before infusion, in an arm without CAR T
+    cells, after a tumour is cleared), and drugs still act on it; it is not
     data. Other variables are returned unchanged.
     """
-    if not str(da.name).startswith(CAR_AXIS_PREFIX):
+    if str(da.name).startswith(CAR_AXIS_PREFIX):
+        pool = car_t_cells(ds)
+    elif da.attrs.get("group") in TUMOR_STATE_GROUPS and "tumor_live" in ds:
+        pool = ds["tumor_live"]
+    else:
         return da
-    return da.where(car_t_cells(ds) >= 1.0)
+    return da.where(pool >= 1.0)
 
 
 def death_variables(ds: xr.Dataset) -> list[str]:

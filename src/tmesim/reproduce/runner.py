@@ -244,6 +244,14 @@ def established_draws(ds: xr.Dataset) -> np.ndarray:
     return keep
 
 
+def _established_only(ds: xr.Dataset) -> tuple[xr.Dataset, int]:
+    """The draws of ``ds`` whose tumour established (:func:`established_draws`) and how many were left out."""
+    if "patient" not in ds.dims or ds.sizes["patient"] < 2:
+        return ds, 0
+    keep = established_draws(ds)
+    return ds.isel(patient=np.flatnonzero(keep)), int((~keep).sum())
+
+
 def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     """Evaluate one check on a Dataset of robustness draws (patients; or seeds for cohort designs).
 
@@ -251,15 +259,11 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     in the result's note (see :func:`established_draws`).
     """
     base = _base_fields(finding)
-    excluded_note, n_out = "", 0
-    if "patient" in ds.dims and ds.sizes["patient"] > 1:
-        keep = established_draws(ds)
-        n_out = int((~keep).sum())
-        if n_out:
-            excluded_note = f"{n_out} of {keep.size} draws excluded: tumour not established (rejected untreated)"
-            if keep.sum() < 0.5 * keep.size:
-                return _not_run(finding, excluded_note + " (fewer than half left)")
-            ds = ds.isel(patient=np.flatnonzero(keep))
+    n_total = ds.sizes.get("patient", 1)
+    ds, n_out = _established_only(ds)
+    excluded_note = f"{n_out} of {n_total} draws excluded: tumour not established (rejected untreated)" if n_out else ""
+    if n_out and ds.sizes["patient"] < 0.5 * n_total:
+        return _not_run(finding, excluded_note + " (fewer than half left)")
     try:
         values, holds, p = finding.evaluate(ds)
         note = finding.note(ds) if finding.note is not None else ""
@@ -374,7 +378,8 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
 # ------------------------------------------------------------------ figures
 def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.Dataset], out: Path) -> list[Path]:
     """One PNG per finding (``finding<N>.png``) whose scenario ran: key variables per arm
-    (median and 10-90% band across draws) and the share of draws in which each check holds."""
+    (median and 10-90% band across the draws the checks use, i.e. established tumours)
+    and the share of draws in which each check holds."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for number in dict.fromkeys(r.finding for r in results):
@@ -384,9 +389,12 @@ def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.
         cohort = datasets.get((scenario, "proteasome_cohort"))
         if ds is None and cohort is None:
             continue
-        others = {r.scenario: datasets[(r.scenario, "draws")] for r in rs
+        n_out = 0
+        if ds is not None:
+            ds, n_out = _drawable(ds)
+        others = {r.scenario: _drawable(datasets[(r.scenario, "draws")])[0] for r in rs
                   if r.scenario != scenario and (r.scenario, "draws") in datasets}
-        fig = figure_finding(number, ds, rs, cohort, others)
+        fig = figure_finding(number, ds, rs, cohort, others, excluded=n_out)
         path = out / f"finding{number}.png"
         from ..analysis.plots import DPI
 
@@ -395,15 +403,21 @@ def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.
     return written
 
 
+def _drawable(ds: xr.Dataset) -> tuple[xr.Dataset, int]:
+    """The established draws of ``ds`` and how many were left out; every draw when none established."""
+    kept, n_out = _established_only(ds)
+    return (kept, n_out) if kept.sizes.get("patient", 1) else (ds, 0)
+
+
 def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
     """(arm, patient, time) values and axis label of one panel spec (a variable, or (label, lineages))."""
     from ..analysis.plots import axis_label
-    from ..analysis.summary import mask_car_axis
+    from ..analysis.summary import mask_empty_pool
 
     if isinstance(panel, str):
         if panel not in ds:
             return None, panel
-        values = np.asarray(mask_car_axis(ds, ds[panel]).transpose("arm", "patient", "time").values, dtype=float)
+        values = np.asarray(mask_empty_pool(ds, ds[panel]).transpose("arm", "patient", "time").values, dtype=float)
         label = axis_label(ds[panel])
     else:
         label, lineages = panel
@@ -418,10 +432,10 @@ def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
 
 
 def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result], cohort: xr.Dataset | None = None,
-                   others: dict[str, xr.Dataset] | None = None):
+                   others: dict[str, xr.Dataset] | None = None, excluded: int = 0):
     """Figure of one finding: its :data:`~.findings.PANELS` per arm, a 4e scatter when a cohort is given,
     the tumour of each of the finding's ``others`` scenarios (name -> draws), and a bar per check with
-    the share of draws that hold."""
+    the share of draws that hold. ``excluded`` draws (tumours that did not establish) are named in the title."""
     from matplotlib.figure import Figure
 
     from ..analysis.plots import PANEL_SIZE_IN, arm_colours
@@ -446,9 +460,10 @@ def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result]
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     n_draws = ds.sizes["patient"] if ds is not None else 0
+    excluded_text = f" ({excluded} more left out: tumour not established)" if excluded else ""
     statement = textwrap.fill(f"Finding {number}: {F.STATEMENTS.get(number, '')}", 40 * ncols)
     fig.suptitle(f"{statement}\n"
-                 f"scenario {results[0].scenario}; {n_draws} robustness draws (median, {int(BAND[0] * 100)}-"
+                 f"scenario {results[0].scenario}; {n_draws} robustness draws{excluded_text} (median, {int(BAND[0] * 100)}-"
                  f"{int(BAND[1] * 100)}% band)", fontsize="medium")
     for ax, (kind, payload, label, source, title) in zip(axes, panels):
         if kind == "series":
