@@ -162,7 +162,7 @@ class TestBadOverrides:
         _raises_naming("tumor_growth_rat", base.__getitem__, "tumor_growth_rat", contains=("tumor_growth_rate",))
 
     def test_negative_rate(self, base):
-        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "-1 1/day"}, contains=(">=",))
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "-1 1/day"}, contains=(">= 0 1/day, got -1 1/day",))
 
     @pytest.mark.parametrize("value", [math.nan, math.inf, "nan 1/day", "inf 1/day", "-inf 1/day"])
     def test_non_finite(self, base, value):

@@ -83,12 +83,14 @@ def make_record(name: str, value, unit, source: str, field: str) -> ParameterRec
         raise InputError(field, f"value {value!r} is not a number") from None
     if not math.isfinite(given):
         raise InputError(field, f"value must be finite, got {given}")
-    internal = given * conversion_factor(str(unit), spec["unit"], field)
+    factor = conversion_factor(str(unit), spec["unit"], field)
+    internal = given * factor
     lo, hi = spec.get("min"), spec.get("max")
+    # bounds are stated in the unit the value was given in
     if lo is not None and internal < lo:
-        raise InputError(field, f"must be >= {_quantity(lo, spec['unit'])}, got {_quantity(given, unit)}")
+        raise InputError(field, f"must be >= {_quantity(lo / factor, unit)}, got {_quantity(given, unit)}")
     if hi is not None and internal > hi:
-        raise InputError(field, f"must be <= {_quantity(hi, spec['unit'])}, got {_quantity(given, unit)}")
+        raise InputError(field, f"must be <= {_quantity(hi / factor, unit)}, got {_quantity(given, unit)}")
     source = str(source or "").strip()
     if not source:
         raise InputError(field, "missing source", "give a citation key or 'assumption: why'")
