@@ -70,3 +70,26 @@ def test_static_factorisation_reports_a_small_pivot():
     solver._compress(a, lptr, lidx, lval, uptr, uidx, uval, dinv)
     x = _solve((lptr, lidx, lval, uptr, uidx, uval, dinv), np.array([4.0, 5.0]), piv=piv)
     np.testing.assert_allclose(x, np.linalg.solve(w, [4.0, 5.0]))
+
+
+def test_drop_weak_couplings_bounds_what_it_drops():
+    """Each row loses only entries whose weighted effect over h_ref sums to
+    less than eps; strong couplings and the diagonal stay."""
+    rng = np.random.default_rng(7)
+    n = 30
+    jac = rng.normal(size=(n, n)) * 10.0 ** rng.uniform(-9, 0, size=(n, n)) * (rng.random((n, n)) < 0.4)
+    np.fill_diagonal(jac, -rng.uniform(1e-6, 1.0, n))
+    y = 10.0 ** rng.uniform(-3, 6, n)
+    atol = 10.0 ** rng.uniform(-6, 0, n)
+    rtol, h_ref, eps = 1e-4, 1440.0, 1.0
+    kept = jac.copy()
+    solver._drop_weak_couplings(kept, y, atol, rtol, h_ref, eps)
+    w = atol + rtol * np.abs(y)
+    effect = np.abs(jac) * h_ref * w[None, :] / w[:, None]  # weighted effect of J_ij over h_ref
+    dropped = (jac != 0) & (kept == 0)
+    assert dropped.any() and (kept != 0).any()
+    np.testing.assert_array_equal(np.diag(kept), np.diag(jac))
+    np.testing.assert_array_equal(kept[~dropped], jac[~dropped])  # what stays is unchanged
+    assert (np.where(dropped, effect, 0.0).sum(axis=1) < eps).all()
+    # an entry whose effect alone reaches eps is never dropped
+    assert not (dropped & (effect >= eps)).any()
