@@ -185,6 +185,11 @@ def bench_wellmixed(n_patients: int | None = None, days: float | None = None, qu
         ``reference_patient_days_per_s``, ``speedup_vs_solve_ivp`` (ratio
         of the two wall-clock throughputs), ``speedup_per_cpu_s`` (the same
         per CPU second: what the engine gains besides using more cores),
+        ``reference_median_patient_s`` and ``reference_max_patient_s`` (wall
+        seconds of the reference's patients), ``speedup_at_median`` (the
+        median reference patient's wall time over the engine's wall time per
+        patient: the ratio for a typical patient, which one slow reference
+        patient cannot move the way it moves the total),
         ``reference_max_rel_diff_tumor`` (final ``tumor_live``, engine vs
         reference, relative to the larger of the two and 1 cell),
         ``reference_failed``, ``n_failed`` (engine rows with nonzero
@@ -252,9 +257,12 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
     t_end = days * MIN_PER_DAY
     diffs = []
     ref_failed = 0
+    per_patient_s = []
     t, c = time.perf_counter(), time.process_time()
     for r in rows:
+        t_row = time.perf_counter()
         y, ok = _reference_patient(batch, int(r), t_end, rtol, atol, reference_method)
+        per_patient_s.append(time.perf_counter() - t_row)
         if not ok:
             ref_failed += 1
         elif status[r] == 0:
@@ -281,6 +289,9 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         "reference_patient_days_per_s": ref_pd_s,
         "speedup_vs_solve_ivp": pd_s / ref_pd_s,
         "speedup_per_cpu_s": (n_patients * days / cpu_s) / (rows.size * days / ref_cpu_s),
+        "reference_median_patient_s": float(np.median(per_patient_s)),
+        "reference_max_patient_s": float(np.max(per_patient_s)),
+        "speedup_at_median": float(np.median(per_patient_s)) / (wall_s / n_patients),
         "reference_max_rel_diff_tumor": float(max(diffs)) if diffs else float("nan"),
         "reference_failed": ref_failed,
         "n_failed": n_failed,

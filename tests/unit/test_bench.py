@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from tmesim.bench import bench_wellmixed, benchmark_scenario
 
 
@@ -29,9 +31,13 @@ def test_bench_wellmixed_small():
     assert result["n_patients"] == 24 and result["days"] == 365
     assert result["threads"] == 1
     assert result["reference_patients"] == 1
-    for key in ("wall_s", "patient_days_per_s", "reference_patient_days_per_s"):
+    for key in ("wall_s", "patient_days_per_s", "reference_patient_days_per_s", "reference_median_patient_s",
+                "speedup_at_median"):
         assert result[key] > 0 and math.isfinite(result[key]), key
     assert result["speedup_vs_solve_ivp"] > 1
+    # one reference patient: its median is its time, so both ratios agree
+    assert result["reference_max_patient_s"] == result["reference_median_patient_s"]
+    assert result["speedup_at_median"] == pytest.approx(result["speedup_vs_solve_ivp"], rel=0.05)
     assert result["n_failed"] == 0
     assert result["reference_failed"] == 0
     assert result["reference_max_rel_diff_tumor"] < 0.05
