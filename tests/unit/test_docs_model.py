@@ -82,6 +82,15 @@ def test_state_tables_match_state_py(doc: str) -> None:
     assert not wrong, "state tables in docs/model.md are stale (regenerate, see section 2):\n" + "\n".join(wrong)
 
 
+def test_state_table_tolerances_match_state_py(doc: str) -> None:
+    """The atol column of the state-variable tables is the solver's."""
+    rows = {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"^\| `([a-z0-9_]+)` \|[^|\n]*\|[^|\n]*\|[^|\n]*\| ([^|\n]+) \|$", doc, flags=re.M)}
+    wrong = [f"{name}: doc {rows.get(name)} vs state.py {tol:g}"
+             for name, tol in zip(state.NAMES, state.atol()) if rows.get(name) is None or float(rows[name]) != tol]
+    assert not wrong, "atol column of docs/model.md is stale:\n" + "\n".join(wrong)
+
+
 def test_every_drug_is_documented(doc: str) -> None:
     missing = [d.name for d in drugs.DRUGS if f"`{d.name}`" not in doc]
     assert not missing, f"drugs not named in docs/model.md: {missing}"
