@@ -390,7 +390,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     il2_src = p[P.il2_secretion] * (act_h * (cd4e + p[P.cd8_il2_fraction] * cd8e) + act_c * (c4e + p[P.cd8_il2_fraction] * c8e))
     dydt[S.il2] = rec.cytokine_rate(il2, rec.secretion_to_concentration_rate(il2_src, volume), p[P.il2_decay_rate], p[P.il2_uptake_rate], (host_t + car_t + treg) / total)
     cxcl9_src = p[P.tumor_cxcl9_secretion] * tum * sig.induced_level(stat1, 1.0, p[P.cxcl9_induction_fold]) + p[P.m1_cxcl9_secretion] * m1 * (
-        1.0 + p[P.cxcl9_induction_fold] * host_ifngr * hill(ifng, p[P.ifng_half], 1.0))
+        1.0 + (p[P.cxcl9_induction_fold] - 1.0) * host_ifngr * hill(ifng, p[P.ifng_half], 1.0))
     dydt[S.cxcl9] = rec.cytokine_rate(cxcl9, rec.secretion_to_concentration_rate(cxcl9_src, volume), p[P.cxcl9_decay_rate], 0.0, 0.0)
 
     # -------------------------------------------------------------- outputs
