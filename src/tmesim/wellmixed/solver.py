@@ -158,7 +158,7 @@ STEP_GROWTH_MIN = 2.0
 # _drop_weak_couplings): in each row, an off-diagonal entry whose effect over
 # the longest step (hmax), in units of the error scales, is below
 # JAC_DROP / (the row's off-diagonal count) is set to zero, so the dropped
-# part of h J has a weighted row sum below JAC_DROP. On 100 benchmark
+# part of hmax J has a weighted row sum below JAC_DROP. On 100 benchmark
 # patients (one thread) the factors' nonzeros fell from ~600 to ~180 and the
 # CPU time per patient-year by 22%, with the same number of steps.
 JAC_DROP = 1.0
