@@ -547,6 +547,9 @@ def _drop_weak_couplings(jac, y, atol, rtol, h_ref, eps):
     may serve.
     """
     n = jac.shape[0]
+    w = np.empty(n)
+    for k in range(n):
+        w[k] = atol[k] + rtol * abs(y[k])
     for i in range(n):
         m = 0
         for j in range(n):
@@ -554,9 +557,9 @@ def _drop_weak_couplings(jac, y, atol, rtol, h_ref, eps):
                 m += 1
         if m == 0:
             continue
-        cut = eps / m * (atol[i] + rtol * abs(y[i])) / h_ref
+        cut = eps / m * w[i] / h_ref
         for j in range(n):
-            if j != i and abs(jac[i, j]) * (atol[j] + rtol * abs(y[j])) < cut:
+            if j != i and abs(jac[i, j]) * w[j] < cut:
                 jac[i, j] = 0.0
 
 
