@@ -30,6 +30,7 @@ from matplotlib.lines import Line2D
 from tmesim.analysis.summary import (
     T_CELL_LINEAGES,
     T_CELL_STATES,
+    car_t_cells,
     death_variables,
     mask_empty_pool,
     safe_ratio,
@@ -253,7 +254,8 @@ def figure_exhaustion_axis(ds: xr.Dataset, colours: Colours) -> Figure | None:
 
     A CAR T pool's panels are drawn only where the pool holds a cell (none in a run without CAR T cells).
     """
-    arrays = [mask_empty_pool(ds, ds[name]) for name in group_variables(ds, "exhaustion_axis")]
+    car_pool = car_t_cells(ds)
+    arrays = [mask_empty_pool(ds, ds[name], car_pool) for name in group_variables(ds, "exhaustion_axis")]
     arrays = [da for da in arrays if bool(da.notnull().any())]
     return _variable_grid(ds, arrays, "T cell exhaustion axis (mitochondria-proteasome-haem-BACH2)", colours)
 

@@ -64,17 +64,19 @@ def car_t_cells(ds: xr.Dataset) -> xr.DataArray:
     return sum((ds[name] for name in names), xr.zeros_like(ds["time"], dtype=float))
 
 
-def mask_empty_pool(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
+def mask_empty_pool(ds: xr.Dataset, da: xr.DataArray, car_pool: xr.DataArray | None = None) -> xr.DataArray:
     """``da`` with NaN wherever it is the mean state of a pool that holds under one cell.
 
     The pools are the CAR T cells (variables ``car_t_*``) and the live tumour
     cells (groups in :data:`TUMOR_STATE_GROUPS`). The engine keeps the mean
     state of an empty pool defined (before infusion, in an arm without CAR T
     cells, after a tumour is cleared), and drugs still act on it; it is not
-    data. Other variables are returned unchanged.
+    data. Other variables are returned unchanged. ``car_pool`` is
+    :func:`car_t_cells` of ``ds`` when the caller already has it (masking
+    several CAR variables of a large cohort then sums the pool once).
     """
     if str(da.name).startswith(CAR_AXIS_PREFIX):
-        pool = car_t_cells(ds)
+        pool = car_t_cells(ds) if car_pool is None else car_pool
     elif da.attrs.get("group") in TUMOR_STATE_GROUPS and "tumor_live" in ds:
         pool = ds["tumor_live"]
     else:
