@@ -139,7 +139,10 @@ def test_ros2_is_selectable_and_accurate(scenario, reference):
 def test_tighter_tolerance_converges(scenario, reference):
     loose = engine_errors(scenario, reference, rtol=1e-3)
     tight = engine_errors(scenario, reference, rtol=1e-6)
-    assert max(tight.values()) < 1e-3, tight
+    # ~4e-5 now (IFN-gamma); an error estimate that under-reports the stiff
+    # components (tried: filtering it through an aged W) gave 2.1e-4 here
+    # while passing the looser checks
+    assert max(tight.values()) < 1e-4, tight
     assert max(tight.values()) < 0.1 * max(loose.values()), (loose, tight)
     for key in tight:
         assert tight[key] <= loose[key] + 1e-9, key
