@@ -285,6 +285,35 @@ class TestCarProducts:
         assert _car(ball_60, "untreated", 60.0)[1] == 0.0
 
 
+@pytest.fixture(scope="module")
+def tam_21():
+    scn = load_scenario("finding6_tam_polarization").with_overrides(days=21)
+    keep = [a.model_dump() for a in scn.arms if a.name in ("anti-PD-1", "CSF1R inhibitor + anti-PD-1")]
+    scn = scn.with_overrides(arms=keep)
+    return {red: simulate(scn.with_overrides(parameters={"csf1r_monocyte_redirect": red})) for red in (0.0, 1.0)}
+
+
+def _tams(ds, arm, day):
+    x = ds.sel(arm=arm, time=day).squeeze("patient")
+    return float(x.macrophage_m1), float(x.macrophage_m2)
+
+
+class TestCsf1rInhibition:
+    def test_depletes_tams_and_raises_the_m1_share(self, tam_21):
+        m1_a, m2_a = _tams(tam_21[1.0], "anti-PD-1", 14.0)
+        m1_c, m2_c = _tams(tam_21[1.0], "CSF1R inhibitor + anti-PD-1", 14.0)
+        assert m1_c + m2_c < 0.8 * (m1_a + m2_a)
+        assert m1_c / (m1_c + m2_c) > m1_a / (m1_a + m2_a) + 0.1
+
+    def test_blocked_monocytes_enter_as_m1_when_redirected(self, tam_21):
+        # MacDonald 2010: anti-CSF1R leaves inflammatory monocyte recruitment intact
+        arm = "CSF1R inhibitor + anti-PD-1"
+        assert _tams(tam_21[1.0], arm, 14.0)[0] > 1.2 * _tams(tam_21[0.0], arm, 14.0)[0]
+        # without the drug the parameter changes nothing
+        a0, a1 = tam_21[0.0].sel(arm="anti-PD-1"), tam_21[1.0].sel(arm="anti-PD-1")
+        np.testing.assert_array_equal(a0.macrophage_m1.values, a1.macrophage_m1.values)
+
+
 # ---------------------------------------------------------------- failures
 class TestFailureReporting:
     def test_step_budget_failure_is_reported_per_row(self, short_flagship):

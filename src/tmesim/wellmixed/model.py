@@ -361,8 +361,10 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     # CSF1R signalling drives monocyte-to-M2 differentiation and M2 survival: its
     # inhibition blocks M2-fated recruits and depletes M2-like TAMs (and, in
     # k21, re-educates the survivors)
-    dydt[S.macrophage_m1] = infl_mac * p[P.recruit_m1_fraction] + k21 * m2 - (k12 + p[P.macrophage_death_rate]) * m1
-    dydt[S.macrophage_m2] = infl_mac * (1.0 - p[P.recruit_m1_fraction]) * (1.0 - csf1r) + k12 * m1 - (
+    m2_fated = infl_mac * (1.0 - p[P.recruit_m1_fraction])
+    dydt[S.macrophage_m1] = infl_mac * p[P.recruit_m1_fraction] + m2_fated * csf1r * p[P.csf1r_monocyte_redirect] + k21 * m2 - (
+        k12 + p[P.macrophage_death_rate]) * m1
+    dydt[S.macrophage_m2] = m2_fated * (1.0 - csf1r) + k12 * m1 - (
         k21 + p[P.macrophage_death_rate] + p[P.csf1r_m2_depletion] * csf1r) * m2
 
     # ------------------------------------------------------- exhaustion axes
