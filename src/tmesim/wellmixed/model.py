@@ -71,12 +71,24 @@ def _t_pool(y, dydt, i_eff, i_prog, i_term, influx, prolif_eff, prolif_prog, to_
 
 
 @kernel
-def _car_pool(y):
-    """CAR T cells (cells): every compartment of the CD8 and CD4 CAR lineages."""
+def _pool(y, first, last):
+    """Cells in the contiguous state range ``first..last`` (inclusive)."""
     total = 0.0
-    for i in range(S.car_cd8_stem_memory, S.car_cd4_terminal_exhausted + 1):
+    for i in range(first, last + 1):
         total += y[i]
     return total
+
+
+@kernel
+def _host_t_pool(y):
+    """Host conventional T cells (cells): every CD8 and CD4 state, Tregs excluded."""
+    return _pool(y, S.cd8_effector, S.cd4_terminal_exhausted)
+
+
+@kernel
+def _car_pool(y):
+    """CAR T cells (cells): every compartment of the CD8 and CD4 CAR lineages."""
+    return _pool(y, S.car_cd8_stem_memory, S.car_cd4_terminal_exhausted)
 
 
 @kernel
@@ -165,7 +177,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     c8e, c8p, c8t = y[S.car_cd8_effector], y[S.car_cd8_progenitor_exhausted], y[S.car_cd8_terminal_exhausted]
     c4e, c4p, c4t = y[S.car_cd4_effector], y[S.car_cd4_progenitor_exhausted], y[S.car_cd4_terminal_exhausted]
     nk, m1, m2 = y[S.nk], y[S.macrophage_m1], y[S.macrophage_m2]
-    host_t = cd8e + cd8p + cd8t + cd8a + cd8s + cd4e + cd4p + cd4t
+    host_t = _host_t_pool(y)
     car_t = _car_pool(y)
     lymph = host_t + car_t + treg + nk
     total = tum + dead + lymph + m1 + m2 + 1.0
