@@ -314,6 +314,35 @@ class TestCsf1rInhibition:
         np.testing.assert_array_equal(a0.macrophage_m1.values, a1.macrophage_m1.values)
 
 
+@pytest.fixture(scope="module")
+def lymphoma_35():
+    return simulate(load_scenario("lymphoma_car_subsets"))
+
+
+def _auc(ds, arm):
+    x = ds.sel(arm=arm).squeeze("patient")
+    return float(np.trapezoid(x.tumor_live.values, x.time.values))
+
+
+class TestHostContext:
+    """CAR T IFN-gamma is needed in immunocompetent hosts (Boulch 2021), less so
+    without host lymphocytes and myeloid IL-12 (Bailey 2022)."""
+
+    def test_nsg_like_host_controls_worse_with_the_intact_product(self, lymphoma_35):
+        assert _auc(lymphoma_35, "1:1 in NSG-like host") > 1.1 * _auc(lymphoma_35, "CD4:CD8 1:1")
+
+    def test_ifng_knockout_costs_less_without_a_competent_host(self, lymphoma_35):
+        penalty_host = _auc(lymphoma_35, "1:1 IFNg-KO CAR") / _auc(lymphoma_35, "CD4:CD8 1:1")
+        penalty_nsg = _auc(lymphoma_35, "1:1 IFNg-KO CAR in NSG-like host") / _auc(lymphoma_35, "1:1 in NSG-like host")
+        assert penalty_host > 1.0
+        assert penalty_nsg < penalty_host
+
+    def test_nsg_like_host_recruits_no_host_cells(self, lymphoma_35):
+        x = lymphoma_35.sel(arm="1:1 in NSG-like host").squeeze("patient")
+        assert float(x.il12.max()) == 0.0
+        assert float(x.nk.isel(time=-1)) < float(x.nk.isel(time=0))
+
+
 # ---------------------------------------------------------------- failures
 class TestFailureReporting:
     def test_step_budget_failure_is_reported_per_row(self, short_flagship):

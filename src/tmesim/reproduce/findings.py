@@ -667,6 +667,14 @@ def _build() -> tuple[Finding, ...]:
         "tumour AUC: CD4:CD8 1:1 / min(CD8 CAR, CD4 CAR)", _TUMOUR_AUC,
         ratio_to_best(_AUC, one_to_one, products[:2]), BELOW_1, informational=True,
         note=_lowest_auc_note(products)))
+    # where the literature disagrees: CAR T IFN-gamma is needed in immunocompetent hosts
+    # (Boulch 2021) but dispensable in xenografts (Bailey 2022); the host is a knob
+    ko, nsg, ko_nsg = "1:1 IFNg-KO CAR", "1:1 in NSG-like host", "1:1 IFNg-KO CAR in NSG-like host"
+    out.append(Finding(
+        "5g", "CAR T IFN-gamma matters less in an immunodeficient host", ("Bailey2022", "Boulch2021"), s5,
+        "tumour AUC ratio IFNg-KO / intact 1:1 product: NSG-like host / immunocompetent host",
+        "ratio of knock-out penalties",
+        lambda ds: safe_ratio(ratio(_AUC, ko_nsg, nsg)(ds), ratio(_AUC, ko, one_to_one)(ds)), BELOW_1, informational=True))
 
     # 6 -- TAM polarisation
     s6, src6 = SCENARIOS[6][0], ("Qian2026", "Dai2020")
