@@ -268,7 +268,7 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
     table.add_column("ID", style="bold", no_wrap=True)
     table.add_column("finding / comparison", overflow="fold", ratio=3)
     table.add_column("effect: median [10-90%]", overflow="fold", ratio=2)
-    table.add_column("holds in", justify="right")
+    table.add_column("holds in (95% CI)", justify="right")
     table.add_column("result")
     for r in results:
         finding = escape(r.title) + "\n[dim]" + escape(r.comparison + (f"; {r.note}" if r.note else "")) + "[/dim]"
@@ -281,7 +281,10 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
             if r.p_value is not None:
                 effect += f", p {_format_value(r.p_value, '.2g')}"
             effect += f"\n[dim]{escape(r.unit)}[/dim]"
-            share = f"{round(r.fraction * r.n_draws)}/{r.n_draws}\n[dim]{r.criterion}[/dim]"
+            share = f"{round(r.fraction * r.n_draws)}/{r.n_draws}"
+            if r.required_fraction < 1.0 and math.isfinite(r.fraction_lo):
+                share += f"\n[dim]{100 * r.fraction_lo:.0f}-{100 * r.fraction_hi:.0f}%[/dim]"
+            share += f"\n[dim]{r.criterion}[/dim]"
             word = "holds" if r.holds else "fails"
             verdict = f"[dim]{word} (info)[/dim]" if r.informational else (
                 "[green]holds[/green]" if r.holds else "[red]fails[/red]")
@@ -340,6 +343,11 @@ def reproduce(
                  + (f"; failing: {', '.join(r.id for r in failed)}" if failed else "")
                  + f". Figures in [bold]{out_dir}[/bold]"
                  + (f"; JSON in [bold]{json_path}[/bold]" if json_path else ""))
+    unsettled = [r.id for r in required if r.uncertain]
+    if unsettled:
+        which = ", ".join(unsettled) if len(unsettled) <= 8 else f"{len(unsettled)} of {len(required)}"
+        stdout.print(f"[dim]Not settled by {draws} draws (the 95% interval of the share contains 90%): {which}; "
+                     "more --draws would settle them.[/dim]")
     if failed:
         raise typer.Exit(code=1)
 

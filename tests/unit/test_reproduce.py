@@ -166,6 +166,36 @@ def test_check_fails_when_the_direction_is_wrong_in_too_many_draws():
     assert R.evaluate(F.BY_ID["1a"], _finding1_dataset(ratios)).holds
 
 
+def test_share_interval_is_wilsons():
+    lo, hi = R.share_interval(17, 18)
+    assert (lo, hi) == pytest.approx((0.742, 0.990), abs=1e-3)
+    lo, hi = R.share_interval(20, 20)  # all 20 right still cannot show a 90% share
+    assert lo == pytest.approx(0.839, abs=1e-3) and hi == pytest.approx(1.0)
+    assert all(math.isnan(v) for v in R.share_interval(0, 0))
+
+
+def test_a_verdict_is_unsettled_while_the_interval_contains_the_required_share():
+    def result(k, n, required=0.9):
+        lo, hi = R.share_interval(k, n)
+        return R.Result("x", 1, "t", "s", "c", "< 1", "u", 0.5, 0.4, 0.6, k / n, k / n >= required, False, "ok",
+                        n_draws=n, fraction_lo=lo, fraction_hi=hi, required_fraction=required)
+
+    assert result(129, 141).uncertain  # 91.5%: holds, but could be 86%
+    assert result(158, 178).uncertain  # 88.8%: fails, but could be 93%
+    assert not result(139, 144).uncertain  # 96.5%: lower bound 92%
+    assert not result(40, 60).uncertain  # clearly fails
+    assert not result(3, 3, required=1.0).uncertain  # replications, not a share
+    missing = R._not_run(F.BY_ID["2a"], "missing scenario")
+    assert not missing.uncertain
+
+
+def test_evaluate_reports_the_share_interval():
+    ratios = np.array([0.8] * 9 + [1.2])
+    result = R.evaluate(F.BY_ID["1a"], _finding1_dataset(ratios))
+    assert (result.fraction_lo, result.fraction_hi) == pytest.approx(R.share_interval(9, 10))
+    assert result.required_fraction == 0.9 and result.uncertain
+
+
 def test_informational_checks_never_fail_a_run():
     ds = _finding1_dataset(np.full(4, 1.5))
     info = F.Finding("9z", "info", (), "s", "c", "u", F.ratio(F.Mean(("tumor_slc7a11",)), "anti-PD-1", "control"),
@@ -281,6 +311,8 @@ def test_cli_reproduce_exit_code_and_json(tmp_path, monkeypatch):
     out = runner.invoke(cli.app, ["reproduce", "1a", "1b", "--out", str(tmp_path / "f")])
     assert out.exit_code == 1
     assert "missing variable" in out.output and "failing: 1b" in out.output
+    # 3 of 3 draws cannot settle a 90% share: the run says so and names the check
+    assert "Not settled by 20 draws" in out.output and "share contains 90%): 1a;" in out.output
 
 
 def test_cli_reproduce_rejects_bad_input():

@@ -49,7 +49,10 @@ class Result:
     (``"missing scenario"``, ``"missing arm 'X'"``, ...), in which case it fails.
     ``n_draws`` draws were evaluated, ``n_excluded`` more were left out as
     tumours that did not establish, and ``n_failed`` of the evaluated ones
-    failed to integrate.
+    failed to integrate. ``fraction_lo``/``fraction_hi`` bound ``fraction``
+    by the Wilson 95% interval of a binomial share of ``n_draws``: where it
+    straddles the required share, the verdict rests on the draws made
+    (:attr:`uncertain`), and more ``--draws`` would settle it.
     """
 
     id: str
@@ -73,12 +76,23 @@ class Result:
     seeds: tuple[int, ...] = ()
     p_value: float | None = None
     note: str = ""
+    fraction_lo: float = math.nan
+    fraction_hi: float = math.nan
+    required_fraction: float = 0.9
     values: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:
         """Whether the result lets ``tmesim reproduce`` succeed (informational checks always do)."""
         return self.informational or (self.status == "ok" and self.holds)
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether the 95% interval of ``fraction`` contains the required share, so that the verdict is
+        not settled by the draws made. Checks that must hold in every replicate (a required share of 1,
+        e.g. each seed's cohort) are replications, not estimated shares, and are never uncertain."""
+        return (self.status == "ok" and self.required_fraction < 1.0
+                and self.fraction_lo < self.required_fraction <= self.fraction_hi)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready record: ``id``, ``holds``, ``fraction``, ``effect``, ``unit`` first, then the details
@@ -191,6 +205,16 @@ def _sub_progress(progress, k: int, n: int):
 
 
 # -------------------------------------------------------------- evaluation
+def share_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial share ``successes / n`` (NaNs when ``n`` is 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -276,11 +300,13 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
         note = "; ".join(filter(None, [note, f"{n_failed} of {ds.sizes['patient']} patients failed to integrate"]))
     note = "; ".join(filter(None, [note, excluded_note]))
     fraction = float(np.mean(holds)) if holds.size else math.nan
+    share_lo, share_hi = share_interval(int(np.sum(holds)), int(holds.size))
     med, lo, hi = _quantiles(values)
     return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction,
                   holds=bool(holds.size and fraction >= finding.required_fraction - 1e-12), status="ok",
                   n_draws=int(values.size), n_failed=n_failed, n_excluded=n_out, seeds=seeds,
-                  p_value=None if p is None else _quantiles(p)[0], note=note,
+                  p_value=None if p is None else _quantiles(p)[0], note=note, fraction_lo=share_lo,
+                  fraction_hi=share_hi, required_fraction=finding.required_fraction,
                   values=tuple(float(v) for v in values))
 
 
