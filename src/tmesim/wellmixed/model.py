@@ -371,8 +371,9 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     k12 = mac.m1_to_m2_rate(p[P.m1_to_m2_rate], il10, p[P.il10_half], tgfb, p[P.tgfb_half], ox_signal, p[P.ox_lipid_half],
                             p[P.m2_il10_weight], p[P.m2_tgfb_weight], p[P.m2_ox_lipid_weight], tlr)
     # CSF1R signalling drives monocyte-to-M2 differentiation and M2 survival: its
-    # inhibition blocks M2-fated recruits and depletes M2-like TAMs (and, in
-    # k21, re-educates the survivors)
+    # inhibition keeps M2-fated recruits off that path (a share of them enters
+    # M1-like instead: inflammatory monocytes need no CSF1R), depletes M2-like
+    # TAMs and, in k21, re-educates the survivors
     m2_fated = infl_mac * (1.0 - p[P.recruit_m1_fraction])
     dydt[S.macrophage_m1] = infl_mac * p[P.recruit_m1_fraction] + m2_fated * csf1r * p[P.csf1r_monocyte_redirect] + k21 * m2 - (
         k12 + p[P.macrophage_death_rate]) * m1
