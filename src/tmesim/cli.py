@@ -263,8 +263,10 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
     share of draws in which the direction holds, verdict)."""
     from rich.markup import escape
 
+    from tmesim.reproduce.findings import REQUIRED_FRACTION
+
     table = Table(title=f"Findings: {draws} robustness draws per scenario; a check holds if its direction is "
-                        "right in >= 90% of them", box=box.SIMPLE_HEAD)
+                        f"right in >= {REQUIRED_FRACTION:.0%} of them", box=box.SIMPLE_HEAD)
     table.add_column("ID", style="bold", no_wrap=True)
     table.add_column("finding / comparison", overflow="fold", ratio=3)
     table.add_column("effect: median [10-90%]", overflow="fold", ratio=2)
@@ -346,8 +348,8 @@ def reproduce(
     unsettled = [r.id for r in required if r.uncertain]
     if unsettled:
         which = ", ".join(unsettled) if len(unsettled) <= 8 else f"{len(unsettled)} of {len(required)}"
-        stdout.print(f"[dim]Not settled by {draws} draws (the 95% interval of the share contains 90%): {which}; "
-                     "more --draws would settle them.[/dim]")
+        stdout.print(f"[dim]Not settled by {draws} draws (the 95% interval of the share contains the required "
+                     f"share): {which}; more --draws would settle them.[/dim]")
     if failed:
         raise typer.Exit(code=1)
 

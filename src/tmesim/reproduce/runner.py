@@ -78,7 +78,7 @@ class Result:
     note: str = ""
     fraction_lo: float = math.nan
     fraction_hi: float = math.nan
-    required_fraction: float = 0.9
+    required_fraction: float = F.REQUIRED_FRACTION
     values: tuple[float, ...] = field(default=(), repr=False)
 
     @property
