@@ -193,9 +193,23 @@ def _variable_grid(ds: xr.Dataset, arrays: Iterable[xr.DataArray], title: str, c
     return fig
 
 
-#: Lowest tumour burden shown (cells): below one cell a tumour is gone, and the
-#: mean-field decay towards 1e-100 cells would squash the rest of the axis.
-TUMOR_AXIS_FLOOR = 0.1
+#: Lowest cell count shown on a log axis (cells): below one cell a population
+#: is gone, and the mean-field decay towards 1e-100 cells would squash the
+#: rest of the axis.
+CELL_AXIS_FLOOR = 0.1
+
+
+def floor_cell_axis(ax: Axes) -> None:
+    """Cut a log-scale cell-count axis at :data:`CELL_AXIS_FLOOR` and mark one cell.
+
+    Does nothing when the data stay above the floor.
+    """
+    low, high = ax.get_ylim()
+    if low < CELL_AXIS_FLOOR < high:
+        ax.set_ylim(bottom=CELL_AXIS_FLOOR)
+        ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
+        ax.annotate("1 cell", (0.99, 1.0), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize="small", color="0.4")
 
 
 def figure_tumor_burden(ds: xr.Dataset, colours: Colours) -> Figure | None:
@@ -203,13 +217,7 @@ def figure_tumor_burden(ds: xr.Dataset, colours: Colours) -> Figure | None:
     if "tumor_live" not in ds:
         return None
     fig = _variable_grid(ds, [ds["tumor_live"]], "Tumour burden", colours, log_y=True)
-    ax = fig.axes[0]
-    low, high = ax.get_ylim()
-    if low < TUMOR_AXIS_FLOOR < high:
-        ax.set_ylim(bottom=TUMOR_AXIS_FLOOR)
-        ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
-        ax.annotate("1 cell", (0.99, 1.0), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                    fontsize="small", color="0.4")
+    floor_cell_axis(fig.axes[0])
     return fig
 
 

@@ -20,6 +20,10 @@ from tmesim.errors import InputError
 #: variable is named ``<lineage>_<state>``; ``treg`` is not among them.
 T_CELL_LINEAGES = ("cd8", "cd4", "car_cd8", "car_cd4")
 T_CELL_STATES = ("stem_memory", "effector", "progenitor_exhausted", "terminal_exhausted", "anergic", "senescent")
+#: The states on the differentiation path (stem-like memory -> effector ->
+#: progenitor exhausted -> terminally exhausted); anergic and senescent cells
+#: have left it.
+T_CELL_PATH_STATES = T_CELL_STATES[:4]
 _T_CELL_STATE = re.compile(
     rf"^(?P<lineage>{'|'.join(T_CELL_LINEAGES)})_(?P<state>{'|'.join(T_CELL_STATES)})$"
 )
@@ -137,6 +141,12 @@ def safe_ratio(numerator: xr.DataArray, denominator: xr.DataArray) -> xr.DataArr
 
 def terminal_exhaustion_fraction(ds: xr.Dataset) -> xr.DataArray:
     """Fraction of non-regulatory T cells that are terminally exhausted.
+
+    The run summary's measure: every lineage and every state, anergic and
+    senescent cells included. The findings' per-lineage measure
+    (:func:`tmesim.reproduce.findings.terminal_fraction`) counts only the
+    states of :data:`T_CELL_PATH_STATES`, because exhaustion drivers also
+    move cells into anergy, and a share of all cells would then mix the two.
 
     Parameters
     ----------

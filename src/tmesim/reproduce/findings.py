@@ -29,6 +29,8 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from ..analysis.summary import T_CELL_PATH_STATES, t_cell_states
+
 ArmRef = str | tuple[str, ...]
 Metric = Callable[[xr.Dataset, ArmRef], np.ndarray]
 
@@ -45,8 +47,6 @@ REQUIRED_FRACTION = 0.9
 ROBUSTNESS_SIGMA = 0.25
 #: Significance level of correlation checks.
 ALPHA = 0.05
-
-T_STATES = ("stem_memory", "effector", "progenitor_exhausted", "terminal_exhausted")
 
 
 class MissingData(LookupError):
@@ -144,14 +144,18 @@ def window_mean(t: np.ndarray, y: np.ndarray, start: float | None = None, end: f
 
 
 def lineage_states(ds: xr.Dataset, lineages: Sequence[str]) -> list[str]:
-    """Variables ``<lineage>_<state>`` for ``state`` in :data:`T_STATES` that ``ds`` holds
-    (only CAR T lineages have a stem-like memory pool)."""
-    return [f"{lin}_{state}" for lin in lineages for state in T_STATES if f"{lin}_{state}" in ds]
+    """Variables of ``ds`` for ``lineages`` in the differentiation-path states
+    (:data:`tmesim.analysis.summary.T_CELL_PATH_STATES`; only CAR T lineages
+    have a stem-like memory pool), by lineage, then along the path."""
+    by_state = {found: name for name, found in t_cell_states(ds).items()}
+    return [by_state[lin, state] for lin in lineages for state in T_CELL_PATH_STATES if (lin, state) in by_state]
 
 
 def terminal_fraction(ds: xr.Dataset, arm: ArmRef, lineages: Sequence[str] = ("cd8",)) -> np.ndarray:
     """Terminally exhausted share of ``<lineage>_{stem_memory, effector, progenitor_exhausted, terminal_exhausted}``
     (the states the lineage has: only CAR T lineages have a stem-like memory pool).
+    Anergic and senescent cells are left out, unlike the run summary's
+    :func:`tmesim.analysis.summary.terminal_exhaustion_fraction`.
 
     Returns an array on (patient, time).
 

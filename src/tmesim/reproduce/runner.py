@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..analysis.plots import floor_cell_axis
 from ..errors import InputError
 from . import findings as F
 
@@ -521,7 +522,7 @@ def _draw_series(ax, ds, values, label, colours):
     if label.endswith("(cell)") or label == "tumor_live":
         # cell counts span many logs (expansion, clearance, persistence)
         ax.set_yscale("log")
-        ax.set_ylim(bottom=1.0)  # below one cell the population is gone; keep the axis readable
+        floor_cell_axis(ax)
 
 
 def _draw_proteasome_scatter(ax, cohort):
