@@ -315,6 +315,33 @@ class TestCsf1rInhibition:
 
 
 @pytest.fixture(scope="module")
+def ifngr_14():
+    scn = load_scenario("finding1_ifng_ferroptosis").with_overrides(days=14)
+    keep = [a.model_dump() for a in scn.arms if a.name in ("anti-PD-1", "IFNGR-KO + anti-PD-1")]
+    scn = scn.with_overrides(arms=keep)
+    return {f: simulate(scn.with_overrides(parameters={"stromal_cell_fraction": f})) for f in (0.0, 0.11)}
+
+
+def _ifng_mean(ds, arm):
+    x = ds.sel(arm=arm).squeeze("patient").sel(time=slice(7.0, 14.0))
+    return float(x.ifng.mean())
+
+
+class TestStromalIfngSink:
+    """Host stroma bears IFNGR (Bach 1997), so a tumour's IFNGR loss does not remove the IFN-gamma sink."""
+
+    def test_stroma_takes_up_ifng_left_by_ifngr_ko_tumour_cells(self, ifngr_14):
+        ko = "IFNGR-KO + anti-PD-1"
+        without, with_stroma = _ifng_mean(ifngr_14[0.0], ko), _ifng_mean(ifngr_14[0.11], ko)
+        assert with_stroma < 0.5 * without
+        # the stroma is a small share of the sink of a receptor-bearing tumour
+        wt0, wt1 = _ifng_mean(ifngr_14[0.0], "anti-PD-1"), _ifng_mean(ifngr_14[0.11], "anti-PD-1")
+        assert wt1 == pytest.approx(wt0, rel=0.05)
+        # and IFN-gamma in the KO tumour still exceeds the wild type's, which consumes it
+        assert with_stroma > wt1
+
+
+@pytest.fixture(scope="module")
 def lymphoma_35():
     return simulate(load_scenario("lymphoma_car_subsets"))
 

@@ -394,7 +394,10 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
         + s_t * act_c * (1.0 - p[P.car_ifng_knockout]) * (c8e + f_prog * c8p + f_term * c8t + p[P.cd4_ifng_fold] * (c4e + f_prog * c4p + f_term * c4t))
         + p[P.nk_ifng_secretion] * nk * nk_act * kil.nk_target_engagement(tum / (nk + 1.0), p[P.nk_target_engagement_half])
     )
-    receptor = (tum * tumor_ifngr + (lymph + m1 + m2) * host_ifngr) / total
+    # every host cell bears IFNGR, including the stroma the model does not track,
+    # so tumour IFNGR loss leaves the stromal sink (Bach1997; consumption sets reach, Centofanti2023)
+    f_stroma = p[P.stromal_cell_fraction]
+    receptor = (1.0 - f_stroma) * (tum * tumor_ifngr + (lymph + m1 + m2) * host_ifngr) / total + f_stroma * host_ifngr
     dydt[S.ifng] = rec.cytokine_rate(ifng, rec.secretion_to_concentration_rate(ifng_src, volume), p[P.ifng_decay_rate], p[P.ifng_uptake_rate], receptor)
     il12_src = mac.il12_secretion(m1, m2, ifng, p[P.ifng_half], host_ifngr, p[P.m1_il12_secretion], p[P.m2_il12_secretion], p[P.il12_ifng_induction], 0.0) * competence
     dydt[S.il12] = rec.cytokine_rate(il12, rec.secretion_to_concentration_rate(il12_src, volume), p[P.il12_decay_rate], p[P.il12_uptake_rate], lymph / total)
