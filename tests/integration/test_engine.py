@@ -285,12 +285,17 @@ class TestCarProducts:
         assert _car(ball_60, "untreated", 60.0)[1] == 0.0
 
 
+def _runs_by_value(scenario, days, arms, parameter, values):
+    """Run two arms of a shipped scenario for ``days`` at each value of one parameter: value -> Dataset."""
+    scn = load_scenario(scenario).with_overrides(days=days)
+    scn = scn.with_overrides(arms=[a.model_dump() for a in scn.arms if a.name in arms])
+    return {v: simulate(scn.with_overrides(parameters={parameter: v})) for v in values}
+
+
 @pytest.fixture(scope="module")
 def tam_21():
-    scn = load_scenario("finding6_tam_polarization").with_overrides(days=21)
-    keep = [a.model_dump() for a in scn.arms if a.name in ("anti-PD-1", "CSF1R inhibitor + anti-PD-1")]
-    scn = scn.with_overrides(arms=keep)
-    return {red: simulate(scn.with_overrides(parameters={"csf1r_monocyte_redirect": red})) for red in (0.0, 1.0)}
+    return _runs_by_value("finding6_tam_polarization", 21, ("anti-PD-1", "CSF1R inhibitor + anti-PD-1"),
+                          "csf1r_monocyte_redirect", (0.0, 1.0))
 
 
 def _tams(ds, arm, day):
@@ -316,10 +321,8 @@ class TestCsf1rInhibition:
 
 @pytest.fixture(scope="module")
 def ifngr_14():
-    scn = load_scenario("finding1_ifng_ferroptosis").with_overrides(days=14)
-    keep = [a.model_dump() for a in scn.arms if a.name in ("anti-PD-1", "IFNGR-KO + anti-PD-1")]
-    scn = scn.with_overrides(arms=keep)
-    return {f: simulate(scn.with_overrides(parameters={"stromal_cell_fraction": f})) for f in (0.0, 0.11)}
+    return _runs_by_value("finding1_ifng_ferroptosis", 14, ("anti-PD-1", "IFNGR-KO + anti-PD-1"),
+                          "stromal_cell_fraction", (0.0, 0.11))
 
 
 def _ifng_mean(ds, arm):
