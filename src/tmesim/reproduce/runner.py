@@ -283,9 +283,13 @@ def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     Draws whose tumour was rejected before treatment are excluded and counted
     in the result's note (see :func:`established_draws`).
     """
+    return _evaluate_established(finding, *_established_only(ds), ds.sizes.get("patient", 1))
+
+
+def _evaluate_established(finding: F.Finding, ds: xr.Dataset, n_out: int, n_total: int) -> Result:
+    """:func:`evaluate` on draws already filtered by :func:`_established_only` (``n_out`` of ``n_total`` left out),
+    so that the checks sharing one scenario filter it once."""
     base = _base_fields(finding)
-    n_total = ds.sizes.get("patient", 1)
-    ds, n_out = _established_only(ds)
     excluded_note = f"{n_out} of {n_total} draws excluded: tumour not established (rejected untreated)" if n_out else ""
     if n_out and ds.sizes["patient"] < 0.5 * n_total:
         return _not_run(finding, excluded_note + " (fewer than half left)")
@@ -392,8 +396,9 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
                 results[f.id] = _not_run(f, f"error: {type(exc).__name__}: {' '.join(str(exc).split())}")
             continue
         datasets[(name, design)] = ds
+        established, n_out = _established_only(ds)
         for f in checks:
-            results[f.id] = evaluate(f, ds)
+            results[f.id] = _evaluate_established(f, established, n_out, ds.sizes.get("patient", 1))
     ordered = [results[f.id] for f in chosen]
     if out is not None:
         write_figures(ordered, datasets, Path(out))
