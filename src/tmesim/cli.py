@@ -226,18 +226,21 @@ def params(
     as_csv: Annotated[bool, typer.Option("--csv", help="Write CSV to stdout instead of a table.")] = False,
     list_sets: Annotated[bool, typer.Option("--list", help="List the shipped parameter sets.")] = False,
 ) -> None:
-    """Print a parameter set: value, unit, source and description of every parameter."""
+    """Print a parameter set: value, unit, source and description of every parameter, and how a
+    value was derived from its source where the set says (its ``note``)."""
     from tmesim.params import list_parameter_sets, load_parameter_set
 
     if list_sets:
         stdout.print(mapping_table("Parameter sets", dict(list_parameter_sets()), ("name", "description")))
         return
+    from rich.markup import escape
+
     records = list(load_parameter_set(set_name).records())
     fields = ("name", "value", "unit", "source", "description")
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(fields)
-        writer.writerows([getattr(record, field) for field in fields] for record in records)
+        writer.writerow(fields + ("note",))
+        writer.writerows([getattr(record, field) for field in fields + ("note",)] for record in records)
         return
     table = Table(title=f"Parameter set {set_name}", box=box.SIMPLE_HEAD, expand=True)
     table.add_column("name", overflow="fold", ratio=3)
@@ -246,7 +249,10 @@ def params(
     table.add_column("source", overflow="fold", ratio=2)
     table.add_column("description", ratio=3)
     for record in records:
-        table.add_row(*(_format_value(getattr(record, field), ".6g") for field in fields))
+        cells = [escape(_format_value(getattr(record, field), ".6g")) for field in fields]
+        if record.note:
+            cells[-1] += f"\n[dim]derivation: {escape(record.note)}[/dim]"
+        table.add_row(*cells)
     stdout.print(table)
 
 

@@ -112,6 +112,14 @@ def test_params_csv_matches_loader(tmp_path):
     for row in rows:
         assert float(row["value"]) == pytest.approx(ps[row["name"]], rel=1e-12)
         assert row["unit"] == ps.by_name[row["name"]].unit
+        assert row["note"] == ps.by_name[row["name"]].note
+    assert any(row["note"] for row in rows)
+
+
+def test_params_table_shows_a_derivation(tmp_path):
+    res = tmesim("params", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "derivation:" in res.stdout
 
 
 def test_params_list_names_sets(tmp_path):

@@ -132,6 +132,19 @@ class TestConversion:
         assert ps["stat1_time_constant"] == pytest.approx(720.0)
         assert ps.by_name["stat1_time_constant"].source == "Thibaut2020"
 
+    def test_note_is_kept_and_travels_with_provenance(self, base):
+        rec = base.by_name["stromal_cell_fraction"]
+        assert "0.817 x 0.132" in rec.note
+        assert base.to_dict()["stromal_cell_fraction"]["note"] == rec.note
+        assert "note" not in base.to_dict()["tumor_growth_rate"]
+
+    def test_override_replaces_the_note(self, base):
+        plain = base.with_overrides({"stromal_cell_fraction": 0.2})
+        assert plain.by_name["stromal_cell_fraction"].note == ""
+        noted = base.with_overrides({"stromal_cell_fraction": {"value": 0.2, "source": "assumption: test value",
+                                                              "note": "twice  the\n usual"}})
+        assert noted.by_name["stromal_cell_fraction"].note == "twice the usual"
+
     def test_override_returns_new_set(self, base):
         before = base["tumor_growth_rate"]
         base.with_overrides({"tumor_growth_rate": "2 1/day"})
@@ -177,6 +190,15 @@ class TestBadOverrides:
 
     def test_empty_value(self, base):
         _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": "  "})
+
+    def test_misspelt_key_of_a_mapping_override(self, base):
+        # a misspelt "unit" must not be ignored (the value would be read in the set's unit)
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": {"value": 0.5, "unti": "1/day"}},
+                       contains=("'unti'", "did you mean 'unit'?"))
+
+    def test_note_must_be_text(self, base):
+        _raises_naming(self.FIELD, base.with_overrides, {"tumor_growth_rate": {"value": 0.5, "note": [1, 2]}},
+                       contains=("note must be text",))
 
     def test_custom_field_prefix(self, base):
         err = _raises_naming("arms[2].parameters.tumor_growth_rate", base.with_overrides,

@@ -44,6 +44,8 @@ class ParameterRecord:
     given_unit: str
     source: str
     description: str
+    #: How the value was derived from its source (optional; shown by ``tmesim params``).
+    note: str = ""
 
     @property
     def is_assumption(self) -> bool:
@@ -70,8 +72,22 @@ def _quantity(value, unit) -> str:
     return f"{value:g}" if unit in ("1", "") else f"{value:g} {unit}"
 
 
-def make_record(name: str, value, unit, source: str, field: str) -> ParameterRecord:
-    """Validate one parameter entry and convert it to the internal unit."""
+ENTRY_KEYS = ("value", "unit", "source", "note")
+
+
+def _check_entry_keys(entry: Mapping, field: str) -> None:
+    """Reject a key of a parameter entry other than :data:`ENTRY_KEYS` (a misspelt ``unit``
+    would otherwise be ignored and the value read in the wrong unit)."""
+    extra = sorted(str(k) for k in set(entry) - set(ENTRY_KEYS))
+    if extra:
+        raise InputError(field, f"unknown key {extra[0]!r}", suggest(extra[0], ENTRY_KEYS) or f"allowed: {', '.join(ENTRY_KEYS)}")
+
+
+def make_record(name: str, value, unit, source: str, field: str, note: str | None = None) -> ParameterRecord:
+    """Validate one parameter entry and convert it to the internal unit.
+
+    ``note`` (optional) says how the value was derived from its source.
+    """
     if name not in CATALOGUE:
         raise InputError(field, f"unknown parameter {name!r}", suggest(name, CATALOGUE) or "see `tmesim params`")
     spec = CATALOGUE[name]
@@ -99,7 +115,9 @@ def make_record(name: str, value, unit, source: str, field: str) -> ParameterRec
             raise InputError(field, f"source {source!r} gives no reason")
     elif source not in citations():
         raise InputError(field, f"unknown citation key {source!r}", suggest(source, citations()) or "add it to params/citations.yaml")
-    return ParameterRecord(name, internal, spec["unit"], given, str(unit), source, spec["description"])
+    if note is not None and not isinstance(note, str):
+        raise InputError(field, f"note must be text, got {type(note).__name__}")
+    return ParameterRecord(name, internal, spec["unit"], given, str(unit), source, spec["description"], " ".join((note or "").split()))
 
 
 @dataclass(frozen=True)
@@ -130,7 +148,7 @@ class ParameterSet:
 
         Each override is a number (read in the unit the set states for that
         parameter), a string ``"value unit"``, or a mapping with ``value``,
-        ``unit`` and optionally ``source``.
+        ``unit`` and optionally ``source`` and ``note``.
         """
         recs = dict(self.by_name)
         for name, spec in overrides.items():
@@ -139,8 +157,10 @@ class ParameterSet:
                 raise InputError(f, f"unknown parameter {name!r}", suggest(name, CATALOGUE) or "see `tmesim params`")
             unit = self.by_name[name].given_unit
             src = source
+            note = None
             if isinstance(spec, Mapping):
-                value, unit, src = spec.get("value"), spec.get("unit", unit), spec.get("source", source)
+                _check_entry_keys(spec, f)
+                value, unit, src, note = spec.get("value"), spec.get("unit", unit), spec.get("source", source), spec.get("note")
             elif isinstance(spec, str):
                 parts = spec.strip().split(None, 1)
                 if not parts:
@@ -149,12 +169,13 @@ class ParameterSet:
                 unit = parts[1] if len(parts) > 1 else unit
             else:
                 value = spec
-            recs[name] = make_record(name, value, unit, src, f)
+            recs[name] = make_record(name, value, unit, src, f, note)
         return replace(self, by_name=recs)
 
     def to_dict(self) -> dict[str, dict]:
-        """``{name: {value, unit, source}}`` in internal units (provenance)."""
-        return {r.name: {"value": r.value, "unit": r.unit, "source": r.source} for r in self.records()}
+        """``{name: {value, unit, source[, note]}}`` in internal units (provenance)."""
+        return {r.name: {"value": r.value, "unit": r.unit, "source": r.source, **({"note": r.note} if r.note else {})}
+                for r in self.records()}
 
 
 def _sets_dir():
@@ -215,10 +236,8 @@ def load_parameter_set(name_or_path: str = "mouse_b16_icb_ferroptosis", _depth: 
         field = f"{where}.parameters.{name}"
         if not isinstance(entry, dict):
             raise InputError(field, "expected {value, unit, source}")
-        extra = set(entry) - {"value", "unit", "source", "note"}
-        if extra:
-            raise InputError(field, f"unknown key {sorted(extra)[0]!r}", "allowed: value, unit, source, note")
-        recs[name] = make_record(name, entry.get("value"), entry.get("unit"), entry.get("source"), field)
+        _check_entry_keys(entry, field)
+        recs[name] = make_record(name, entry.get("value"), entry.get("unit"), entry.get("source"), field, entry.get("note"))
     missing = [n for n in NAMES if n not in recs]
     if missing:
         raise InputError(where, f"{len(missing)} parameters missing, first {missing[0]!r}", "add them or inherit from a complete set")
