@@ -281,6 +281,45 @@ class TestLipidPeroxidation:
         assert steady == pytest.approx(0.25)
 
 
+class TestSwitchFromRestingState:
+    """The lipid-peroxide switch stated by a line's resting level and GPX4 margin."""
+
+    @staticmethod
+    def _constants(resting, margin, iron0, gsh0, k_prop=K_PROP, k_fsp1=K_FSP1, km=KM_GPX4, km_gsh=GPX4_GSH_KM):
+        act0 = ferroptosis.gpx4_activity(gsh0, km_gsh, 1.0, 0.0)
+        k_gpx4 = ferroptosis.gpx4_max_rate_at_rest(margin, 1.0, k_prop, iron0, 1.0, act0)
+        k_init = ferroptosis.initiation_rate_at_rest(resting, k_gpx4, k_prop, k_fsp1, km, iron0, 1.0, act0)
+        return k_init, k_gpx4, act0
+
+    def test_resting_level_is_a_steady_state_and_margin_holds(self):
+        rng = np.random.default_rng(3)
+        for _ in range(50):
+            iron0, gsh0 = rng.lognormal(0.0, 0.5), 5.0 * rng.lognormal(0.0, 0.5)
+            k_prop, k_fsp1, km = (v * rng.lognormal(0.0, 0.25) for v in (K_PROP, K_FSP1, KM_GPX4))
+            k_init, k_gpx4, act0 = self._constants(0.02, 3.0, iron0, gsh0, k_prop, k_fsp1, km)
+            prop = ferroptosis.peroxidation_propagation(iron0, 1.0, 0.02, k_prop, 0.0)
+            rate = ferroptosis.lipid_peroxide_rate(0.02, iron0, 1.0, 1.0, act0, prop, k_init, 0.0, k_gpx4, km, k_fsp1)
+            assert rate == pytest.approx(0.0, abs=1e-15)
+            # GPX4 capacity at rest is 3x propagation at the threshold (L = 1)
+            assert k_gpx4 * act0 == pytest.approx(3.0 * k_prop * iron0, rel=1e-12)
+
+    def test_more_resting_iron_means_slower_initiation_not_a_closer_runaway(self):
+        low, high = self._constants(0.02, 3.0, 1.0, 5.0), self._constants(0.02, 3.0, 1.5, 5.0)
+        assert high[0] < low[0] and high[1] > low[1]
+
+    def test_knobs_act_on_top_of_the_resting_state(self):
+        # the same line with its cystine import blocked still runs away (GSH gone)
+        k_init, k_gpx4, _ = self._constants(0.02, 3.0, IRON, GSH_SYNTHESIS / GSH_TURNOVER)
+        act = ferroptosis.gpx4_activity(0.01, GPX4_GSH_KM, 1.0, 0.0)
+        lpo = 0.5
+        prop = ferroptosis.peroxidation_propagation(IRON, 1.0, lpo, K_PROP, 0.0)
+        assert ferroptosis.lipid_peroxide_rate(lpo, IRON, 1.0, 1.0, act, prop, k_init, 0.0, k_gpx4, KM_GPX4, K_FSP1) > 0
+
+    def test_a_low_margin_cannot_give_negative_initiation(self):
+        k_init, _, _ = self._constants(0.4, 0.1, IRON, 5.0)
+        assert k_init == 0.0
+
+
 # ===================================================== exhaustion axis
 def _heme_axis_steady(proteasome, import_block=0.0, depol=0.0):
     """Steady free haem, nuclear haem and BACH2 at fixed proteasome activity."""

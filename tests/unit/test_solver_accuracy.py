@@ -139,10 +139,13 @@ def test_ros2_is_selectable_and_accurate(scenario, reference):
 def test_tighter_tolerance_converges(scenario, reference):
     loose = engine_errors(scenario, reference, rtol=1e-3)
     tight = engine_errors(scenario, reference, rtol=1e-6)
-    # ~4e-5 now (IFN-gamma); an error estimate that under-reports the stiff
-    # components (tried: filtering it through an aged W) gave 2.1e-4 here
-    # while passing the looser checks
-    assert max(tight.values()) < 1e-4, tight
+    # 1.2e-4 now, in control-arm IFN-gamma at day 7 (3.3e-5 at rtol 1e-7 and
+    # 9e-6 at 1e-8: converging); the global error here is ~100x rtol and moves
+    # with the model (3.6e-5 before the lipid-peroxide switch was stated by its
+    # resting state). An error estimate that under-reports the stiff
+    # components (tried: filtering it through an aged W) raised it 6-fold
+    # while passing the looser checks.
+    assert max(tight.values()) < 3e-4, tight
     assert max(tight.values()) < 0.1 * max(loose.values()), (loose, tight)
     for key in tight:
         assert tight[key] <= loose[key] + 1e-9, key

@@ -16,6 +16,8 @@ scale); GSH in mM; labile iron in uM; rates per minute.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._jit import kernel
 from .common import hill
 
@@ -122,6 +124,29 @@ def lipid_peroxide_rate(
     initiation = k_initiation * iron_uM * pufa_pl * ros_rel * (1.0 - rta_block)
     removal = k_gpx4 * gpx4_act * lipid_peroxide / (km_gpx4 + lipid_peroxide) + k_fsp1 * lipid_peroxide
     return initiation + propagation - removal
+
+
+@kernel
+def gpx4_max_rate_at_rest(capacity_margin, threshold, k_propagation, iron0_uM, pufa0, gpx4_act0):
+    """Maximal GPX4 rate (1/min) of :func:`lipid_peroxide_rate` for a tumour line whose resting
+    GPX4 capacity is ``capacity_margin`` times chain propagation at the death ``threshold``.
+
+    At rest: labile iron ``iron0_uM``, PUFA-PL ``pufa0`` (relative), GPX4 activity
+    ``gpx4_act0`` (relative), ROS 1, no drug. Stating the switch by what a line
+    is at rest (this and :func:`initiation_rate_at_rest`) keeps its resting
+    distance to runaway what its parameters say when the rates around it vary.
+    """
+    return capacity_margin * k_propagation * iron0_uM * pufa0 * threshold / gpx4_act0
+
+
+@kernel
+def initiation_rate_at_rest(resting_lpo, k_gpx4, k_propagation, k_fsp1, km_gpx4, iron0_uM, pufa0, gpx4_act0):
+    """Initiation rate (1/min/uM) of :func:`lipid_peroxide_rate` that holds lipid peroxide at
+    ``resting_lpo`` (relative) at rest (see :func:`gpx4_max_rate_at_rest`): removal by GPX4 and
+    FSP1 minus propagation there, per unit of iron x PUFA-PL; never negative."""
+    drive = k_propagation * iron0_uM * pufa0
+    removal = k_gpx4 * gpx4_act0 * resting_lpo / (km_gpx4 + resting_lpo) + k_fsp1 * resting_lpo
+    return np.maximum(removal - drive * resting_lpo, 0.0) / (iron0_uM * pufa0)
 
 
 @kernel

@@ -53,6 +53,25 @@ def _drug_concentration(d, t, drug_c0, drug_t0, p):
 
 
 @kernel
+def _switch_constants(p):
+    """Lipid-peroxidation initiation rate (1/min/uM) and maximal GPX4 rate (1/min) of a row's
+    tumour line from its resting state: iron import/export, GSH synthesis/turnover at full
+    SLC7A11 and cystine, the reference PUFA supply (1) and ROS (1). Knobs (SLC7A11
+    over-expression, GPX4 loss, PUFA supply) act on top of it. A line with no resting iron
+    or glutathione has no switch to calibrate (both 0)."""
+    gsh0 = p[P.gsh_synthesis_rate] / max(p[P.gsh_turnover_rate], 1e-300)
+    act0 = fer.gpx4_activity(gsh0, p[P.gpx4_gsh_km], 1.0, 0.0)
+    iron0 = p[P.iron_import_rate] / max(p[P.iron_export_rate], 1e-300)
+    if act0 <= 0.0 or iron0 <= 0.0:
+        return 0.0, 0.0
+    k_gpx4 = fer.gpx4_max_rate_at_rest(p[P.gpx4_capacity_margin], p[P.ferroptosis_threshold], p[P.lipid_propagation_rate],
+                                       iron0, 1.0, act0)
+    k_init = fer.initiation_rate_at_rest(p[P.tumor_lipid_peroxide_resting], k_gpx4, p[P.lipid_propagation_rate],
+                                         p[P.fsp1_rate], p[P.gpx4_lpo_km], iron0, 1.0, act0)
+    return k_init, k_gpx4
+
+
+@kernel
 def _drug_effect(aux, p, drug, first_param):
     """``emax * C/(ec50 + C)`` for a drug whose ec50/emax follow its half-life
     and volume in the parameter vector (see params/catalogue.yaml order)."""
@@ -219,6 +238,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     uptake = fer.cystine_uptake(slc, xc_inhibition, cystine, p[P.cystine_km], p[P.cystine_plasma])
     gpx4_act = fer.gpx4_activity(gsh, p[P.gpx4_gsh_km], 1.0 - p[P.tumor_gpx4_loss], gpx4_inhibition)
     propagation = fer.peroxidation_propagation(iron, pufa, lpo, p[P.lipid_propagation_rate], rta_block)
+    k_init, k_gpx4 = _switch_constants(p)
     h_fer = fer.ferroptosis_hazard(lpo, p[P.ferroptosis_threshold], p[P.ferroptosis_hill], p[P.ferroptosis_max_rate])
 
     dydt[S.tumor_stat1] = sig.stat1_rate(stat1, ifng, tumor_ifngr, p[P.stat1_ifng_ec50], p[P.stat1_hill], p[P.stat1_time_constant])
@@ -228,7 +248,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     dydt[S.tumor_labile_iron] = fer.labile_iron_rate(iron, fe_ext, p[P.iron_import_rate], p[P.iron_export_rate], p[P.chelation_max_rate] * chelation)
     dydt[S.tumor_pufa_pl] = fer.pufa_pl_rate(pufa, acsl4, p[P.pufa_supply], p[P.pufa_pl_turnover_rate], propagation, p[P.peroxidation_pufa_cost])
     dydt[S.tumor_lipid_peroxide] = fer.lipid_peroxide_rate(
-        lpo, iron, pufa, ros, gpx4_act, propagation, p[P.lipid_initiation_rate], rta_block, p[P.gpx4_max_rate], p[P.gpx4_lpo_km], p[P.fsp1_rate]
+        lpo, iron, pufa, ros, gpx4_act, propagation, k_init, rta_block, k_gpx4, p[P.gpx4_lpo_km], p[P.fsp1_rate]
     )
     # The mean intracellular state of an extinct tumour means nothing; holding
     # it still stops it from driving the step size for the rest of the run.
@@ -493,7 +513,7 @@ def initial_state(p: np.ndarray) -> np.ndarray:
     fe_ext = mac.extracellular_iron(y[S.macrophage_m1] / total, y[S.macrophage_m2] / total, p[P.m2_iron_export], p[P.m1_iron_retention], 0.0)
     y[S.tumor_labile_iron] = p[P.iron_import_rate] * fe_ext / p[P.iron_export_rate]
     y[S.tumor_pufa_pl] = p[P.pufa_supply]
-    y[S.tumor_lipid_peroxide] = 0.03
+    y[S.tumor_lipid_peroxide] = p[P.tumor_lipid_peroxide_resting]
     for off in (S.host_t_mito_depolarization, S.car_t_mito_depolarization):
         y[off:off + S.AXIS_LEN] = (0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0)
     return y
