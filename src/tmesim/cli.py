@@ -315,7 +315,7 @@ def reproduce(
     ] = None,
     draws: Annotated[
         int, typer.Option(help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")
-    ] = 20,
+    ] = 200,  # = reproduce.runner.DEFAULT_DRAWS (not imported here: it pulls in matplotlib)
     json_path: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the results as a JSON list to FILE.")
     ] = None,

@@ -2,7 +2,7 @@
 
 The default (fast) run uses 3 robustness draws per scenario (a check then
 needs the right direction in all 3) and a 60-patient cohort per seed for
-finding 4e; the full robustness run (200 draws, 200 patients per seed;
+finding 4e; the full robustness run (the default 200 draws, 200 patients per seed;
 about a minute of integration) is marked ``slow`` (``pytest -m slow``). A finding whose scenario is not
 shipped yet is skipped.
 """
@@ -12,22 +12,22 @@ from __future__ import annotations
 import pytest
 
 from tmesim.reproduce import findings as F
-from tmesim.reproduce.runner import run_findings
+from tmesim.reproduce.runner import DEFAULT_DRAWS, run_findings
 from tmesim.scenario import list_scenarios
 
 FAST_DRAWS = 3
 
-#: Checks that do not yet hold over the full robustness draws (issue 3 is
-#: open: see docs/findings.md; 4d holds in 88.8% of 200 draws).
-#: They still run and are reported; every other check must hold. Remove an id
-#: from here once calibration makes it hold over the full robustness draws.
-KNOWN_OPEN = {"4d"}
+#: Checks that do not yet hold over the full robustness draws (none now; see
+#: docs/findings.md for those whose share sits near 90%). They still run and
+#: are reported; every other check must hold. Remove an id from here once a
+#: mechanism makes it hold over the full robustness draws.
+KNOWN_OPEN: set[str] = set()
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The
 #: slow run asserts these; KNOWN_OPEN it reports but does not assert.
 FAST_DRAW_MISSES = {"6a", "6e"}
 FAST_COHORT = 60
-FULL_DRAWS = 200
+FULL_DRAWS = DEFAULT_DRAWS
 
 
 def _shipped() -> set[str]:

@@ -42,3 +42,12 @@ def test_main_turns_a_usage_error_into_one_line(monkeypatch, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--nope" in err[0]
+
+
+def test_reproduce_default_draws_are_the_runners():
+    import inspect
+
+    from tmesim.cli import reproduce
+    from tmesim.reproduce.runner import DEFAULT_DRAWS
+
+    assert inspect.signature(reproduce).parameters["draws"].default == DEFAULT_DRAWS

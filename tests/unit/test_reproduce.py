@@ -313,7 +313,7 @@ def test_cli_reproduce_exit_code_and_json(tmp_path, monkeypatch):
     assert "missing variable" in out.output and "failing: 1b" in out.output
     # 3 of 3 draws cannot settle a 90% share: the run says so and names the check
     said = " ".join(out.output.split())
-    assert "Not settled by 20 draws" in said and "required share): 1a;" in said
+    assert f"Not settled by {R.DEFAULT_DRAWS} draws" in said and "required share): 1a;" in said
 
 
 def test_cli_reproduce_rejects_bad_input():
