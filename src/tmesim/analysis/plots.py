@@ -202,11 +202,15 @@ CELL_AXIS_FLOOR = 0.1
 def floor_cell_axis(ax: Axes) -> None:
     """Cut a log-scale cell-count axis at :data:`CELL_AXIS_FLOOR` and mark one cell.
 
-    Does nothing when the data stay above the floor.
+    Does nothing when the data stay above the floor. The top is set again from the data,
+    since matplotlib's log-scale margin (a share of the whole range) would otherwise keep
+    the many decades the data spent below the floor (1e-240 .. 1e12 cells -> top at 1e24).
     """
     low, high = ax.get_ylim()
     if low < CELL_AXIS_FLOOR < high:
-        ax.set_ylim(bottom=CELL_AXIS_FLOOR)
+        top = ax.dataLim.y1
+        decades = math.log10(top / CELL_AXIS_FLOOR) if top > CELL_AXIS_FLOOR else 1.0
+        ax.set_ylim(CELL_AXIS_FLOOR, max(top, CELL_AXIS_FLOOR) * 10.0 ** (ax.margins()[1] * decades))
         ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
         ax.annotate("1 cell", (0.99, 1.0), xycoords=("axes fraction", "data"), ha="right", va="bottom",
                     fontsize="small", color="0.4")
