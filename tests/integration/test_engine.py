@@ -281,6 +281,21 @@ class TestCarProducts:
             assert total > 1e7 and memory / total > 0.5
         assert _car(ball_60, "bortezomib product", 60.0)[1] > _car(ball_60, "standard product", 60.0)[1]
 
+    @pytest.mark.parametrize("self_renewal", [0.8, 1.0])
+    def test_effectors_dominate_the_expansion_peak(self, self_renewal):
+        # CD19 CAR T cells at peak expansion in B-ALL are effector-memory (CD8CARBALL2022): antigen makes
+        # stem-like cells divide asymmetrically (Chang2007), even where they fully renew themselves at rest
+        scn = load_scenario("ball_car_bortezomib").with_overrides(
+            days=30, parameters={"car_memory_self_renewal_max": self_renewal})
+        ds = simulate(scn)
+        for arm in ("standard product", "bortezomib product"):
+            x = ds.sel(arm=arm).squeeze("patient")
+            total = sum(x[v] for v in CAR_POOL)
+            peak = int(total.argmax("time"))
+            memory = float((x.car_cd8_stem_memory + x.car_cd4_stem_memory)[peak])
+            assert float(x.time[peak]) > 2.0  # the pool expands first
+            assert memory / float(total[peak]) < 0.5
+
     def test_untreated_arm_has_no_car_t_cells(self, ball_60):
         assert _car(ball_60, "untreated", 60.0)[1] == 0.0
 

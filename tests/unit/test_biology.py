@@ -411,6 +411,16 @@ class TestHemeBach2:
         assert exhaustion.stem_like_share(0.7, 0.8) > 0.5
         assert exhaustion.stem_like_share(0.6, 0.8) < 0.5
 
+    def test_antigen_makes_stem_daughters_divide_asymmetrically(self):
+        share = exhaustion.daughter_stem_share
+        assert share(1.0, 0.0, 0.8, 0.5) == pytest.approx(0.8)  # weak antigen: mostly self-renewal
+        assert share(1.0, 1.0, 0.8, 0.5) == pytest.approx(0.5)  # saturating antigen: one daughter each way
+        assert share(1.0, 0.5, 0.8, 0.5) == pytest.approx(0.65)
+        assert share(3.0, 1.0, 1.0, 0.5) == pytest.approx(0.5)  # BACH2 capped at 1
+        # however much the pool renews itself at rest, antigen drains it while BACH2 is below rest
+        assert share(0.9, 1.0, 1.0, 0.5) < 0.5
+        assert share(0.5, 0.2, 0.8, 0.5) == pytest.approx(0.5 * 0.74)
+
     def test_memory_forms_as_antigen_wanes_and_needs_bach2(self):
         k = 0.15 / DAY
         assert exhaustion.memory_formation_rate(1.0, 1.0, k) == 0.0  # saturating antigen: no memory formation

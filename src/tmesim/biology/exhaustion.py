@@ -159,13 +159,26 @@ def stem_like_share(bach2, max_share):
 
     BACH2 enforces the stem-like program and restrains terminal
     differentiation (Yao 2021). Used for a CAR T product's stem-like memory
-    share at infusion, and for the share of a dividing stem-like memory
-    cell's daughters that stay stem-like (the others become effectors:
-    antigen-driven asymmetric division, the memory-to-effector term of
-    CARTmath, Barros 2021); above 1/2 a dividing pool renews itself while it
-    makes effectors, below 1/2 it differentiates away.
+    share at infusion; the share of a dividing stem-like cell's daughters
+    that stay stem-like is :func:`daughter_stem_share`.
     """
     return max_share * np.minimum(bach2, 1.0)
+
+
+@kernel
+def daughter_stem_share(bach2, stimulation, rest_share, stimulated_share):
+    """Share (0..1) of a dividing stem-like T cell's daughters that stay stem-like.
+
+    ``min(BACH2, 1) * (rest_share + (stimulated_share - rest_share) * stimulation)``.
+    Under weak antigen stimulation stem-like cells mostly renew themselves
+    (``rest_share``); under saturating stimulation the division that follows
+    synapse formation is asymmetric, one daughter effector-fated and one
+    memory-fated (Chang 2007: ``stimulated_share`` 1/2), so antigen drives
+    differentiation and a stem-like pool can at best hold its size while it
+    feeds effectors. BACH2 restrains effector differentiation (Yao 2021), so
+    the share scales with it (capped at 1).
+    """
+    return np.minimum(bach2, 1.0) * (rest_share + (stimulated_share - rest_share) * stimulation)
 
 
 @kernel

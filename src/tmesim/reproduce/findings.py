@@ -437,9 +437,12 @@ class Finding:
 
 
 # ---------------------------------------------------------- finding 4e: cohort
-#: Arm and cohort of the product-proteasome correlation (finding 4e).
+#: Arm and cohort of the product-proteasome correlation (finding 4e). 600
+#: patients per seed detect a Spearman rho of -0.2 at p < 0.05 with power
+#: above 0.99 in each seed (200 patients: about 0.8 per seed, so about half
+#: of three-seed runs would fail on cohort size alone).
 PROTEASOME_ARM = "standard product"
-PROTEASOME_COHORT = {"size": 200, "variability": {"car_proteasome_expression": 0.4, "all": 0.1}}
+PROTEASOME_COHORT = {"size": 600, "variability": {"car_proteasome_expression": 0.4, "all": 0.1}}
 PROTEASOME_SEEDS = 3
 
 

@@ -355,7 +355,7 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
     progress : called as ``progress(description, fraction_done)``.
     findings : the check catalogue (tests pass their own).
     days : override every scenario's duration (quick tests only; windows are clipped to it).
-    cohort_size : patients per seed of finding 4e's cohort (default 200; quick tests use fewer).
+    cohort_size : patients per seed of finding 4e's cohort (default ``PROTEASOME_COHORT["size"]``; quick tests use fewer).
 
     Returns
     -------
