@@ -152,6 +152,7 @@ BAD_ARGS = {
     "unknown scenario": (["b16_icb_ferroptsis"], ("b16_icb_ferroptsis", FLAGSHIP)),
     "missing yaml": (["does_not_exist.yaml"], ("does_not_exist.yaml",)),
     "unknown parameter": (["--set", "nonexistent_param=1"], ("nonexistent_param",)),
+    "retired parameter": (["--set", "gpx4_max_rate=0.04"], ("gpx4_max_rate", "retired", "gpx4_capacity_margin")),
     "negative rate": (["--set", "tumor_growth_rate=-1"], ("tumor_growth_rate",)),
     "not a number": (["--set", "tumor_growth_rate=abc"], ("tumor_growth_rate", "abc")),
     "wrong unit": (["--set", "tumor_growth_rate=1 mM"], ("tumor_growth_rate", "mM")),

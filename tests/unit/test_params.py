@@ -12,7 +12,7 @@ from tmesim.errors import InputError
 from tmesim.params import citations, list_parameter_sets, load_parameter_set
 from tmesim.params import index as P
 from tmesim.params.index import CATALOGUE, NAMES
-from tmesim.params.loader import SOURCE_PREFIXES
+from tmesim.params.loader import SOURCE_PREFIXES, retired
 
 BASE = "mouse_b16_icb_ferroptosis"
 SET_NAMES = [name for name, _ in list_parameter_sets()]
@@ -170,6 +170,19 @@ class TestBadOverrides:
         err = _raises_naming("tumor_growth_rat", base.with_overrides, {"tumor_growth_rat": 0.1},
                              contains=("did you mean", "'tumor_growth_rate'"))
         assert err.field == "parameters.tumor_growth_rat"
+
+    def test_retired_name_says_what_replaced_it(self, base):
+        # not a spelling hint: 'gpx4_max_rate' is nearest to 't_cell_gpx4_rate'
+        err = _raises_naming("parameters.gpx4_max_rate", base.with_overrides, {"gpx4_max_rate": 0.04},
+                             contains=("retired", "'gpx4_capacity_margin'", "resting state"))
+        assert "t_cell_gpx4_rate" not in str(err)
+        _raises_naming("lipid_initiation_rate", base.__getitem__, "lipid_initiation_rate",
+                       contains=("tumor_lipid_peroxide_resting",))
+
+    def test_retired_names_are_gone_and_their_replacements_exist(self):
+        for name, entry in retired().items():
+            assert name not in CATALOGUE
+            assert entry["replaced_by"] in CATALOGUE and entry["why"].strip()
 
     def test_unknown_name_via_getitem(self, base):
         _raises_naming("tumor_growth_rat", base.__getitem__, "tumor_growth_rat", contains=("tumor_growth_rate",))

@@ -60,6 +60,22 @@ def citations() -> dict[str, str]:
     return yaml.safe_load(text)
 
 
+@lru_cache(maxsize=1)
+def retired() -> dict[str, dict[str, str]]:
+    """Retired parameter name -> ``{replaced_by, why}`` (params/retired.yaml)."""
+    text = resources.files("tmesim.params").joinpath("retired.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def unknown_parameter(name: str, field: str) -> InputError:
+    """The error for a parameter name not in the catalogue: what replaced it if it was
+    retired, else the nearest name."""
+    old = retired().get(name)
+    if old:
+        return InputError(field, f"parameter {name!r} was retired", f"use {old['replaced_by']!r}: {old['why']}")
+    return InputError(field, f"unknown parameter {name!r}", suggest(name, CATALOGUE) or "see `tmesim params`")
+
+
 def suggest(name: str, known) -> str | None:
     """A 'did you mean' hint for a misspelled name, or None."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
@@ -89,7 +105,7 @@ def make_record(name: str, value, unit, source: str, field: str, note: str | Non
     ``note`` (optional) says how the value was derived from its source.
     """
     if name not in CATALOGUE:
-        raise InputError(field, f"unknown parameter {name!r}", suggest(name, CATALOGUE) or "see `tmesim params`")
+        raise unknown_parameter(name, field)
     spec = CATALOGUE[name]
     if unit is None or str(unit).strip() == "":
         raise InputError(field, f"missing unit for {name!r}", f"give a unit compatible with {spec['unit']!r}")
@@ -137,7 +153,7 @@ class ParameterSet:
         try:
             return self.by_name[name].value
         except KeyError:
-            raise InputError("parameters", f"unknown parameter {name!r}", suggest(name, CATALOGUE)) from None
+            raise unknown_parameter(name, "parameters") from None
 
     def vector(self) -> np.ndarray:
         """Values in internal units, ordered as :data:`tmesim.params.index.NAMES`."""
@@ -154,7 +170,7 @@ class ParameterSet:
         for name, spec in overrides.items():
             f = f"{field}.{name}"
             if name not in CATALOGUE:
-                raise InputError(f, f"unknown parameter {name!r}", suggest(name, CATALOGUE) or "see `tmesim params`")
+                raise unknown_parameter(name, f)
             unit = self.by_name[name].given_unit
             src = source
             note = None
