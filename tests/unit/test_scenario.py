@@ -320,3 +320,18 @@ def test_patient_factors_keep_their_draws_when_a_parameter_is_added(monkeypatch)
     assert not np.array_equal(after[:, 10], after[:, 11])
     other_seed = schedule.patient_factors(scenario.with_overrides(seed=8))
     assert not np.allclose(other_seed, after)
+
+
+def test_robustness_draws_leave_knobs_and_the_switch_reference_at_rest():
+    """Knobs are experimental manipulations, not patient traits: ``all`` does not vary them.
+    ``pufa_supply`` is one, as the ferroptosis switch is calibrated at PUFA supply 1
+    (docs/model.md); the line's own resting state does vary."""
+    import numpy as np
+
+    from tmesim.protocols import schedule
+
+    f = schedule.patient_factors(load_scenario().with_overrides(cohort={"size": 30, "variability": {"all": 0.25}}))
+    knobs = [schedule.NAMES.index(n) for n, s in CATALOGUE.items() if s.get("knob")]
+    assert schedule.NAMES.index("pufa_supply") in knobs
+    assert np.all(f[:, knobs] == 1.0)
+    assert np.ptp(f[:, schedule.NAMES.index("tumor_lipid_peroxide_resting")]) > 0.2
