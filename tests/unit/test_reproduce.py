@@ -210,16 +210,33 @@ def test_a_missing_arm_is_a_failing_status_not_a_crash():
     assert result.status.startswith("missing arm") and not result.passed and math.isnan(result.fraction)
 
 
-def test_proteasome_correlation_per_seed():
+def _proteasome_cohort() -> xr.Dataset:
+    """Two seeds of 30 patients in which higher proteasome means a larger tumour burden (worse outcome)."""
     rng = np.random.default_rng(1)
     n, seeds = 60, [0] * 30 + [1] * 30
     proteasome = rng.lognormal(0.0, 0.4, n)
     scenario = {"name": "ball", "arms": [{"name": "standard product", "products": [{"day": 2, "cells": 1e6}]}]}
-    # higher proteasome -> larger tumour burden -> worse outcome
     tumour = np.repeat((proteasome * (1 + 0.1 * rng.random(n)))[:, None], TIME.size, axis=1)
     prot = np.repeat(proteasome[:, None], TIME.size, axis=1)
-    ds = make_dataset({"standard product": {"car_t_proteasome": prot, "tumor_live": tumour}}, n,
-                      scenario=scenario, seeds=seeds)
+    return make_dataset({"standard product": {"car_t_proteasome": prot, "tumor_live": tumour}}, n,
+                        scenario=scenario, seeds=seeds)
+
+
+def test_proteasome_scatter_names_each_seeds_correlation():
+    import matplotlib.pyplot as plt
+
+    ds = _proteasome_cohort()
+    fig, ax = plt.subplots()
+    R._draw_proteasome_scatter(ax, ds)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+    rho = F.proteasome_spearman(ds)[:, 0]
+    assert labels == [f"seed {s}: rho {r:.2f}, p {p:.1g} (n 30)" for s, (r, p) in zip((0, 1), F.proteasome_spearman(ds))]
+    assert np.all(rho < -0.8)
+
+
+def test_proteasome_correlation_per_seed():
+    ds = _proteasome_cohort()
     result = R.evaluate(F.BY_ID["4e"], ds)
     assert result.n_draws == 2 and result.seeds == (0, 1)
     assert result.effect < -0.8 and result.p_value < 0.05 and result.holds

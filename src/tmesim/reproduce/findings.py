@@ -465,7 +465,8 @@ def proteasome_outcome(ds: xr.Dataset, arm: ArmRef = PROTEASOME_ARM) -> np.ndarr
     return -LogBurden(after_infusion=True)(ds, arm)
 
 
-def _spearman(ds: xr.Dataset) -> np.ndarray:
+def proteasome_spearman(ds: xr.Dataset) -> np.ndarray:
+    """Spearman ``(rho, p)`` of product proteasome against outcome, one row per seed (in seed order)."""
     from scipy.stats import spearmanr
 
     x, y = product_proteasome(ds), proteasome_outcome(ds)
@@ -644,8 +645,8 @@ def _build() -> tuple[Finding, ...]:
     out.append(Finding(
         "4e", "product proteasome correlates negatively with outcome", src4, s4,
         "Spearman rho(product proteasome, -mean log10 tumour burden), standard-product cohort, per seed", "Spearman rho",
-        lambda ds: _spearman(ds)[:, 0], NEGATIVE, design="proteasome_cohort",
-        p_value=lambda ds: _spearman(ds)[:, 1], required_fraction=1.0, note=_cohort_note))
+        lambda ds: proteasome_spearman(ds)[:, 0], NEGATIVE, design="proteasome_cohort",
+        p_value=lambda ds: proteasome_spearman(ds)[:, 1], required_fraction=1.0, note=_cohort_note))
 
     # 5 -- CAR T subsets in lymphoma
     s5, src5 = SCENARIOS[5][0], ("Boulch2023", "Boulch2021", "Alizadeh2021")

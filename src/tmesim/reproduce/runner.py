@@ -539,11 +539,12 @@ def _draw_proteasome_scatter(ax, cohort):
         ax.set_visible(False)
         return
     seeds = np.asarray(cohort["seed"].values) if "seed" in cohort.coords else np.zeros(x.size)
-    for s in dict.fromkeys(seeds.tolist()):
+    stats = F.proteasome_spearman(cohort)  # rows in seed order, as below
+    for (rho, p), s in zip(stats, dict.fromkeys(seeds.tolist())):
         idx = seeds == s
-        ax.scatter(x[idx], y[idx], s=6, alpha=0.6, label=f"seed {s}")
+        ax.scatter(x[idx], y[idx], s=6, alpha=0.6, label=f"seed {s}: rho {rho:.2f}, p {p:.1g} (n {int(idx.sum())})")
     ax.set_xlabel("product proteasome (relative)")
-    ax.set_ylabel("-mean log10 tumour cells after infusion")
+    ax.set_ylabel("outcome: -mean log10 tumour cells\nafter infusion (higher is better)")
     ax.set_title("4e: proteasome vs outcome", fontsize="small")
     ax.legend(fontsize="x-small")
 

@@ -364,7 +364,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     tf += _t_pool(y, dydt, S.car_cd4_effector, S.car_cd4_progenitor_exhausted, S.car_cd4_terminal_exhausted, 0.0,
                   prolif_car, prog_self_c, to_prog_c, to_term_c, reinv_c, d_e + car_ifng_tox, d_p + car_ifng_tox, d_t + car_ifng_tox, h_tfer_c)
     # stem-like memory CAR T cells feed the effector pools and re-form from them as antigen wanes
-    # memory cells divide faster than effectors (same CAR signal and growth support); BACH2 decides their daughters' fate
+    # memory cells divide faster than effectors (same CAR signal and growth support); BACH2 and antigen decide their daughters' fate
     stem_q = ex.daughter_stem_share(bach2_c, stim_car, p[P.car_memory_self_renewal_max], p[P.car_memory_self_renewal_stimulated])
     mem_form = ex.memory_formation_rate(stim_car, bach2_c, p[P.car_memory_formation_rate])
     d_mem = p[P.car_memory_death_rate] + car_ifng_tox
