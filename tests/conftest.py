@@ -7,8 +7,10 @@ time ``t`` in days from 0 to 10):
   ``control`` and -5e4 cells/day in ``anti-PD-1`` (linear, so the trapezoid
   AUC is exact: 1.5e7 and 7.5e6 cell*days for p = 0);
 * cumulative deaths grow linearly from 0;
-* non-Treg T cells total 2000 at the last time point, 300 of them terminally
-  exhausted (fraction 0.15); ``treg`` and ``cd8_pd1_expression`` must not count.
+* non-Treg T cells (``t_cells`` by lineage and state, as the results
+  contract has them) total 2000 at the last time point, 300 of them
+  terminally exhausted (fraction 0.15); ``treg`` and ``cd8_pd1_expression``
+  must not count.
 """
 
 from __future__ import annotations
@@ -23,22 +25,22 @@ ARMS = ("control", "anti-PD-1")
 TUMOR_SLOPES_CELLS_PER_DAY = {"control": 1e5, "anti-PD-1": -5e4}
 TIME_DAYS = np.linspace(0.0, 10.0, 11)
 
-# T cell state -> count (cells) as a function of time (days)
+# T cell pool (lineage, state) -> count (cells) as a function of time (days)
 _T_CELLS = {
-    "cd8_effector": lambda t: 600,
-    "cd8_progenitor_exhausted": lambda t: 200,
-    "cd8_terminal_exhausted": lambda t: 10 * t,
-    "cd8_anergic": lambda t: 50,
-    "cd8_senescent": lambda t: 50,
-    "cd4_effector": lambda t: 300,
-    "cd4_progenitor_exhausted": lambda t: 100,
-    "cd4_terminal_exhausted": lambda t: 100,
-    "treg": lambda t: 1000,
-    "car_cd8_effector": lambda t: 400,
-    "car_cd8_terminal_exhausted": lambda t: 100,
+    ("cd8", "effector"): lambda t: 600,
+    ("cd8", "progenitor_exhausted"): lambda t: 200,
+    ("cd8", "terminal_exhausted"): lambda t: 10 * t,
+    ("cd8", "anergic"): lambda t: 50,
+    ("cd8", "senescent"): lambda t: 50,
+    ("cd4", "effector"): lambda t: 300,
+    ("cd4", "progenitor_exhausted"): lambda t: 100,
+    ("cd4", "terminal_exhausted"): lambda t: 100,
+    ("car_cd8", "effector"): lambda t: 400,
+    ("car_cd8", "terminal_exhausted"): lambda t: 100,
 }
 # name -> (group, units, long_name, value as a function of time in days)
 _OTHER = {
+    "treg": ("t_cells", "cell", "regulatory T cells", lambda t: 1000),
     "cd8_pd1_expression": ("t_cells", "1", "mean PD-1 expression of CD8 T cells", lambda t: 0.5),
     "tumor_slc7a11": ("tumor_ferroptosis", "1", "tumour SLC7A11 expression", lambda t: 1 - 0.05 * t),
     "tumor_gsh": ("tumor_ferroptosis", "mM", "tumour glutathione", lambda t: 5 - 0.2 * t),
@@ -76,17 +78,22 @@ def build_run_dataset(n_patients: int = 1, arms: tuple[str, ...] = ARMS) -> xr.D
     for name, rate in _DEATHS_CELLS_PER_DAY.items():
         long_name = f"cumulative tumour deaths by {name.removeprefix('deaths_')}"
         variables[name] = _variable(per_arm(lambda arm, r=rate: r * t), "deaths", "cell", long_name)
-    for name, curve in _T_CELLS.items():
-        group = "car_t_cells" if name.startswith("car_") else "t_cells"
-        variables[name] = _variable(per_arm(lambda arm, c=curve: c(t)), group, "cell", name.replace("_", " "))
     for name, (group, units, long_name, curve) in _OTHER.items():
         variables[name] = _variable(per_arm(lambda arm, c=curve: c(t)), group, units, long_name)
     assert all(v.shape == shape for v in variables.values())
+    pools = list(_T_CELLS)
+    variables["t_cells"] = xr.Variable(("arm", "patient", "time", "t_pool"),
+                                       np.stack([per_arm(lambda arm, c=c: c(t)) for c in _T_CELLS.values()], axis=-1),
+                                       {"units": "cell", "long_name": "T cells by lineage and state", "group": "t_cells"})
     variables["solver_status"] = xr.Variable(("arm", "patient"), np.zeros(shape[:2], dtype=np.int32))
+    variables["solver_message"] = xr.Variable(("arm", "patient"), np.full(shape[:2], "ok"))
     coords = {
         "arm": list(arms),
         "patient": np.arange(n_patients),
         "time": ("time", t, {"units": "day", "long_name": "time"}),
+        "t_pool": ("t_pool", [f"{lin}_{st}" for lin, st in pools]),
+        "lineage": ("t_pool", [lin for lin, _ in pools]),
+        "state": ("t_pool", [st for _, st in pools]),
     }
     attrs = {
         "scenario": "name: synthetic\n",
@@ -95,7 +102,6 @@ def build_run_dataset(n_patients: int = 1, arms: tuple[str, ...] = ARMS) -> xr.D
         "tmesim_version": "0.0.0",
         "created": "2024-01-01T00:00:00",
         "engine": "wellmixed",
-        "solver_messages": "[]",
     }
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 

@@ -3,22 +3,33 @@ immunotherapy (ferroptosis, T cell exhaustion, macrophages, CAR T cells).
 
 Typical use::
 
-    from tmesim import load_scenario, simulate
+    from tmesim import Simulation, load_scenario
     scn = load_scenario("b16_icb_ferroptosis")
-    ds = simulate(scn)             # xarray.Dataset on (arm, patient, time)
+    ds = Simulation(scn).run()     # xarray.Dataset on (arm, patient, time)
+
+The names below are imported on first use, so ``import tmesim.biology`` (the
+cell programs) needs only numpy and numba.
 """
 
 __version__ = "0.1.0"
 
-from .scenario import Scenario, list_scenarios, load_scenario  # noqa: E402
+_LAZY = {
+    "Scenario": "scenario",
+    "list_scenarios": "scenario",
+    "load_scenario": "scenario",
+    "Simulation": "simulation",
+    "SolverOptions": "simulation",
+    "simulate": "simulation",
+}
+
+__all__ = [*_LAZY, "__version__"]
 
 
-def simulate(scenario, **kwargs):
-    """Run a scenario with the well-mixed engine (see
-    :func:`tmesim.wellmixed.engine.simulate`)."""
-    from .wellmixed.engine import simulate as _simulate
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
 
-    return _simulate(scenario, **kwargs)
-
-
-__all__ = ["Scenario", "list_scenarios", "load_scenario", "simulate", "__version__"]
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

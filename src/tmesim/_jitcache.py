@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent
-_SOURCES = ("_jit.py", "biology/*.py", "wellmixed/*.py", "protocols/*.py", "params/index.py", "params/catalogue.yaml")
+_SOURCES = ("_jit.py", "status.py", "biology/*.py", "biology/programs/*.py", "wellmixed/*.py", "protocols/*.py",
+            "params/index.py", "params/resolve.py", "params/catalogue.yaml")
 
 
 def _digest() -> str:
@@ -31,7 +32,7 @@ def _cache_dirs() -> list[Path]:
     env = os.environ.get("NUMBA_CACHE_DIR")
     if env:
         return [Path(env)]
-    return [d / "__pycache__" for d in {p.parent for p in _ROOT.glob("*/*.py")}]
+    return [d / "__pycache__" for d in {p.parent for p in [*_ROOT.glob("*/*.py"), *_ROOT.glob("*/*/*.py")]}]
 
 
 def ensure_fresh() -> None:

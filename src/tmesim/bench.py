@@ -102,7 +102,7 @@ def _reference_patient(batch, row: int, t_end: float, rtol: float, atol: np.ndar
     from tmesim.wellmixed import model as M
     from tmesim.wellmixed import state as S
 
-    p = np.ascontiguousarray(batch.p[row])
+    p = batch.params[row]
     y = M.initial_state(p)
     c0 = np.zeros(drugs.N_DRUGS)
     t0 = np.zeros_like(c0)
@@ -138,13 +138,12 @@ def _reference_patient(batch, row: int, t_end: float, rtol: float, atol: np.ndar
 
 def bench_wellmixed(n_patients: int | None = None, days: float | None = None, quick: bool = False,
                     n_reference: int | None = None, reference_method: str = "LSODA",
-                    threads: int | None = None, engine_options: dict[str, Any] | None = None,
-                    verbose: bool = False) -> dict[str, Any]:
+                    threads: int | None = None, solver=None, verbose: bool = False) -> dict[str, Any]:
     """Time the batched well-mixed engine against ``solve_ivp`` one patient at a time.
 
     The scenario is :func:`benchmark_scenario`. After a tiny warm-up run (JIT
     compilation or cache load, reported as ``compile_s``),
-    :func:`tmesim.wellmixed.engine.simulate` is timed end to end (row
+    :meth:`tmesim.Simulation.run` is timed end to end (row
     compilation, integration, Dataset assembly) with its default settings.
     Then ``n_reference`` rows of the same compiled batch, spread evenly over
     the cohort, are integrated one at a time with
@@ -167,10 +166,8 @@ def bench_wellmixed(n_patients: int | None = None, days: float | None = None, qu
     threads
         numba threads for the engine (default: numba's, i.e. all cores). The
         reference always runs on one core.
-    engine_options
-        Extra keyword arguments for :func:`tmesim.wellmixed.engine.simulate`
-        (e.g. ``{"jac_every": 20}``) to measure other solver settings; the
-        default is the engine's defaults.
+    solver
+        :class:`tmesim.SolverOptions` to measure other solver settings (default: the defaults).
     verbose
         Print a line after each phase.
 
@@ -199,7 +196,7 @@ def bench_wellmixed(n_patients: int | None = None, days: float | None = None, qu
     """
     import numba
 
-    from tmesim.wellmixed import engine  # noqa: F401  (chooses numba's threading layer before threads start)
+    from tmesim.simulation import SolverOptions
     from tmesim.wellmixed import state as S
 
     n_patients = int(n_patients if n_patients is not None else (QUICK_PATIENTS if quick else FULL_PATIENTS))
@@ -216,32 +213,32 @@ def bench_wellmixed(n_patients: int | None = None, days: float | None = None, qu
     if threads is not None:
         numba.set_num_threads(int(threads))
     try:
-        return _measure(n_patients, days, k_ref, reference_method, atol, dict(engine_options or {}), say)
+        return _measure(n_patients, days, k_ref, reference_method, atol, solver or SolverOptions(), say)
     finally:
         numba.set_num_threads(previous_threads)
 
 
-def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, atol: np.ndarray, options: dict[str, Any],
+def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, atol: np.ndarray, options,
              say) -> dict[str, Any]:
     import numba
 
-    from tmesim.protocols.schedule import MIN_PER_DAY, compile_batch
-    from tmesim.wellmixed import engine
+    from tmesim.protocols.schedule import MIN_PER_DAY
+    from tmesim.simulation import Simulation, SolverOptions
     from tmesim.wellmixed import state as S
 
-    rtol = float(options.get("rtol", engine.DEFAULT_RTOL))
+    rtol = options.rtol
     # 1. warm-up: compile (or load from numba's cache) everything that is timed
     t = time.perf_counter()
-    engine.simulate(benchmark_scenario(2, min(days, 10.0)), **options)
+    Simulation(benchmark_scenario(2, min(days, 10.0)), solver=options).run()
     compile_s = time.perf_counter() - t
-    warm = compile_batch(benchmark_scenario(1, min(days, 8.0)))
+    warm = Simulation(benchmark_scenario(1, min(days, 8.0))).compile()
     _reference_patient(warm, 0, min(days, 8.0) * MIN_PER_DAY, rtol, atol, reference_method)
     say(f"warm-up (JIT compile or cache load): {compile_s:.2f} s")
 
     # 2. the batched engine, timed end to end
-    scn = benchmark_scenario(n_patients, days)
+    sim = Simulation(benchmark_scenario(n_patients, days), solver=options)
     t, c = time.perf_counter(), time.process_time()
-    ds = engine.simulate(scn, **options)
+    ds = sim.run()
     wall_s, cpu_s = time.perf_counter() - t, time.process_time() - c
     status = ds["solver_status"].values.ravel()
     steps = ds["solver_steps"].values.ravel()
@@ -250,7 +247,7 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
 
     # 3. reference: rows of the same batch, one at a time, with solve_ivp
     t = time.perf_counter()
-    batch = compile_batch(scn)  # the engine did the same inside wall_s
+    batch = sim.compile()  # the engine did the same inside wall_s
     compile_batch_s = time.perf_counter() - t
     rows = np.unique(np.linspace(0, batch.n_rows - 1, k_ref).round().astype(int))
     final_tumor = ds["tumor_live"].values.reshape(batch.n_rows, -1)[:, -1]
@@ -299,5 +296,5 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         "max_steps_per_patient": int(steps.max()),
         "threads": int(numba.get_num_threads()),
         "threading_layer": str(numba.threading_layer()),
-        **({"engine_options": repr(options)} if options else {}),
+        **({"solver_options": options.describe()} if options != SolverOptions() else {}),
     }

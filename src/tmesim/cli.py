@@ -78,30 +78,17 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 def check_solver_status(ds: xr.Dataset) -> None:
     """Refuse a run in which any integration failed.
 
-    Parameters
-    ----------
-    ds
-        Engine output with ``solver_status`` and ``attrs["solver_messages"]``.
-
     Raises
     ------
     SimulationError
         Naming the first failed arm and patient, the solver's message and how
         many of the integrations failed.
     """
-    failed = ds["solver_status"] != 0
-    n_failed = int(failed.sum())
-    if n_failed == 0:
-        return
-    messages = ds.attrs.get("solver_messages", "[]")
-    reported = [m for m in (json.loads(messages) if isinstance(messages, str) else messages) if m["status"] != 0]
-    if reported:
-        first = reported[0]
-        detail = f"arm {first['arm']!r}, patient {first['patient']}: {first['message']}"
-    else:
-        arm = next(str(arm) for arm in ds["arm"].values if bool(failed.sel(arm=arm).any()))
-        detail = f"arm {arm!r}: no solver message recorded"
-    raise SimulationError(f"integration failed in {n_failed} of {failed.size} runs; first: {detail}; nothing written")
+    from tmesim.results import failure_summary
+
+    line = failure_summary(ds)
+    if line is not None:
+        raise SimulationError(f"{line}; nothing written")
 
 
 @contextmanager
@@ -201,16 +188,16 @@ def run(
 
     scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
     # the engine, xarray and matplotlib load only once the input is known to be valid
-    from tmesim.analysis.summary import summarize
+    from tmesim.analysis import summarize, write_analysis
     from tmesim.io.outputs import check_output_dir, default_run_dir, write_run
-    from tmesim.wellmixed.engine import simulate
+    from tmesim.simulation import Simulation
 
     out_dir = out or default_run_dir(scn.name)
     check_output_dir(out_dir)
     with progress_bar(not quiet and stderr.is_terminal) as progress:
-        ds = simulate(scn, progress=progress)
+        ds = Simulation(scn).run(progress)
     check_solver_status(ds)
-    out_dir = write_run(ds, scn.to_yaml(), out_dir)
+    out_dir = write_run(ds, scn.to_yaml(), out_dir, extra=lambda folder: write_analysis(ds, folder))
     if quiet:
         print(out_dir)
         return
@@ -381,19 +368,19 @@ def bench_wellmixed(
     for name, value in (("days", days), ("rtol", rtol)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise InputError(f"--{name}", f"got {value}", "give a positive number")
-    from tmesim.wellmixed import engine  # sets numba's threading layer before the solver loads
+    from tmesim.simulation import METHODS, SolverOptions
 
-    if method is not None and method not in engine.solver.METHODS:
-        raise InputError("--method", f"got {method!r}", f"give one of {', '.join(sorted(engine.solver.METHODS))}")
-    engine_options: dict[str, Any] = {}
+    if method is not None and method not in METHODS:
+        raise InputError("--method", f"got {method!r}", f"give one of {', '.join(sorted(METHODS))}")
+    options: dict[str, Any] = {}
     if method is not None:
-        engine_options["method"] = method
+        options["method"] = method
     if rtol is not None:
-        engine_options["rtol"] = rtol
+        options["rtol"] = rtol
     if jac_every is not None:
-        engine_options["jac_every"] = jac_every
+        options["jacobian_every"] = jac_every
     result = measure(n_patients=patients, days=days, quick=quick, n_reference=reference, threads=threads,
-                     engine_options=engine_options)
+                     solver=SolverOptions(**options))
     stdout.print(mapping_table("Well-mixed engine benchmark", result, ("metric", "value")))
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2) + "\n")

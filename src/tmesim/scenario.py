@@ -133,6 +133,7 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     parameter_set: str = "mouse_b16_icb_ferroptosis"
+    scale: Literal["wellmixed"] = "wellmixed"
     parameters: dict[str, Any] = {}
     days: float = Field(gt=0, le=3650, allow_inf_nan=False)
     output_interval_hours: float = Field(default=6.0, gt=0, allow_inf_nan=False)
@@ -154,14 +155,21 @@ class Scenario(_Strict):
         """The parameter set with the scenario-level overrides applied."""
         return load_parameter_set(self.parameter_set).with_overrides(self.parameters, source="override: scenario", field="parameters")
 
+    @cached_property
+    def arm_parameter_sets(self) -> tuple[ParameterSet, ...]:
+        """Each arm's parameters (in arm order): base set, then knobs, then the arm's overrides; resolved once."""
+        out = []
+        for i, arm in enumerate(self.arms):
+            ps = self.base_parameters.with_overrides(
+                {k: {"value": v, "unit": CATALOGUE[k]["unit"], "source": "override: arm knob"} for k, v in arm.knobs.items()},
+                field=f"arms[{i}].knobs",
+            )
+            out.append(ps.with_overrides(arm.parameters, source="override: arm", field=f"arms[{i}].parameters"))
+        return tuple(out)
+
     def arm_parameters(self, arm: Arm) -> ParameterSet:
         """Parameters of one arm: base set, then knobs, then the arm's overrides."""
-        i = self.arms.index(arm)
-        ps = self.base_parameters.with_overrides(
-            {k: {"value": v, "unit": CATALOGUE[k]["unit"], "source": "override: arm knob"} for k, v in arm.knobs.items()},
-            field=f"arms[{i}].knobs",
-        )
-        return ps.with_overrides(arm.parameters, source="override: arm", field=f"arms[{i}].parameters")
+        return self.arm_parameter_sets[self.arms.index(arm)]
 
     def with_overrides(self, parameters: dict[str, Any] | None = None, days: float | None = None, seed: int | None = None,
                        **fields: Any) -> "Scenario":
@@ -280,7 +288,7 @@ def validate_arms(scn: Scenario) -> None:
     load time (InputError naming the field) rather than inside a run."""
     from .units import conversion_factor
 
+    scn.arm_parameter_sets
     for i, arm in enumerate(scn.arms):
-        scn.arm_parameters(arm)
         for k, dose in enumerate(arm.doses):
             conversion_factor(dose.unit, "mg/kg", f"arms[{i}].doses[{k}].unit")

@@ -235,7 +235,7 @@ def test_non_empty_output_dir_is_refused_before_simulating(tmp_path, monkeypatch
     def must_not_run(*args, **kwargs):
         raise AssertionError("simulated although the output directory was unusable")
 
-    monkeypatch.setattr(engine, "simulate", must_not_run)
+    monkeypatch.setattr(engine, "run", must_not_run)
     res = CliRunner().invoke(cli.app, ["run", "--days", "1", "--out", str(out)])
     assert isinstance(res.exception, InputError) and "not empty" in str(res.exception)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]

@@ -1,6 +1,7 @@
 """Well-mixed engine end to end: every shipped scenario runs, the Dataset
-follows docs/architecture.md, runs are reproducible, cohorts are paired, the
-flagship behaves in the expected direction and failed rows are reported."""
+follows the results contract (docs/architecture.md), runs are reproducible,
+cohorts are paired, the flagship behaves in the expected direction and failed
+rows are reported."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import xarray as xr
 import yaml
 
 import tmesim
+from tmesim import results as R
 from tmesim.errors import SimulationError
 from tmesim.params.index import NAMES as PARAM_NAMES
 from tmesim.protocols import drugs
-from tmesim.protocols.schedule import compile_batch
 from tmesim.scenario import build_scenario, list_scenarios, load_scenario
-from tmesim.wellmixed import solver
+from tmesim.simulation import Simulation, SolverOptions, simulate
+from tmesim.status import SolverStatus
 from tmesim.wellmixed import state as S
-from tmesim.wellmixed.engine import check, simulate
+
+check = R.raise_on_failure
+V = R.variable
 
 GROUPS = {"tumor", "tumor_ferroptosis", "tumor_signalling", "t_cells", "car_t_cells", "innate", "exhaustion_axis",
           "cytokines", "metabolites", "drugs", "deaths"}
@@ -62,11 +66,11 @@ def test_shipped_scenario_runs_cleanly(name):
     scn = scn.with_overrides(days=min(scn.days, 12.0))
     ds = simulate(scn)
     assert list(ds.arm.values) == [a.name for a in scn.arms]
-    assert (ds.solver_status.values == 0).all(), ds.attrs["solver_messages"]
-    assert json.loads(ds.attrs["solver_messages"]) == []
+    assert (ds.solver_status.values == 0).all(), ds.solver_message.values
+    assert (ds.solver_message.values == "ok").all()
     check(ds)  # raises on failure, NaN or negative state
     for var in S.NAMES:
-        values = ds[var].values
+        values = V(ds, var).values
         assert np.isfinite(values).all(), var
         assert (values >= 0).all(), (var, values.min())
     for var in S.AUX_NAMES:
@@ -87,24 +91,52 @@ class TestDatasetContract:
         assert ds.time.attrs["units"] == "day"
         assert ds.solver_status.dims == ("arm", "patient")
         assert ds.solver_status.dtype.kind == "i"
+        assert ds.solver_status.attrs["flag_meanings"].split() == [s.name.lower() for s in SolverStatus]
+        # T cell pools by lineage and state, as coordinates
+        assert ds.t_cells.dims == ("arm", "patient", "time", "t_pool")
+        assert set(ds.lineage.values) == {"cd8", "cd4", "car_cd8", "car_cd4"}
+        assert R.t_pools(ds, lineage="cd8", state="terminal_exhausted") == ["cd8_terminal_exhausted"]
+        assert R.t_pools(ds, state="stem_memory") == ["car_cd8_stem_memory", "car_cd4_stem_memory"]
+
+    def test_parameter_values_per_patient_with_units(self, short_flagship):
+        scn, ds = short_flagship
+        assert ds.parameter_values.dims == ("arm", "patient", "parameter")
+        assert list(ds.parameter.values) == list(PARAM_NAMES)
+        growth = R.parameter(ds, "tumor_growth_rate")
+        assert growth.attrs["units"] == "1/min"
+        assert float(growth.sel(arm="control", patient=0)) == pytest.approx(0.45 / 1440, rel=1e-12)
+
+    def test_events_are_the_protocol(self, short_flagship):
+        scn, ds = short_flagship
+        assert R.events(ds, "control") == []
+        ike = R.events(ds, "IKE")
+        assert [e["time"] for e in ike] == [6.0, 7.0, 8.0]  # daily from day 6: the doses an 8-day run reached
+        assert {e["kind"] for e in ike} == {"dose"} and {e["target"] for e in ike} == {"ike"}
+        assert ike[0]["amount"] == 40.0 and ike[0]["unit"] == "mg/kg"
+        assert ds.event_time.attrs["units"] == "day"
+        assert R.first_treatment_day(ds) == 6.0
+        assert R.untreated_arms(ds) == ["control"]
 
     def test_every_output_has_units_long_name_group(self, short_flagship):
         _, ds = short_flagship
-        on_grid = [v for v in ds.data_vars if ds[v].dims == ("arm", "patient", "time")]
-        assert len(on_grid) >= len(S.NAMES) + len(S.AUX_NAMES)
+        on_grid = [v for v in ds.data_vars if ds[v].dims[:3] == ("arm", "patient", "time")]
+        assert len(on_grid) >= len(S.NAMES) + len(S.AUX_NAMES) - len(S.T_CELL_POOLS) + 1
         for var in on_grid:
             attrs = ds[var].attrs
             assert isinstance(attrs.get("units"), str), var
             assert str(attrs.get("long_name", "")).strip(), var
             assert attrs.get("group") in GROUPS, (var, attrs.get("group"))
-        assert set(ds.data_vars) - set(on_grid) <= {"solver_status", "solver_steps"}
+            assert attrs.get("role") in ("state", "derived"), var
+        assert set(ds.data_vars) - set(on_grid) == {"solver_status", "solver_message", "solver_steps",
+                                                    "parameter_values", "event_time", "event_kind", "event_target",
+                                                    "event_amount", "event_unit", "event_detail"}
 
     def test_key_variables_present(self, short_flagship):
         _, ds = short_flagship
-        missing = [v for v in KEY_VARIABLES if v not in ds]
+        missing = [v for v in KEY_VARIABLES if v not in ds and v not in ds.t_pool]
         assert not missing
         for v in KEY_VARIABLES:
-            assert ds[v].attrs["units"] == "cell", v
+            assert V(ds, v).attrs["units"] == "cell", v
         for d in drugs.DRUGS:
             assert ds[f"drug_{d.name}"].attrs["group"] == "drugs"
 
@@ -119,7 +151,7 @@ class TestDatasetContract:
         for name, rec in params.items():
             assert set(rec) >= {"value", "unit", "source"}, name
             assert rec["value"] == pytest.approx(scn.base_parameters[name], rel=1e-12), name
-        assert json.loads(ds.attrs["solver_messages"]) == []
+        assert "rtol=0.0001" in ds.attrs["solver"]
 
     def test_no_wall_clock_in_attrs(self, short_flagship):
         # identical reruns need attrs free of wall-clock time
@@ -166,19 +198,19 @@ def test_rows_are_independent_of_the_batch(short_flagship):
     only = scn.model_copy(update={"arms": [scn.arms[3]]})
     alone = simulate(only)
     for var in ("tumor_live", "tumor_gsh", "cd8_effector", "ifng"):
-        np.testing.assert_array_equal(alone[var].sel(arm=scn.arms[3].name).values,
-                                      ds[var].sel(arm=scn.arms[3].name).values, err_msg=var)
+        np.testing.assert_array_equal(V(alone, var).sel(arm=scn.arms[3].name).values,
+                                      V(ds, var).sel(arm=scn.arms[3].name).values, err_msg=var)
 
 
 def test_progress_chunks_do_not_change_results(short_flagship):
     scn, ds = short_flagship
     seen = []
-    one = simulate(scn, chunks=1, progress=seen.append)
+    one = simulate(scn, solver=SolverOptions(progress_chunks=1), progress=seen.append)
     assert seen == [1.0]
     for var in ("tumor_live", "tumor_gsh", "cd8_effector"):
-        np.testing.assert_allclose(one[var].values, ds[var].values, rtol=2e-3, atol=1e-6, err_msg=var)
+        np.testing.assert_allclose(V(one, var).values, V(ds, var).values, rtol=2e-3, atol=1e-6, err_msg=var)
     fractions = []
-    simulate(scn, chunks=5, progress=fractions.append)
+    simulate(scn, solver=SolverOptions(progress_chunks=5), progress=fractions.append)
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 5
 
 
@@ -200,8 +232,9 @@ class TestCohort:
 
     def test_same_patient_in_every_arm(self, cohort):
         scn, ds = cohort
-        batch = compile_batch(scn)
-        p = batch.p.reshape(len(scn.arms), 4, -1)
+        batch = Simulation(scn).compile()
+        p = batch.values.reshape(len(scn.arms), 4, -1)
+        np.testing.assert_array_equal(ds.parameter_values.values, p)  # the results carry each row's values
         for a in range(1, len(scn.arms)):
             np.testing.assert_array_equal(p[a], p[0])  # flagship arms share parameters
         assert not np.array_equal(p[0, 0], p[0, 1])
@@ -262,8 +295,8 @@ def ball_60():
 
 def _car(ds, arm, day):
     x = ds.sel(arm=arm, time=day).squeeze("patient")
-    memory = float(x.car_cd8_stem_memory + x.car_cd4_stem_memory)
-    return memory, sum(float(x[v]) for v in CAR_POOL)
+    memory = float(V(x, "car_cd8_stem_memory") + V(x, "car_cd4_stem_memory"))
+    return memory, sum(float(V(x, v)) for v in CAR_POOL)
 
 
 class TestCarProducts:
@@ -290,9 +323,9 @@ class TestCarProducts:
         ds = simulate(scn)
         for arm in ("standard product", "bortezomib product"):
             x = ds.sel(arm=arm).squeeze("patient")
-            total = sum(x[v] for v in CAR_POOL)
+            total = sum(V(x, v) for v in CAR_POOL)
             peak = int(total.argmax("time"))
-            memory = float((x.car_cd8_stem_memory + x.car_cd4_stem_memory)[peak])
+            memory = float((V(x, "car_cd8_stem_memory") + V(x, "car_cd4_stem_memory"))[peak])
             assert float(x.time[peak]) > 2.0  # the pool expands first
             assert memory / float(total[peak]) < 0.5
 
@@ -392,45 +425,43 @@ class TestHostContext:
 class TestFailureReporting:
     def test_step_budget_failure_is_reported_per_row(self, short_flagship):
         scn, _ = short_flagship
-        ds = simulate(scn, max_steps=5)
+        ds = simulate(scn, solver=SolverOptions(max_steps=5))
         status = ds.solver_status.values
-        assert (status == solver.FAIL_MAX_STEPS).all()
-        msgs = json.loads(ds.attrs["solver_messages"])
-        assert [m["arm"] for m in msgs] == [a.name for a in scn.arms]
-        for m in msgs:
-            assert m["patient"] == 0 and m["status"] == solver.FAIL_MAX_STEPS
-            assert "t = " in m["message"] and " d" in m["message"]
+        assert (status == SolverStatus.MAX_STEPS).all()
+        for message in ds.solver_message.values.ravel():
+            assert message.startswith(SolverStatus.MAX_STEPS.message)
+            assert "t = " in message and " d" in message
         with pytest.raises(SimulationError) as info:
             check(ds)
-        assert "control" in str(info.value)
+        assert "control" in str(info.value) and f"in {len(scn.arms)} of {len(scn.arms)} runs" in str(info.value)
         with pytest.raises(SimulationError):
-            simulate(scn, max_steps=5, raise_on_failure=True)
+            simulate(scn, solver=SolverOptions(max_steps=5), raise_on_failure=True)
 
     def test_failure_message_names_a_variable(self, short_flagship):
         # a step-budget failure names the variable whose error limited the last step
         scn, _ = short_flagship
-        ds = simulate(scn, max_steps=5)
-        for m in json.loads(ds.attrs["solver_messages"]):
-            assert any(f"variable {name} " in m["message"] for name in S.NAMES), m["message"]
+        ds = simulate(scn, solver=SolverOptions(max_steps=5))
+        for message in ds.solver_message.values.ravel():
+            assert any(f"variable {name} " in message for name in S.NAMES), message
 
     def test_failing_row_does_not_kill_the_others(self):
         scn = load_scenario().with_overrides(days=20)
-        full = simulate(scn, chunks=1)
+        full = simulate(scn, solver=SolverOptions(progress_chunks=1))
         steps = full.solver_steps.values[:, 0]
         lo, hi = int(steps.min()), int(steps.max())
         assert hi > lo + 10, "needs arms of different step counts"
         budget = (lo + hi) // 2
-        ds = simulate(scn, chunks=1, max_steps=budget)
+        ds = simulate(scn, solver=SolverOptions(progress_chunks=1, max_steps=budget))
         ok = steps <= budget
         assert ok.any() and (~ok).any()
         np.testing.assert_array_equal(ds.solver_status.values[:, 0] == 0, ok)
-        msgs = json.loads(ds.attrs["solver_messages"])
         failed_arms = [str(a) for a in full.arm.values[~ok]]
-        assert sorted(m["arm"] for m in msgs) == sorted(failed_arms)
+        assert sorted(str(a) for a in ds.arm.values[R.failed(ds).values[:, 0]]) == sorted(failed_arms)
+        assert (ds.solver_message.values[ok, 0] == "ok").all()
         # the rows that succeeded are exactly as in the unconstrained run
         for arm in full.arm.values[ok]:
             for var in ("tumor_live", "tumor_gsh", "cd8_effector"):
-                np.testing.assert_array_equal(ds[var].sel(arm=arm).values, full[var].sel(arm=arm).values)
+                np.testing.assert_array_equal(V(ds, var).sel(arm=arm).values, V(full, var).sel(arm=arm).values)
         with pytest.raises(SimulationError) as info:
             check(ds)
         assert failed_arms[0] in str(info.value)
@@ -438,8 +469,12 @@ class TestFailureReporting:
     def test_check_flags_negative_state(self, short_flagship):
         _, ds = short_flagship
         bad = ds.copy(deep=True)
-        bad["cd8_effector"][1, 0, 5] = -1.0
+        bad["t_cells"][1, 0, 5, list(bad.t_pool.values).index("cd8_effector")] = -1.0
         with pytest.raises(SimulationError) as info:
             check(bad)
         assert "cd8_effector" in str(info.value) and "anti-PD-1" in str(info.value)
+        bad = ds.copy(deep=True)
+        bad["tumor_gsh"][2, 0, 3] = np.nan
+        with pytest.raises(SimulationError, match="tumor_gsh is nan in arm 'IKE'"):
+            check(bad)
         check(ds)  # the original is fine

@@ -55,14 +55,16 @@ def test_bench_cli_passes_options_and_writes_json(tmp_path, monkeypatch):
 
     def fake(**kwargs):
         seen.update(kwargs)
-        return {"wall_s": 1.0, "rtol": kwargs["engine_options"].get("rtol")}
+        return {"wall_s": 1.0, "rtol": kwargs["solver"].rtol}
 
     monkeypatch.setattr(bench, "bench_wellmixed", fake)
     out = CliRunner().invoke(cli.app, ["bench", "wellmixed", "--patients", "5", "--threads", "1", "--rtol", "1e-3",
                                        "--jac-every", "10", "--method", "ros2", "--reference", "2", "--json", str(tmp_path / "b.json")])
     assert out.exit_code == 0, out.output
     assert seen["n_patients"] == 5 and seen["threads"] == 1 and seen["n_reference"] == 2
-    assert seen["engine_options"] == {"method": "ros2", "rtol": 1e-3, "jac_every": 10}
+    from tmesim.simulation import SolverOptions
+
+    assert seen["solver"] == SolverOptions(method="ros2", rtol=1e-3, jacobian_every=10)
     assert json.loads((tmp_path / "b.json").read_text())["rtol"] == 1e-3
 
 

@@ -1,11 +1,12 @@
 """docs/model.md stays true to the model code.
 
 The page writes out the well-mixed model's equations. These tests read the
-names the code actually uses (state catalogue, parameters read by the
-right-hand side, product manufacturing and the schedule, drugs, mechanism
-functions) and check that each is named on the page, that the state tables
-match ``state.py``, and that the page names no identifier the code no longer
-has. When one fails, update docs/model.md with the code change.
+names the code actually uses (state catalogue, the parameters the engine's
+row layout resolves for the cell programs and closures, product
+manufacturing, drugs, mechanism functions) and check that each is named on
+the page, that the state tables match ``state.py``, and that the page names
+no identifier the code no longer has. When one fails, update docs/model.md
+with the code change.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ import pytest
 
 import tmesim
 from tmesim.params.index import CATALOGUE
-from tmesim.protocols import drugs
+from tmesim.protocols import drugs, products
 from tmesim.wellmixed import state
+from tmesim.wellmixed.layout import ROW
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "model.md"
 SRC = Path(tmesim.__file__).resolve().parent
 
-# Sources whose parameter reads the page must document.
-PARAM_SOURCES = ["wellmixed/model.py", "protocols/products.py", *sorted(
-    str(p.relative_to(SRC)) for p in (SRC / "biology").glob("*.py"))]
+# Sources that compose the model: its closures, the cell programs, manufacturing.
+MODEL_SOURCES = ["wellmixed/model.py", "protocols/products.py", "protocols/schedule.py", *sorted(
+    str(p.relative_to(SRC)) for p in (SRC / "biology" / "programs").glob("*.py"))]
 BIOLOGY_ALIASES = ("ex", "fer", "gr", "kil", "mac", "rec", "sig")
-DRUG_PARAMS = ("half_life", "volume", "ec50", "emax")
+PROGRAM_ALIASES = ("tumor", "t_cell", "nk", "macrophage", "pharmacology")
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +43,26 @@ def _read(rel: str) -> str:
 
 
 def used_parameters() -> set[str]:
-    """Catalogue names the model reads: ``P.<name>`` in the right-hand side,
-    products and biology; ``NAMES.index("<name>")`` in the schedule; every
-    drug's PK/PD parameters (read by position in model.py)."""
-    names: set[str] = set()
-    for rel in PARAM_SOURCES:
-        names |= set(re.findall(r"\bP\.([a-z0-9_]+)", _read(rel)))
-    names |= set(re.findall(r'NAMES\.index\("([a-z0-9_]+)"\)', _read("protocols/schedule.py")))
-    for d in drugs.DRUGS:
-        names |= {d.param(w) for w in DRUG_PARAMS}
-    return names
+    """Catalogue names the model reads: every source of the engine's row layout (cell programs and
+    closures) and of CAR T manufacturing."""
+    return ROW.parameters() | set(products.PARAMS.fields)
 
 
-def test_parameter_scan_finds_the_model() -> None:
+def test_every_catalogue_parameter_is_read_by_a_group() -> None:
     names = used_parameters()
-    assert len(names) > 150, f"regex found only {len(names)} parameters: has model.py changed its P. alias?"
-    unknown = sorted(names - set(CATALOGUE))
-    assert not unknown, f"parameters read by the code but missing from catalogue.yaml: {unknown}"
+    assert len(names) > 150
+    assert sorted(names - set(CATALOGUE)) == [], "groups read parameters the catalogue lacks"
+    assert sorted(set(CATALOGUE) - names) == [], "catalogue parameters no group reads"
+
+
+def test_every_group_field_is_read_by_code() -> None:
+    """No dead field: each field of a resolved group is read somewhere (``p.<field>`` in compiled code,
+    ``["<field>"]`` in Python)."""
+    src = "".join(_read(rel) for rel in MODEL_SOURCES)
+    groups = [slot.group for slot in ROW.slots] + [products.PARAMS]
+    unread = sorted({f"{g.name}.{f}" for g in groups for f in g.fields + g.derived
+                     if not re.search(rf"\.{f}\b|\[\"{f}\"\]", src)})
+    assert unread == [], f"group fields no code reads: {unread}"
 
 
 def test_every_used_parameter_is_documented(doc: str) -> None:
@@ -97,8 +102,8 @@ def test_every_drug_is_documented(doc: str) -> None:
 
 
 def test_every_mechanism_function_called_by_the_model_is_documented(doc: str) -> None:
-    src = _read("wellmixed/model.py") + _read("protocols/products.py")
-    pattern = r"\b(?:" + "|".join(BIOLOGY_ALIASES) + r")\.([a-z_][a-z0-9_]*)\("
+    src = "".join(_read(rel) for rel in MODEL_SOURCES)
+    pattern = r"\b(?:" + "|".join(BIOLOGY_ALIASES + PROGRAM_ALIASES) + r")\.([a-z_][a-z0-9_]*)\("
     called = set(re.findall(pattern, src))
     assert called, "no biology calls found: has model.py changed its import aliases?"
     missing = sorted(f for f in called if not re.search(rf"`(?:[a-z_]+\.)*{f}`", doc))

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from tmesim.analysis import write_analysis
 from tmesim.errors import InputError
 from tmesim.io import outputs
 
@@ -24,7 +25,7 @@ def written_run(tmp_path_factory, make_run_dataset):
     ds.attrs["provenance"] = {"citations": ["Wang2019"], "knobs": {"stat1_loss": False}}
     ds["tumor_live"].attrs["bounds"] = {"min": 0}
     out_dir = tmp_path_factory.mktemp("runs") / "synthetic-20240101-000000"
-    return outputs.write_run(ds, SCENARIO_YAML, out_dir), ds
+    return outputs.write_run(ds, SCENARIO_YAML, out_dir, extra=lambda folder: write_analysis(ds, folder)), ds
 
 
 def test_run_directory_holds_every_output(written_run):
@@ -92,26 +93,24 @@ def test_refuses_a_file(run_dataset, tmp_path):
         outputs.write_run(run_dataset, SCENARIO_YAML, target)
 
 
-def test_failure_leaves_no_directory(run_dataset, tmp_path, monkeypatch):
-    def broken_plot_run(ds, out_dir):
-        Path(out_dir).mkdir()
-        (Path(out_dir) / "half.png").write_bytes(b"")
+def test_failure_leaves_no_directory(run_dataset, tmp_path):
+    def broken_figures(folder):
+        (Path(folder) / "figures").mkdir()
+        (Path(folder) / "figures" / "half.png").write_bytes(b"")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outputs, "plot_run", broken_plot_run)
     out_dir = tmp_path / "runs" / "run"
     with pytest.raises(RuntimeError, match="disk full"):
-        outputs.write_run(run_dataset, SCENARIO_YAML, out_dir)
+        outputs.write_run(run_dataset, SCENARIO_YAML, out_dir, extra=broken_figures)
     assert not out_dir.exists()
     assert list((tmp_path / "runs").iterdir()) == []
 
 
-def test_existing_empty_directory_is_filled(run_dataset, tmp_path, monkeypatch):
-    monkeypatch.setattr(outputs, "plot_run", lambda ds, out_dir: [])
+def test_existing_empty_directory_is_filled(run_dataset, tmp_path):
     out_dir = tmp_path / "run"
     out_dir.mkdir()
     assert outputs.write_run(run_dataset, SCENARIO_YAML, out_dir) == out_dir
-    assert (out_dir / "timeseries.nc").is_file()
+    assert sorted(p.name for p in out_dir.iterdir()) == ["scenario.yaml", "timeseries.nc"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
@@ -119,3 +118,14 @@ def test_default_run_dir():
     stamp = datetime(2024, 3, 5, 14, 7, 9)
     assert outputs.default_run_dir("b16_icb_ferroptosis", stamp) == Path("runs/b16_icb_ferroptosis-20240305-140709")
     assert outputs.default_run_dir("my run/1", stamp) == Path("runs/my_run_1-20240305-140709")
+
+
+def test_io_imports_nothing_above_it():
+    """io/ reads and writes files: the analysis, engines and reproduce packages are above it."""
+    import ast
+
+    for path in Path(outputs.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(("tmesim.analysis", "tmesim.wellmixed", "tmesim.reproduce",
+                                                   "tmesim.simulation")), (path.name, node.module)

@@ -45,9 +45,10 @@ def test_catalogue_entries_have_unit_and_description():
             assert lo <= hi, name
 
 
-def test_index_constants_match_catalogue_order():
-    assert P.tumor_growth_rate == NAMES.index("tumor_growth_rate")
-    assert NAMES[P.gsh_turnover_rate] == "gsh_turnover_rate"
+def test_columns_match_catalogue_order():
+    assert P.COLUMN["tumor_growth_rate"] == NAMES.index("tumor_growth_rate")
+    assert NAMES[P.COLUMN["gsh_turnover_rate"]] == "gsh_turnover_rate"
+    assert list(P.COLUMN) == list(NAMES)
 
 
 # ------------------------------------------------------------- shipped sets

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from tmesim.analysis import plots
-from tmesim.analysis.summary import mask_empty_pool
+from tmesim.results import mask_empty_pool
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -130,15 +130,14 @@ def test_car_axis_panels_only_where_car_t_cells_exist(run_dataset):
     np.testing.assert_array_equal(mask_empty_pool(ds, ds["car_t_bach2"]).values, ds["car_t_bach2"].values)
     # below one CAR T cell the pool's mean state is not data; with none anywhere the panel goes
     empty = ds.copy(deep=True)
-    empty["car_cd8_effector"][:] = 0.0
-    empty["car_cd8_terminal_exhausted"][:] = 0.0
+    empty["t_cells"].loc[{"t_pool": ["car_cd8_effector", "car_cd8_terminal_exhausted"]}] = 0.0
     assert bool(mask_empty_pool(empty, empty["car_t_bach2"]).isnull().all())
     assert "CAR T cell BACH2 activity" not in titles(empty)
     assert "T cell BACH2 activity" in titles(empty)  # host axis unaffected
     # after an infusion (pool from zero to 0.5 and then 600 cells) only the populated times are drawn
     half = ds.copy(deep=True)
-    half["car_cd8_terminal_exhausted"][:] = 0.0
-    half["car_cd8_effector"][..., :3] = 0.5
+    half["t_cells"].loc[{"t_pool": "car_cd8_terminal_exhausted"}] = 0.0
+    half["t_cells"].loc[{"t_pool": "car_cd8_effector", "time": half.time[:3]}] = 0.5
     masked = mask_empty_pool(half, half["car_t_bach2"])
     assert bool(masked[..., :3].isnull().all()) and bool(masked[..., 3:].notnull().all())
 

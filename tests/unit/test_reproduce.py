@@ -13,35 +13,51 @@ import yaml
 from typer.testing import CliRunner
 
 from tmesim.errors import InputError
+from tmesim.protocols.events import arm_events
 from tmesim.reproduce import findings as F
 from tmesim.reproduce import runner as R
+from tmesim.results import event_variables
+from tmesim.scenario import build_scenario
+from tmesim.wellmixed.state import T_CELL_POOLS
 
 TIME = np.linspace(0.0, 30.0, 121)  # every 6 h
 
 
 def make_dataset(arms: dict[str, dict[str, np.ndarray]], n_patients: int, *, scenario: dict | None = None,
                  seeds: list[int] | None = None, failed: dict[str, list[int]] | None = None) -> xr.Dataset:
-    """Synthetic engine output (contract of docs/architecture.md).
+    """Synthetic engine output (the results contract, docs/architecture.md).
 
     ``arms`` maps arm -> variable -> values broadcastable to (patient, time);
-    every arm must give the same variables.
+    every arm must give the same variables. T cell pools (``cd8_effector``, ...)
+    go into ``t_cells``; the protocol events come from ``scenario`` (a scenario
+    mapping; by default one arm per name, untreated).
     """
     names = list(arms)
     variables = list(next(iter(arms.values())))
     data = {}
+    stacked = {var: np.stack([np.broadcast_to(np.asarray(arms[a][var], dtype=float), (n_patients, TIME.size))
+                              for a in names]) for var in variables}
+    pools = [v for v in variables if v in T_CELL_POOLS]
     for var in variables:
-        values = np.stack([np.broadcast_to(np.asarray(arms[a][var], dtype=float), (n_patients, TIME.size))
-                           for a in names])
-        data[var] = (("arm", "patient", "time"), values, {"units": "1", "long_name": var, "group": "tumor"})
+        if var not in T_CELL_POOLS:
+            data[var] = (("arm", "patient", "time"), stacked[var], {"units": "1", "long_name": var, "group": "tumor"})
+    coords = {"arm": names, "patient": np.arange(n_patients), "time": ("time", TIME, {"units": "day"})}
+    if pools:
+        data["t_cells"] = (("arm", "patient", "time", "t_pool"), np.stack([stacked[v] for v in pools], axis=-1),
+                           {"units": "cell", "long_name": "T cells", "group": "t_cells"})
+        coords.update(t_pool=("t_pool", pools), lineage=("t_pool", [T_CELL_POOLS[v][0] for v in pools]),
+                      state=("t_pool", [T_CELL_POOLS[v][1] for v in pools]))
     status = np.zeros((len(names), n_patients), dtype=np.int64)
     for arm, patients in (failed or {}).items():
         status[names.index(arm), patients] = 1
     data["solver_status"] = (("arm", "patient"), status)
-    coords = {"arm": names, "patient": np.arange(n_patients), "time": ("time", TIME, {"units": "day"})}
+    data["solver_message"] = (("arm", "patient"), np.where(status == 0, "ok", "failed"))
     if seeds is not None:
         coords["seed"] = ("patient", np.asarray(seeds))
-    scenario = scenario or {"name": "synthetic", "arms": [{"name": a} for a in names]}
-    attrs = {"scenario": yaml.safe_dump(scenario), "seed": 0, "engine": "wellmixed", "solver_messages": "[]"}
+    scenario = build_scenario({"days": float(TIME[-1]), **(scenario or {"name": "synthetic",
+                                                                        "arms": [{"name": a} for a in names]})})
+    data.update(event_variables([arm_events(scenario, i) for i in range(len(scenario.arms))]))
+    attrs = {"scenario": scenario.to_yaml(), "seed": 0, "engine": "wellmixed"}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -272,11 +288,14 @@ def test_seed_plan_splits_draws_over_seeds():
 def test_concatenated_draws_keep_seeds_and_renumber_patients():
     a = make_dataset({"x": {"tumor_live": flat(1.0, 2)}}, 2)
     b = make_dataset({"x": {"tumor_live": flat(2.0, 3)}}, 3)
-    b.attrs["solver_messages"] = json.dumps([{"arm": "x", "patient": 1, "status": 1, "message": "m"}])
+    b["solver_status"][0, 1] = 1
+    b["solver_message"][0, 1] = "m"
     ds = R._concat_patients([a, b], [5, 6])
     assert ds["patient"].values.tolist() == [0, 1, 2, 3, 4]
     assert ds["seed"].values.tolist() == [5, 5, 6, 6, 6]
-    assert json.loads(ds.attrs["solver_messages"])[0]["patient"] == 3
+    assert ds["solver_message"].values[0].tolist() == ["ok", "ok", "ok", "m", "ok"]
+    assert ds["solver_status"].values[0].tolist() == [0, 0, 0, 1, 0]
+    assert ds["event_kind"].dims == ("arm", "event")  # per-arm variables are not stacked along patient
     assert json.loads(ds.attrs["seed"]) == [5, 6]
 
 
@@ -360,12 +379,13 @@ def test_draws_rejected_before_treatment_are_excluded_and_counted():
     assert result.n_draws == 2 and result.fraction == 1.0 and result.holds
     assert "1 of 3 draws excluded" in result.note
     # without treatment in the scenario, nothing is excluded
-    ds.attrs["scenario"] = yaml.safe_dump({"name": "s", "arms": [{"name": "control"}, {"name": "treated"}]})
-    assert established_draws(ds).all()
+    untreated = make_dataset({"control": {"tumor_live": tum_c}, "treated": {"tumor_live": tum_t}}, 3)
+    assert established_draws(untreated).all()
 
 
 def test_draws_rejected_without_treatment_after_it_starts_are_excluded():
-    from tmesim.reproduce.runner import established_draws, untreated_arms
+    from tmesim.reproduce.runner import established_draws
+    from tmesim.results import untreated_arms
 
     scenario = {"name": "s", "arms": [{"name": "control"},
                                       {"name": "knockout", "parameters": {"tumor_ifngr_loss": 1.0}},
@@ -382,7 +402,8 @@ def test_draws_rejected_without_treatment_after_it_starts_are_excluded():
 
 def test_a_draw_is_excluded_when_any_untreated_tumour_line_is_rejected():
     """Each tumour line (genotype arm without treatment) must take, as each is enrolled separately."""
-    from tmesim.reproduce.runner import established_draws, untreated_arms
+    from tmesim.reproduce.runner import established_draws
+    from tmesim.results import untreated_arms
 
     scenario = {"name": "s", "arms": [
         {"name": "control"}, {"name": "KO control", "knobs": {"tumor_ifngr_loss": 1}},

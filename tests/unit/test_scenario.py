@@ -240,11 +240,11 @@ class TestLateArmValidation:
         assert scn.arm_parameters(scn.arms[1])["tumor_slc7a11_overexpression"] == scn.base_parameters["tumor_slc7a11_overexpression"]
 
     def test_bad_dose_unit_raises_at_compile(self):
-        from tmesim.protocols.schedule import compile_batch
+        from tmesim.protocols.events import arm_events
 
         data = _base()
         data["arms"][1]["doses"][0]["unit"] = "mM"
-        err = _error(compile_batch, build_scenario(data))
+        err = _error(arm_events, build_scenario(data), 1)
         assert err.field == "arms[1].doses[0].unit"
 
     @pytest.mark.parametrize("arm", [

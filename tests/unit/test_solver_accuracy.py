@@ -26,10 +26,11 @@ from scipy.integrate import solve_ivp
 
 from tmesim import load_scenario
 from tmesim.protocols import drugs as D
-from tmesim.protocols.schedule import MIN_PER_DAY, compile_batch
+from tmesim.protocols.schedule import MIN_PER_DAY
+from tmesim.results import variable
+from tmesim.simulation import Simulation, SolverOptions, simulate
 from tmesim.wellmixed import model as M
 from tmesim.wellmixed import state as S
-from tmesim.wellmixed.engine import simulate
 
 VARIABLES = ("tumor_live", "tumor_gsh", "cd8_effector", "ifng")
 ARMS = ("control", "anti-PD-1 + IKE")
@@ -45,13 +46,13 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def batch(scenario):
-    return compile_batch(scenario)
+    return Simulation(scenario).compile()
 
 
 def reference_row(batch, r: int, times_min: np.ndarray, method: str = "LSODA", rtol: float = 1e-9,
                   atol_scale: float = 1e-3) -> np.ndarray:
     """State at ``times_min`` (rows) for batch row ``r``, integrated with scipy."""
-    p = batch.p[r]
+    p = batch.params[r]
     y = M.initial_state(p)
     c0 = np.zeros(D.N_DRUGS)
     t0 = np.zeros(D.N_DRUGS)
@@ -92,17 +93,17 @@ def max_rel_error(approx: np.ndarray, ref: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def reference(scenario, batch):
-    times = simulate(scenario, rtol=1e-3).time.values * MIN_PER_DAY
+    times = simulate(scenario, solver=SolverOptions(rtol=1e-3)).time.values * MIN_PER_DAY
     return times, [reference_row(batch, r, times) for r in range(batch.n_rows)]
 
 
 def engine_errors(scenario, reference, rtol: float, method: str = "ros34pw2") -> dict[tuple[str, str], float]:
     times, refs = reference
-    ds = simulate(scenario, rtol=rtol, method=method)
+    ds = simulate(scenario, solver=SolverOptions(rtol=rtol, method=method))
     assert (ds.solver_status == 0).all()
     np.testing.assert_allclose(ds.time.values * MIN_PER_DAY, times)
     return {
-        (arm, var): max_rel_error(ds[var].sel(arm=arm).values[0], refs[a][:, S.NAMES.index(var)])
+        (arm, var): max_rel_error(variable(ds, var).sel(arm=arm).values[0], refs[a][:, S.NAMES.index(var)])
         for a, arm in enumerate(ARMS) for var in VARIABLES
     }
 
@@ -133,7 +134,7 @@ def test_ros2_is_selectable_and_accurate(scenario, reference):
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-2, f"max relative error {errors[worst]:.3g} in {worst}; all: {errors}"
     with pytest.raises(ValueError, match="unknown method"):
-        simulate(scenario, method="rk4")
+        SolverOptions(method="rk4")
 
 
 def test_tighter_tolerance_converges(scenario, reference):
@@ -154,12 +155,15 @@ def test_tighter_tolerance_converges(scenario, reference):
 _PY_EVALUATE = textwrap.dedent("""
     import json, sys
     import numpy as np
+    from tmesim.params.resolve import resolve
     from tmesim.wellmixed import model as M, state as S
+    from tmesim.wellmixed.layout import ROW
     cases = json.load(sys.stdin)
     out = []
     for c in cases:
         dydt = np.empty(S.N_STATE); aux = np.empty(M.N_AUX)
-        M.evaluate(c["t"], np.array(c["y"]), np.array(c["p"]), np.array(c["c0"]), np.array(c["t0"]), dydt, aux)
+        p = resolve(np.array(c["values"]), ROW)[0]
+        M.evaluate(c["t"], np.array(c["y"]), p, np.array(c["c0"]), np.array(c["t0"]), dydt, aux)
         out.append({"dydt": dydt.tolist(), "aux": aux.tolist()})
     json.dump(out, sys.stdout)
 """)
@@ -172,9 +176,9 @@ def test_compiled_rhs_matches_current_source(scenario, batch):
     numba cache holds code compiled from an older model/biology source."""
     from tmesim.wellmixed import solver
 
-    p = batch.p[1]
-    ds = simulate(scenario, rtol=1e-4)
-    y_mid = ds[list(S.NAMES)].sel(arm=ARMS[1], time=8.0).to_array().values[:, 0].copy()
+    p, values = batch.params[1], batch.values[1]
+    ds = simulate(scenario)
+    y_mid = np.array([float(variable(ds, n).sel(arm=ARMS[1], time=8.0)[0]) for n in S.NAMES])
     y_car = y_mid.copy()
     for name in S.NAMES:
         if name.startswith("car_") and S.info(name)[0] == "cell":
@@ -185,8 +189,8 @@ def test_compiled_rhs_matches_current_source(scenario, batch):
         {"t": 8 * MIN_PER_DAY, "y": y_mid, "c0": conc, "t0": np.full(D.N_DRUGS, 7 * MIN_PER_DAY)},
         {"t": 8 * MIN_PER_DAY, "y": y_car, "c0": conc, "t0": np.full(D.N_DRUGS, 8 * MIN_PER_DAY)},
     ]
-    payload = json.dumps([{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()} | {"p": p.tolist()}
-                          for c in cases])
+    payload = json.dumps([{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
+                          | {"values": values.tolist()} for c in cases])
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     res = subprocess.run([sys.executable, "-c", _PY_EVALUATE], input=payload, capture_output=True, text=True,
                          env=env, timeout=120)

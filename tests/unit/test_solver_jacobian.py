@@ -8,11 +8,12 @@ import pytest
 
 from tmesim import load_scenario
 from tmesim.protocols import drugs as D
-from tmesim.protocols.schedule import MIN_PER_DAY, compile_batch
+from tmesim.protocols.schedule import MIN_PER_DAY
+from tmesim.results import variable
+from tmesim.simulation import Simulation
 from tmesim.wellmixed import model as M
 from tmesim.wellmixed import solver
 from tmesim.wellmixed import state as S
-from tmesim.wellmixed.engine import simulate
 
 NC = S.N_CORE
 
@@ -22,21 +23,21 @@ def states():
     """(t, y, p, c0, t0) at a few times of the flagship's arms, plus one
     state with CAR T cells present (their columns are dormant otherwise)."""
     scn = load_scenario().with_overrides(days=8)
-    batch = compile_batch(scn)
-    ds = simulate(scn)
+    batch = Simulation(scn).compile()
+    ds = Simulation(scn).run()
     conc = np.linspace(0.5, 5.0, D.N_DRUGS)  # every drug present
     out = []
     for r, arm in enumerate(ds.arm.values):
         for day in (0.0, 2.0, 8.0):
-            y = ds[list(S.NAMES)].sel(arm=arm, time=day).to_array().values[:, 0].copy()
-            out.append((day * MIN_PER_DAY, y, batch.p[r], conc.copy(), np.full(D.N_DRUGS, (day - 1.0) * MIN_PER_DAY)))
+            y = np.array([float(variable(ds, n).sel(arm=arm, time=day)[0]) for n in S.NAMES])
+            out.append((day * MIN_PER_DAY, y, batch.params[r], conc.copy(), np.full(D.N_DRUGS, (day - 1.0) * MIN_PER_DAY)))
     t, y, p, c0, t0 = out[-1]
     y_car = y.copy()
     for name in S.NAMES:
         if name.startswith("car_") and S.info(name)[0] == "cell":
             y_car[S.NAMES.index(name)] = 1e4
     out.append((t, y_car, p, c0, t0))
-    out.append((0.0, M.initial_state(batch.p[0]), batch.p[0], np.zeros(D.N_DRUGS), np.zeros(D.N_DRUGS)))
+    out.append((0.0, M.initial_state(batch.params[0]), batch.params[0], np.zeros(D.N_DRUGS), np.zeros(D.N_DRUGS)))
     return out
 
 

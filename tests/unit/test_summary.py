@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tmesim.analysis.summary import summarize, t_cell_states, terminal_exhaustion_fraction
+from tmesim.analysis.summary import summarize, terminal_exhaustion_fraction
+from tmesim.results import t_pools
 from tmesim.errors import InputError
 
 EXPECTED_COLUMNS = [
@@ -52,9 +53,9 @@ def test_deaths_are_final_cumulative_values(run_dataset):
 
 
 def test_terminal_fraction_counts_endogenous_and_car_but_not_treg(run_dataset):
-    states = t_cell_states(run_dataset)
-    assert "treg" not in states and "cd8_pd1_expression" not in states
-    assert states["car_cd8_terminal_exhausted"] == ("car_cd8", "terminal_exhausted")
+    pools = t_pools(run_dataset)
+    assert "treg" not in pools and "cd8_pd1_expression" not in pools
+    assert t_pools(run_dataset, lineage="car_cd8", state="terminal_exhausted") == ["car_cd8_terminal_exhausted"]
     # final: terminal 100 (CD8) + 100 (CD4) + 100 (CAR CD8) of 2000 non-Treg T cells
     assert summarize(run_dataset).loc["control", "terminal_exhaustion_fraction"] == pytest.approx(0.15)
     fraction = terminal_exhaustion_fraction(run_dataset)
@@ -63,8 +64,7 @@ def test_terminal_fraction_counts_endogenous_and_car_but_not_treg(run_dataset):
 
 
 def test_terminal_fraction_is_nan_without_t_cells(run_dataset):
-    for name in t_cell_states(run_dataset):
-        run_dataset[name] = run_dataset[name] * 0.0
+    run_dataset["t_cells"] = run_dataset["t_cells"] * 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = summarize(run_dataset)
@@ -72,7 +72,7 @@ def test_terminal_fraction_is_nan_without_t_cells(run_dataset):
 
 
 def test_terminal_fraction_is_nan_without_t_cell_variables(run_dataset):
-    ds = run_dataset.drop_vars(list(t_cell_states(run_dataset)))
+    ds = run_dataset.drop_vars(["t_cells", "t_pool", "lineage", "state"])
     assert np.isnan(summarize(ds)["terminal_exhaustion_fraction"]).all()
 
 

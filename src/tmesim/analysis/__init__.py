@@ -1,9 +1,22 @@
 """Analysis of run outputs: per-arm summary tables and figures.
 
-Reads only the engine's output Dataset, never the model internals.
+Reads only the results contract (:mod:`tmesim.results`), never the model internals.
 """
+
+from pathlib import Path
 
 from tmesim.analysis.plots import plot_run
 from tmesim.analysis.summary import summarize
 
-__all__ = ["plot_run", "summarize"]
+SUMMARY_FILE = "summary.csv"
+FIGURES_DIR = "figures"
+
+__all__ = ["FIGURES_DIR", "SUMMARY_FILE", "plot_run", "summarize", "write_analysis"]
+
+
+def write_analysis(ds, folder: Path) -> list[Path]:
+    """Write a run's analysis into ``folder``: ``summary.csv`` (:func:`summarize`) and ``figures/*.png``
+    (:func:`plot_run`). Returns the files written."""
+    folder = Path(folder)
+    summarize(ds).to_csv(folder / SUMMARY_FILE)
+    return [folder / SUMMARY_FILE, *plot_run(ds, folder / FIGURES_DIR)]

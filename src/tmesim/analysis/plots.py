@@ -27,16 +27,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from tmesim.analysis.summary import (
-    T_CELL_LINEAGES,
-    T_CELL_STATES,
-    car_t_cells,
-    death_variables,
-    mask_empty_pool,
-    safe_ratio,
-    successful,
-    t_cell_states,
-)
+from tmesim.analysis.summary import safe_ratio
+from tmesim.biology.programs.t_cell import STATES as T_CELL_STATES
+from tmesim.results import T_CELL_LINEAGES, car_t_cells, death_variables, mask_empty_pool, successful, t_pools, variable
 
 Colours = dict[str, tuple[float, float, float]]
 
@@ -233,20 +226,19 @@ def figure_death_modes(ds: xr.Dataset, colours: Colours) -> Figure | None:
 
 def figure_t_cell_states(ds: xr.Dataset, colours: Colours) -> Figure | None:
     """T cells (cells) by state, one panel per state; colour = arm, line style = lineage (endogenous / CAR)."""
-    states = t_cell_states(ds)
-    found_states = {state for _, state in states.values()}
-    found_lineages = {lineage for lineage, _ in states.values()}
-    present = [state for state in T_CELL_STATES if state in found_states]
-    if not present:
+    pools = t_pools(ds)
+    if not pools:
         return None
+    lineage_of = dict(zip(ds["t_pool"].values.tolist(), ds["lineage"].values.tolist()))
+    found_lineages = set(lineage_of.values())
+    present = [state for state in T_CELL_STATES if t_pools(ds, state=state)]
     fig, axes = _new_figure(len(present), "T cell states")
     for ax, state in zip(axes, present):
-        members = [name for name, (_, s) in states.items() if s == state]
-        for name in members:
-            draw_arms(ax, ds[name], colours, linestyle=LINEAGE_STYLES[states[name][0]], label=False)
+        for name in t_pools(ds, state=state):
+            draw_arms(ax, variable(ds, name), colours, linestyle=LINEAGE_STYLES[lineage_of[name]], label=False)
         ax.set_title(state.replace("_", " "))
         ax.set_xlabel(_time_label(ds))
-        ax.set_ylabel(f"T cells ({ds[members[0]].attrs.get('units', 'cell')})")
+        ax.set_ylabel(f"T cells ({ds['t_cells'].attrs.get('units', 'cell')})")
     handles = [Line2D([], [], color=colour, label=arm) for arm, colour in colours.items()]
     handles += [Line2D([], [], color="0.3", linestyle=LINEAGE_STYLES[lineage], label=LINEAGE_LABELS[lineage])
                 for lineage in T_CELL_LINEAGES if lineage in found_lineages]

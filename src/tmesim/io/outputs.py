@@ -2,14 +2,16 @@
 
 A run directory holds
 
-* ``timeseries.nc`` -- the engine's Dataset (netCDF4); attributes that netCDF
+* ``timeseries.nc`` -- the run's Dataset (netCDF4); attributes that netCDF
   cannot store (dicts, nested lists, booleans) are written as JSON strings;
-* ``summary.csv`` -- :func:`tmesim.analysis.summary.summarize`, one row per arm;
 * ``scenario.yaml`` -- the resolved scenario, enough to rerun;
-* ``figures/*.png`` -- :func:`tmesim.analysis.plots.plot_run`.
+* whatever the caller adds (``tmesim run`` adds the analysis:
+  ``summary.csv`` and ``figures/*.png``, see :func:`tmesim.analysis.write_analysis`).
 
 It is written into a sibling temporary directory and renamed into place only
 when every file is complete, so a directory named like a run is always whole.
+This module reads and writes files only: it imports nothing above it in the
+package.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,15 +29,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from tmesim.analysis.plots import plot_run
-from tmesim.analysis.summary import summarize
 from tmesim.errors import InputError
 
 RUNS_ROOT = Path("runs")
 TIMESERIES_FILE = "timeseries.nc"
-SUMMARY_FILE = "summary.csv"
 SCENARIO_FILE = "scenario.yaml"
-FIGURES_DIR = "figures"
 NETCDF_COMPRESSION = {"zlib": True, "complevel": 4}
 
 
@@ -135,23 +135,46 @@ def check_output_dir(out_dir: Path) -> None:
         raise InputError("out_dir", f"{out_dir} already exists and is not empty", "choose a new output directory")
 
 
-def write_run(ds: xr.Dataset, scenario_yaml: str, out_dir: Path) -> Path:
-    """Write a complete run directory, atomically.
+@contextmanager
+def atomic_dir(out_dir: Path) -> Iterator[Path]:
+    """Write a directory atomically: yield a sibling temporary directory, rename it to ``out_dir`` when the
+    block ends without an error, remove it otherwise.
 
-    Files are written into ``<out_dir>.partial-<pid>`` next to
-    ``out_dir`` and renamed to ``out_dir`` at the end; on any error the
-    temporary directory is removed and the error re-raised, so ``out_dir``
-    either does not exist (or stays empty) or holds every file.
+    ``out_dir`` may exist only if empty (:func:`check_output_dir`); missing parents are created. The
+    temporary directory is ``<out_dir>.partial-<pid>``.
+    """
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir)
+    target = out_dir.absolute()
+    tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    if tmp.exists():  # left by a killed process that had our pid
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_run(ds: xr.Dataset, scenario_yaml: str, out_dir: Path, extra: Callable[[Path], Any] | None = None) -> Path:
+    """Write a complete run directory, atomically (:func:`atomic_dir`).
 
     Parameters
     ----------
     ds
-        Engine output (see ``docs/architecture.md``).
+        The run's Dataset (see ``docs/architecture.md``).
     scenario_yaml
         The resolved scenario as YAML text (``Scenario.to_yaml()``).
     out_dir
         Directory to create; it may exist only if empty. Missing parents are
         created.
+    extra
+        Called with the (temporary) directory to add more files before it is
+        renamed into place, e.g. :func:`tmesim.analysis.write_analysis`.
 
     Returns
     -------
@@ -163,22 +186,9 @@ def write_run(ds: xr.Dataset, scenario_yaml: str, out_dir: Path) -> Path:
     InputError
         If ``out_dir`` exists and is not an empty directory.
     """
-    out_dir = Path(out_dir)
-    check_output_dir(out_dir)
-    target = out_dir.absolute()
-    tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    if tmp.exists():  # left by a killed process that had our pid
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out_dir) as tmp:
         write_timeseries(ds, tmp / TIMESERIES_FILE)
-        summarize(ds).to_csv(tmp / SUMMARY_FILE)
         (tmp / SCENARIO_FILE).write_text(scenario_yaml, encoding="utf-8")
-        plot_run(ds, tmp / FIGURES_DIR)
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+        if extra is not None:
+            extra(tmp)
+    return Path(out_dir)

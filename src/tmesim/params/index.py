@@ -1,28 +1,19 @@
-"""Positions of the parameters in the compiled parameter vector.
+"""The parameter catalogue and each parameter's column in a matrix of parameter values.
 
-Built from ``catalogue.yaml`` at import: ``index.tumor_growth_rate`` is an int
-that numba reads as a compile-time constant.
+Built from ``catalogue.yaml`` at import. Rows of parameter values (a set,
+drawn cohorts) are vectors in :data:`NAMES` order, in internal units; compiled
+code never reads them by position: :func:`tmesim.params.resolve.resolve`
+turns them into the named groups the cell programs read.
 """
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 
 import yaml
 
-from ..protocols.drugs import DRUGS
-
 CATALOGUE: dict = yaml.safe_load(resources.files("tmesim.params").joinpath("catalogue.yaml").read_text())
 NAMES: tuple[str, ...] = tuple(CATALOGUE)
 N_PARAMS = len(NAMES)
-
-_mod = sys.modules[__name__]
-for _i, _n in enumerate(NAMES):
-    setattr(_mod, _n, _i)
-
-# The model reads a drug's ec50/emax at fixed offsets from its half-life.
-_first = NAMES.index(DRUGS[0].param("half_life"))
-for _k, _d in enumerate(DRUGS):
-    for _j, _what in enumerate(("half_life", "volume", "ec50", "emax")):
-        assert NAMES[_first + 4 * _k + _j] == _d.param(_what), f"catalogue order broken at {_d.param(_what)}"
+#: Column of each parameter in a matrix of parameter values.
+COLUMN: dict[str, int] = {name: i for i, name in enumerate(NAMES)}

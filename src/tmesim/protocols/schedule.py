@@ -1,9 +1,13 @@
-"""Compile a scenario into per-row arrays for the batched engines.
+"""Compile a scenario into per-row arrays for the batched well-mixed engine.
 
 A row is one (arm, virtual patient) pair, arm-major. Each row gets its own
-parameter vector (arm knobs and overrides, then the patient's log-normal
-factors, the same patient in every arm: a paired design), and its own event
-table (drug doses and CAR T infusions, sorted by time, in minutes).
+parameter values (arm knobs and overrides, then the patient's log-normal
+factors, the same patient in every arm: a paired design), resolved once into
+the cell programs' groups (:func:`tmesim.params.resolve.resolve`), and its own
+event table compiled from the arm's engine-neutral events
+(:func:`.events.arm_events`): drug doses as concentration increments (the
+patient's volume of distribution) and CAR T infusions as the manufactured
+product (the patient's CAR T cell row), in minutes.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params.index import CATALOGUE, NAMES
-from ..units import conversion_factor
+from ..params.index import CATALOGUE, COLUMN as _COLUMN, NAMES
+from ..params.resolve import resolve, resolve_group
 from . import drugs, products
+from .events import DOSE, INFUSION, Event, arm_events
 
 EVENT_DOSE, EVENT_INFUSION = 0, 1
 #: Dose payload: drug index, concentration increment (mg/L).
@@ -29,11 +34,19 @@ MIN_PER_DAY = 1440.0
 
 @dataclass
 class Batch:
-    """Per-row inputs of a batched run (R rows = arms x patients)."""
+    """Per-row inputs of a batched run (R rows = arms x patients).
+
+    ``values`` holds each row's parameter values (internal units, catalogue
+    order; what the results report), ``params`` the same resolved into the
+    engine's row layout (what compiled code reads), ``events`` each arm's
+    event list.
+    """
 
     arms: list[str]
     n_patients: int
-    p: np.ndarray  # (R, n_params) internal units
+    values: np.ndarray  # (R, n_params) internal units
+    params: np.ndarray  # (R,) structured rows of the layout
+    events: list[list[Event]]  # per arm
     ev_time: np.ndarray  # (R, E) minutes
     ev_kind: np.ndarray  # (R, E)
     ev_payload: np.ndarray  # (R, E, PAYLOAD)
@@ -42,17 +55,20 @@ class Batch:
 
     @property
     def n_rows(self) -> int:
-        return self.p.shape[0]
+        return self.values.shape[0]
 
 
-def patient_factors(scenario) -> np.ndarray:
+def patient_factors(scenario, root: np.random.SeedSequence | None = None) -> np.ndarray:
     """Log-normal multipliers ``exp(sigma * z)`` per patient and parameter.
 
-    Each parameter's column comes from its own stream,
-    ``SeedSequence([seed, crc32(name)])``: a scenario and seed give the same
-    cohort whatever the number of workers, and adding a parameter to the
-    catalogue leaves every other parameter's draws unchanged.
+    Each parameter's column comes from its own stream, keyed by the
+    parameter's name under the root seed, ``SeedSequence([root entropy,
+    crc32(name)])``: a scenario and seed give the same cohort whatever the
+    number of workers, and adding a parameter to the catalogue leaves every
+    other parameter's draws unchanged. ``root`` defaults to
+    ``SeedSequence(scenario.seed)``.
     """
+    entropy = scenario.seed if root is None else root.entropy
     n = scenario.cohort.size
     sigma = np.zeros(len(NAMES))
     for name, s in scenario.cohort.variability.items():
@@ -61,11 +77,11 @@ def patient_factors(scenario) -> np.ndarray:
                 if not CATALOGUE[pname].get("knob") and sigma[j] == 0.0:
                     sigma[j] = s
         else:
-            sigma[NAMES.index(name)] = s
+            sigma[_COLUMN[name]] = s
     z = np.zeros((n, len(NAMES)))
     for j, pname in enumerate(NAMES):
         if sigma[j] != 0.0:
-            rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, zlib.crc32(pname.encode())]))
+            rng = np.random.default_rng(np.random.SeedSequence([entropy, zlib.crc32(pname.encode())]))
             z[:, j] = rng.standard_normal(n)
     return np.exp(sigma * z)
 
@@ -77,75 +93,66 @@ def _bounds() -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _arm_events(arm, arm_index: int) -> list[tuple[float, int, object]]:
-    """The arm's event template, sorted by time: ``(minute, kind, item)`` where
-    item is ``(drug, mg/kg)`` for a dose and the product for an infusion.
-
-    Doses precede infusions at the same minute (a stable sort of doses, then
-    products), as in the event tables the engines apply.
-    """
-    template = []
-    for k, dose in enumerate(arm.doses):
-        d = drugs.get(dose.drug)
-        mg_per_kg = dose.dose * conversion_factor(dose.unit, "mg/kg", f"arms[{arm_index}].doses[{k}].unit")
-        template += [(day * MIN_PER_DAY, EVENT_DOSE, (d, mg_per_kg)) for day in dose.days()]
-    template += [(prod.day * MIN_PER_DAY, EVENT_INFUSION, prod) for prod in arm.products]
-    template.sort(key=lambda e: e[0])
-    return template
-
-
-def _infusion_payload(p: np.ndarray, prod) -> np.ndarray:
+def _infusion_payload(row, product_row, prod) -> np.ndarray:
     """Infusion payload for one patient: CD8 and CD4 CAR cells, stem-like
     memory fraction, then the product's manufactured exhaustion-axis state."""
-    expression = p[NAMES.index("car_proteasome_expression")]
-    axis = products.manufacture(p, prod.manufacturing == "bortezomib", expression)
+    axis = products.manufacture(row["car_t"], product_row, prod.manufacturing == "bortezomib")
     payload = np.zeros(PAYLOAD)
     payload[INFUSION_CD8] = prod.cells * (1.0 - prod.cd4_fraction)
     payload[INFUSION_CD4] = prod.cells * prod.cd4_fraction
-    payload[INFUSION_MEMORY_FRACTION] = products.memory_fraction(p, axis)
+    payload[INFUSION_MEMORY_FRACTION] = products.memory_fraction(product_row, axis)
     payload[INFUSION_AXIS:] = axis
     return payload
 
 
-def compile_batch(scenario) -> Batch:
-    """Rows, parameters and event tables for a scenario.
+def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None) -> Batch:
+    """Rows, resolved parameters and event tables of a scenario for the engine with row ``layout``.
 
     Unit conversions and bounds are resolved once per arm; only the
     per-patient parts (dose concentration from the patient's volume of
     distribution, the manufactured CAR product) are computed per row.
+    ``root`` is the run's root SeedSequence (default ``SeedSequence(scenario.seed)``).
     """
-    factors = patient_factors(scenario)
+    factors = patient_factors(scenario, root)
     n_pat = scenario.cohort.size
     lo, hi = _bounds()
-    i_expr, i_ko = NAMES.index("car_proteasome_expression"), NAMES.index("car_ifng_knockout")
-    arm_p, templates = [], []
+    i_expr, i_ko = _COLUMN["car_proteasome_expression"], _COLUMN["car_ifng_knockout"]
+    arm_values, arm_ev = [], []
     for a, arm in enumerate(scenario.arms):
-        p = np.clip(scenario.arm_parameters(arm).vector() * factors, lo, hi)
+        v = np.clip(scenario.arm_parameter_sets[a].vector() * factors, lo, hi)
         # product traits are per-arm choices, applied to each patient's parameters
         for prod in arm.products:
-            p[:, i_expr] = prod.proteasome_expression * factors[:, i_expr]
+            v[:, i_expr] = prod.proteasome_expression * factors[:, i_expr]
             if prod.ifng_knockout:
-                p[:, i_ko] = 1.0
-        arm_p.append(p)
-        templates.append(_arm_events(arm, a))
-    P = np.concatenate(arm_p)
-    R = P.shape[0]
-    E = max(1, max(len(t) for t in templates))
+                v[:, i_ko] = 1.0
+        arm_values.append(v)
+        arm_ev.append(arm_events(scenario, a))
+    values = np.concatenate(arm_values)
+    params = resolve(values, layout)
+    R = values.shape[0]
+    timed = [[e for e in ev if e.kind in (DOSE, INFUSION)] for ev in arm_ev]
+    E = max(1, max(len(t) for t in timed))
     ev_time = np.full((R, E), np.inf)
     ev_kind = np.zeros((R, E), dtype=np.int64)
     ev_payload = np.zeros((R, E, PAYLOAD))
     n_ev = np.zeros(R, dtype=np.int64)
-    for a, template in enumerate(templates):
+    for a, events in enumerate(timed):
         rows = slice(a * n_pat, (a + 1) * n_pat)
-        n_ev[rows] = len(template)
-        for j, (t, kind, item) in enumerate(template):
-            ev_time[rows, j] = t
-            ev_kind[rows, j] = kind
-            if kind == EVENT_DOSE:
-                d, mg_per_kg = item
+        n_ev[rows] = len(events)
+        product_rows = None
+        for j, e in enumerate(events):
+            ev_time[rows, j] = e.day * MIN_PER_DAY
+            if e.kind == DOSE:
+                d = drugs.get(e.target)
+                ev_kind[rows, j] = EVENT_DOSE
                 ev_payload[rows, j, DOSE_DRUG] = drugs.DRUGS.index(d)
-                ev_payload[rows, j, DOSE_CONCENTRATION] = mg_per_kg / P[rows, NAMES.index(d.param("volume"))]  # mg/L
+                volume = params.drugs.volume[rows, drugs.DRUGS.index(d)]  # L/kg, each patient's
+                ev_payload[rows, j, DOSE_CONCENTRATION] = e.amount / volume  # mg/L
             else:
-                for r in range(rows.start, rows.stop):
-                    ev_payload[r, j] = _infusion_payload(P[r], item)
-    return Batch([a.name for a in scenario.arms], n_pat, P, ev_time, ev_kind, ev_payload, n_ev, factors)
+                if product_rows is None:
+                    product_rows = resolve_group(values[rows], products.PARAMS)
+                ev_kind[rows, j] = EVENT_INFUSION
+                for k, r in enumerate(range(rows.start, rows.stop)):
+                    ev_payload[r, j] = _infusion_payload(params[r], product_rows[k], e.product)
+    return Batch([a.name for a in scenario.arms], n_pat, values, params, arm_ev, ev_time, ev_kind, ev_payload, n_ev,
+                 factors)

@@ -27,9 +27,9 @@ from functools import lru_cache
 
 import numpy as np
 import xarray as xr
-import yaml
 
-from ..analysis.summary import T_CELL_PATH_STATES, t_cell_states
+from .. import results as R
+from ..biology.programs.t_cell import PATH_STATES
 
 ArmRef = str | tuple[str, ...]
 Metric = Callable[[xr.Dataset, ArmRef], np.ndarray]
@@ -79,12 +79,14 @@ def trajectory(ds: xr.Dataset, arm: ArmRef, *variables: str) -> np.ndarray:
     name = arm_name(ds, arm)
     total = None
     for var in variables:
-        if var not in ds:
-            raise MissingData(f"missing variable {var!r}")
-        values = np.asarray(ds[var].sel(arm=name).transpose("patient", "time").values, dtype=float)
+        try:
+            da = R.variable(ds, var)
+        except KeyError:
+            raise MissingData(f"missing variable {var!r}") from None
+        values = np.asarray(da.sel(arm=name).transpose("patient", "time").values, dtype=float)
         total = values if total is None else total + values
     if "solver_status" in ds:
-        failed = np.asarray(ds["solver_status"].sel(arm=name).values) != 0
+        failed = np.asarray(R.failed(ds).sel(arm=name).values)
         total = np.where(failed[:, None], np.nan, total)
     return total
 
@@ -144,11 +146,10 @@ def window_mean(t: np.ndarray, y: np.ndarray, start: float | None = None, end: f
 
 
 def lineage_states(ds: xr.Dataset, lineages: Sequence[str]) -> list[str]:
-    """Variables of ``ds`` for ``lineages`` in the differentiation-path states
-    (:data:`tmesim.analysis.summary.T_CELL_PATH_STATES`; only CAR T lineages
+    """T cell pools of ``ds`` for ``lineages`` in the differentiation-path states
+    (:data:`tmesim.biology.programs.t_cell.PATH_STATES`; only CAR T lineages
     have a stem-like memory pool), by lineage, then along the path."""
-    by_state = {found: name for name, found in t_cell_states(ds).items()}
-    return [by_state[lin, state] for lin in lineages for state in T_CELL_PATH_STATES if (lin, state) in by_state]
+    return [name for lin in lineages for name in R.t_pools(ds, lineage=lin, state=PATH_STATES)]
 
 
 def terminal_fraction(ds: xr.Dataset, arm: ArmRef, lineages: Sequence[str] = ("cd8",)) -> np.ndarray:
@@ -166,19 +167,8 @@ def terminal_fraction(ds: xr.Dataset, arm: ArmRef, lineages: Sequence[str] = ("c
     return safe_ratio(terminal, total)
 
 
-@lru_cache(maxsize=32)
-def _arms_of(scenario_yaml: str) -> dict[str, dict]:
-    doc = yaml.safe_load(scenario_yaml) or {}
-    return {str(a.get("name")): a for a in doc.get("arms", []) or [] if isinstance(a, dict)}
-
-
-def scenario_arms(ds: xr.Dataset) -> dict[str, dict]:
-    """Arm name -> arm specification of the scenario recorded in ``ds.attrs`` (parsed once per scenario)."""
-    return _arms_of(str(ds.attrs.get("scenario", "")))
-
-
 def infusion_day(ds: xr.Dataset, arm: ArmRef) -> float:
-    """Day of the first CAR T infusion of ``arm``, read from the scenario recorded in ``ds.attrs``.
+    """Day of the first CAR T infusion of ``arm`` (its ``infusion`` events).
 
     Raises
     ------
@@ -186,8 +176,7 @@ def infusion_day(ds: xr.Dataset, arm: ArmRef) -> float:
         If the arm has no CAR T product.
     """
     name = arm_name(ds, arm)
-    spec = scenario_arms(ds).get(name, {})
-    days = [float(p["day"]) for p in spec.get("products", []) or []]
+    days = R.treatment_days(ds, name, ("infusion",))
     if not days:
         raise MissingData(f"arm {name!r} has no CAR T infusion")
     return min(days)

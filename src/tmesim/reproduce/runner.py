@@ -3,7 +3,7 @@
 Robustness draws use the engine's virtual cohort: for a check's scenario the
 cohort becomes ``{size: n, variability: {all: 0.25}}`` (every non-knob
 parameter scaled by an independent log-normal factor, about +/-25%), so one
-:func:`~tmesim.wellmixed.engine.simulate` call runs every draw of every arm,
+:meth:`~tmesim.Simulation.run` call runs every draw of every arm,
 paired (draw ``i`` has the same parameters in every arm). The draws are split
 over several seeds (:data:`DRAWS_PER_SEED` per seed: seeds ``scenario.seed +
 seed``, ``+1``, ...) and concatenated along ``patient`` with a ``seed``
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .. import results as R
 from ..analysis.plots import floor_cell_axis
 from ..errors import InputError
 from . import findings as F
@@ -143,23 +144,18 @@ def seed_plan(draws: int, first_seed: int, per_seed: int = DRAWS_PER_SEED) -> li
 
 def _concat_patients(parts: Sequence[xr.Dataset], seeds: Sequence[int]) -> xr.Dataset:
     """Concatenate per-seed runs along ``patient`` (renumbered), with a ``seed`` coordinate on ``patient``."""
-    messages, offset = [], 0
-    for part in parts:
-        for m in json.loads(part.attrs.get("solver_messages", "[]")):
-            messages.append({**m, "patient": int(m["patient"]) + offset})
-        offset += part.sizes["patient"]
     seed_of = np.concatenate([np.full(p.sizes["patient"], s) for p, s in zip(parts, seeds)])
-    ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim="patient", coords="minimal", compat="override",
-                                                    combine_attrs="override")
+    ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim="patient", data_vars="minimal", coords="minimal",
+                                                    compat="override", combine_attrs="override")
     ds = ds.assign_coords(patient=np.arange(ds.sizes["patient"]), seed=("patient", seed_of))
-    ds.attrs.update(seed=json.dumps([int(s) for s in seeds]), solver_messages=json.dumps(messages))
+    ds.attrs.update(seed=json.dumps([int(s) for s in seeds]))
     return ds
 
 
 def _simulate(scenario, progress: Callable[[float], None] | None):
-    from ..wellmixed.engine import simulate
+    from ..simulation import Simulation
 
-    return simulate(scenario, progress=progress)
+    return Simulation(scenario).run(progress)
 
 
 def simulate_draws(scenario, draws: int, seed: int = 0, sigma: float = F.ROBUSTNESS_SIGMA,
@@ -226,20 +222,6 @@ def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
     return float(med), float(lo), float(hi)
 
 
-def first_treatment_day(ds: xr.Dataset) -> float | None:
-    """Earliest dose or infusion day of the scenario stored in ``ds.attrs``, or None."""
-    arms = F.scenario_arms(ds).values()
-    days = [d["start_day"] for arm in arms for d in arm.get("doses") or []]
-    days += [p["day"] for arm in arms for p in arm.get("products") or []]
-    return min(days) if days else None
-
-
-def untreated_arms(ds: xr.Dataset) -> list[str]:
-    """Arms of the scenario stored in ``ds.attrs`` with no dose, no product and no parameter change."""
-    return [name for name, arm in F.scenario_arms(ds).items()
-            if not arm.get("doses") and not arm.get("products") and not arm.get("parameters")]
-
-
 def established_draws(ds: xr.Dataset) -> np.ndarray:
     """Draws whose tumour is established: it grows without treatment.
 
@@ -258,13 +240,13 @@ def established_draws(ds: xr.Dataset) -> np.ndarray:
     treatment keep every draw.
     """
     keep = np.ones(ds.sizes["patient"], dtype=bool)
-    day = first_treatment_day(ds)
+    day = R.first_treatment_day(ds)
     if day is None or "tumor_live" not in ds:
         return keep
     tum = ds["tumor_live"]
     initial = tum.isel(time=0).max("arm").values
     keep &= tum.sel(time=day, method="nearest").max("arm").values >= 0.01 * initial
-    untreated = [a for a in untreated_arms(ds) if a in ds["arm"].values]
+    untreated = R.untreated_arms(ds)
     if untreated:
         low = tum.sel(arm=untreated).min("time").min("arm").values
         keep &= low >= 0.01 * initial
@@ -302,7 +284,7 @@ def _evaluate_established(finding: F.Finding, ds: xr.Dataset, n_out: int, n_tota
         return _not_run(finding, str(exc))
     seeds = tuple(int(s) for s in dict.fromkeys(np.asarray(ds["seed"].values).tolist())) if "seed" in ds.coords \
         else (int(ds.attrs.get("seed", 0)),)
-    n_failed = int((ds["solver_status"] != 0).any("arm").sum()) if "solver_status" in ds else 0
+    n_failed = int(R.failed(ds).any("arm").sum()) if "solver_status" in ds else 0
     if n_failed:
         note = "; ".join(filter(None, [note, f"{n_failed} of {ds.sizes['patient']} patients failed to integrate"]))
     note = "; ".join(filter(None, [note, excluded_note]))
@@ -446,20 +428,21 @@ def _drawable(ds: xr.Dataset) -> tuple[xr.Dataset, int]:
 def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
     """(arm, patient, time) values and axis label of one panel spec (a variable, or (label, lineages))."""
     from ..analysis.plots import axis_label
-    from ..analysis.summary import mask_empty_pool
 
     if isinstance(panel, str):
-        if panel not in ds:
+        try:
+            da = R.variable(ds, panel)
+        except KeyError:
             return None, panel
-        values = np.asarray(mask_empty_pool(ds, ds[panel]).transpose("arm", "patient", "time").values, dtype=float)
-        label = axis_label(ds[panel])
+        values = np.asarray(R.mask_empty_pool(ds, da).transpose("arm", "patient", "time").values, dtype=float)
+        label = axis_label(da)
     else:
         label, lineages = panel
         try:
             values = np.stack([F.terminal_fraction(ds, str(a), lineages) for a in ds["arm"].values])
         except F.MissingData:
             return None, label
-    failed = np.asarray(ds["solver_status"].transpose("arm", "patient").values) != 0 if "solver_status" in ds else None
+    failed = np.asarray(R.failed(ds).transpose("arm", "patient").values) if "solver_status" in ds else None
     if failed is not None:
         values = np.where(failed[:, :, None], np.nan, values)
     return values, label

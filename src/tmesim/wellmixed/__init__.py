@@ -1,6 +1,2 @@
 """The well-mixed (QSP-style) engine: populations with mean intracellular
 states, batched over arms and virtual patients in one compiled integration."""
-
-from .._jitcache import ensure_fresh
-
-ensure_fresh()

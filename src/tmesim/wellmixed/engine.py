@@ -1,47 +1,50 @@
-"""Run a scenario with the well-mixed engine and return an xarray Dataset.
+"""The well-mixed engine: compile a simulation's rows, integrate them, return the results contract.
 
 Every (arm, patient) row integrates in one compiled, parallel call of the
 batched Rosenbrock-W solver (:mod:`.solver`), in chunks of output times so a
-progress callback can report. See docs/architecture.md for the Dataset
-contract.
+progress callback can report. :func:`run` is what
+:meth:`tmesim.Simulation.run` calls for ``scale: wellmixed``; the Dataset it
+returns is assembled by :func:`tmesim.results.assemble` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
 
-from .. import __version__
-from ..errors import SimulationError
+from ..params.index import CATALOGUE, NAMES
 from ..protocols import drugs
 from ..protocols.schedule import MIN_PER_DAY, Batch, compile_batch
+from ..results import assemble
+from ..status import SolverStatus
+from . import model as M
+from . import solver
 from . import state as S
+from .layout import ROW
 
-# numba's default OpenMP layer was up to 145x slower on 2-core machines here
-# (shared/research/ecosystem.md); workqueue must be chosen before compiling.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    import numba
-
-    numba.config.THREADING_LAYER = "workqueue"
-
-from . import model as M  # noqa: E402
-from . import solver  # noqa: E402
-
-DEFAULT_RTOL = 1e-4
-DEFAULT_METHOD = "ros34pw2"
+ENGINE = "wellmixed"
 
 
-def _solve(batch: Batch, out_times: np.ndarray, rtol: float, progress: Callable[[float], None] | None,
-           chunks: int, max_steps: int, hmax: float, jac_every: int, method: int):
+def compile_rows(simulation) -> Batch:
+    """The rows of ``simulation``'s scenario: parameter values, resolved rows and event tables."""
+    return compile_batch(simulation.scenario, ROW, simulation.seed_sequence)
+
+
+def integrate(batch: Batch, out_times: np.ndarray, options, progress: Callable[[float], None] | None = None):
+    """Integrate every row of ``batch`` through ``out_times`` (min) with the solver ``options``
+    (:class:`tmesim.simulation.SolverOptions`).
+
+    Returns ``(out_y, out_aux, status, fail_var, fail_time, n_steps)``: states and stored derived
+    outputs on (row, time, variable), and per row the :class:`~tmesim.status.SolverStatus` value, the
+    limiting or offending variable, the failure time (min) and the steps taken.
+    """
     R = batch.n_rows
-    y = np.array([M.initial_state(p) for p in batch.p])
+    y = np.array([M.initial_state(p) for p in batch.params])
     K = out_times.size
     out_y = np.full((R, K, S.N_STATE), np.nan)
-    out_aux = np.full((R, K, M.N_AUX), np.nan)
+    out_aux = np.full((R, K, M.N_AUX_OUT), np.nan)
     tcur = np.zeros(R)
     hcur = np.full(R, 1.0)
     c0 = np.zeros((R, drugs.N_DRUGS))
@@ -52,128 +55,68 @@ def _solve(batch: Batch, out_times: np.ndarray, rtol: float, progress: Callable[
     fail_time = np.full(R, np.nan)
     n_steps = np.zeros(R, dtype=np.int64)
     atol = np.array(S.atol())
-    bounds = np.unique(np.linspace(0, K, min(chunks, K) + 1).astype(int))
+    bounds = np.unique(np.linspace(0, K, min(options.progress_chunks, K) + 1).astype(int))
     for k0, k1 in zip(bounds[:-1], bounds[1:]):
-        solver.integrate(y, tcur, hcur, batch.p, c0, t0, batch.ev_time, batch.ev_kind, batch.ev_payload, batch.n_ev,
-                         ev_ptr, out_times, int(k0), int(k1), rtol, atol, hmax, max_steps, jac_every,
-                         method, out_y, out_aux, status, fail_var, fail_time, n_steps)
+        solver.integrate(y, tcur, hcur, batch.params, c0, t0, batch.ev_time, batch.ev_kind, batch.ev_payload,
+                         batch.n_ev, ev_ptr, out_times, int(k0), int(k1), options.rtol, atol,
+                         options.max_step_days * MIN_PER_DAY, options.max_steps, options.jacobian_every,
+                         solver.METHODS[options.method], out_y, out_aux, status, fail_var, fail_time, n_steps)
         if progress is not None:
             progress(k1 / K)
     return out_y, out_aux, status, fail_var, fail_time, n_steps
 
 
-def simulate(scenario, *, progress: Callable[[float], None] | None = None, rtol: float = DEFAULT_RTOL,
-             chunks: int = 20, max_steps: int = 200_000, hmax_min: float = 1440.0, jac_every: int = 20,
-             method: str = DEFAULT_METHOD, raise_on_failure: bool = False) -> xr.Dataset:
-    """Integrate every arm and patient of ``scenario``.
-
-    Parameters
-    ----------
-    scenario : tmesim.scenario.Scenario
-    progress : called with the fraction done (0..1) after each chunk.
-    rtol : relative tolerance of the integrator (absolute tolerances per
-        variable are in :mod:`.state`).
-    chunks : number of progress chunks.
-    max_steps : step budget per row and chunk before the row fails.
-    hmax_min : largest step (min).
-    jac_every : accepted steps between Jacobian refreshes.
-    method : Rosenbrock-W scheme, ``"ros34pw2"`` (order 3, the default) or
-        ``"ros2"`` (order 2); see :mod:`.solver`.
-    raise_on_failure : raise :class:`SimulationError` if any row fails
-        instead of reporting it in ``solver_status``.
-
-    Returns
-    -------
-    xarray.Dataset on (arm, patient, time[days]); see docs/architecture.md.
-    """
-    if method not in solver.METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {sorted(solver.METHODS)}")
-    batch = compile_batch(scenario)
-    step_days = scenario.output_interval_hours / 24.0
-    n_out = int(np.floor(scenario.days / step_days + 1e-9)) + 1
-    days = np.arange(n_out) * step_days
-    if days[-1] < scenario.days - 1e-9:
-        days = np.append(days, scenario.days)
-    out_times = days * MIN_PER_DAY
-    out_y, out_aux, status, fail_var, fail_time, n_steps = _solve(batch, out_times, rtol, progress, chunks, max_steps, hmax_min, jac_every,
-                                                                    solver.METHODS[method])
-    ds = _to_dataset(scenario, batch, days, out_y, out_aux, status, fail_var, fail_time, n_steps)
-    if raise_on_failure:
-        check(ds)
-    return ds
-
-
-def failure_messages(batch: Batch, status, fail_var, fail_time) -> list[dict]:
-    """One record per failed row: arm, patient, status, and a message naming
-    the variable and time."""
-    out = []
+def failure_messages(status, fail_var, fail_time) -> np.ndarray:
+    """Per row: ``"ok"``, or the status's message naming the variable and time of the failure."""
+    out = np.full(status.shape, SolverStatus.OK.message, dtype=object)
     for r in np.flatnonzero(status):
-        arm = batch.arms[r // batch.n_patients]
-        pat = int(r % batch.n_patients)
         var = S.NAMES[fail_var[r]] if fail_var[r] >= 0 else "unknown variable"  # limiting or offending variable
-        msg = f"{solver.STATUS_MESSAGES[int(status[r])]}; variable {var} at t = {fail_time[r] / MIN_PER_DAY:.3f} d"
-        out.append({"arm": arm, "patient": pat, "status": int(status[r]), "message": msg})
+        out[r] = f"{SolverStatus(int(status[r])).message}; variable {var} at t = {fail_time[r] / MIN_PER_DAY:.3f} d"
     return out
 
 
-def check(ds: xr.Dataset) -> None:
-    """Raise :class:`SimulationError` naming arm, patient, variable and time
-    if any row failed or any output is non-finite or negative."""
-    msgs = json.loads(ds.attrs.get("solver_messages", "[]"))
-    if msgs:
-        m = msgs[0]
-        more = f" (and {len(msgs) - 1} more)" if len(msgs) > 1 else ""
-        raise SimulationError(f"arm {m['arm']!r}, patient {m['patient']}: {m['message']}{more}")
-    for name in S.NAMES:
-        v = ds[name]
-        bad = ~np.isfinite(v) | (v < 0)
-        if bool(bad.any()):
-            idx = np.argwhere(bad.values)[0]
-            raise SimulationError(f"variable {name} is {float(v.values[tuple(idx)])} in arm {ds.arm.values[idx[0]]!r}, "
-                                  f"patient {idx[1]}, t = {float(ds.time.values[idx[2]]):.3f} d")
+def run(simulation, progress: Callable[[float], None] | None = None) -> xr.Dataset:
+    """Integrate every arm and patient of ``simulation`` (:class:`tmesim.Simulation`) and return its Dataset."""
+    batch = compile_rows(simulation)
+    days = simulation.output_days()
+    out_y, out_aux, status, fail_var, fail_time, n_steps = integrate(batch, days * MIN_PER_DAY, simulation.solver,
+                                                                     progress)
+    return to_dataset(simulation, batch, days, out_y, out_aux, status, fail_var, fail_time, n_steps)
 
 
-def _to_dataset(scenario, batch: Batch, days, out_y, out_aux, status, fail_var, fail_time, n_steps) -> xr.Dataset:
+def to_dataset(simulation, batch: Batch, days, out_y, out_aux, status, fail_var, fail_time, n_steps) -> xr.Dataset:
+    """The results contract of an integrated batch (see :func:`tmesim.results.assemble`)."""
     A, Np = len(batch.arms), batch.n_patients
     shape = (A, Np, days.size)
-    data = {}
+    variables = {}
+    pools = [name for name in S.NAMES if name in S.T_CELL_POOLS]
     for i, name in enumerate(S.NAMES):
+        if name in S.T_CELL_POOLS:
+            continue
         units, long_name, group = S.info(name)
-        data[name] = (("arm", "patient", "time"), out_y[:, :, i].reshape(shape), {"units": units, "long_name": long_name, "group": group})
+        variables[name] = (out_y[:, :, i].reshape(shape), {"units": units, "long_name": long_name, "group": group,
+                                                            "role": "state"})
     for i, name in enumerate(S.AUX_NAMES):
         units, long_name, group = S.info(name)
-        data[name] = (("arm", "patient", "time"), out_aux[:, :, i].reshape(shape), {"units": units, "long_name": long_name, "group": group})
+        variables[name] = (out_aux[:, :, i].reshape(shape), {"units": units, "long_name": long_name, "group": group,
+                                                              "role": "derived"})
     for d, drug in enumerate(drugs.DRUGS):
-        data[f"drug_{drug.name}"] = (("arm", "patient", "time"), out_aux[:, :, S.N_AUX_BASE + d].reshape(shape),
-                                     {"units": "mg/L", "long_name": f"{drug.name} concentration", "group": "drugs"})
+        variables[f"drug_{drug.name}"] = (out_aux[:, :, S.N_AUX_BASE + d].reshape(shape),
+                                          {"units": "mg/L", "long_name": f"{drug.name} concentration", "group": "drugs",
+                                           "role": "derived"})
     kills = [n for n in S.NAMES if n.startswith("kills_")]
     # contact killing only: IFN-gamma-induced apoptosis is its own mode (deaths_ifng_apoptosis)
-    data["deaths_killing"] = (("arm", "patient", "time"), sum(data[n][1] for n in kills),
-                              {"units": "cell", "long_name": "tumor cells killed by immune contact (cumulative)", "group": "deaths"})
-    data["solver_status"] = (("arm", "patient"), status.reshape(A, Np), {"long_name": "integrator status (0 = ok)"})
-    data["solver_steps"] = (("arm", "patient"), n_steps.reshape(A, Np), {"long_name": "integrator steps"})
-    ds = xr.Dataset(
-        data,
-        coords={
-            "arm": ("arm", batch.arms),
-            "patient": ("patient", np.arange(Np)),
-            "time": ("time", days, {"units": "day", "long_name": "time since start"}),
-        },
+    variables["deaths_killing"] = (sum(variables[n][0] for n in kills),
+                                   {"units": "cell", "long_name": "tumor cells killed by immune contact (cumulative)",
+                                    "group": "deaths", "role": "derived"})
+    index = [S.NAMES.index(name) for name in pools]
+    t_cells = out_y[:, :, index].reshape(shape + (len(pools),))
+    t_pools = [(name, *S.T_CELL_POOLS[name], S.info(name)[1]) for name in pools]
+    return assemble(
+        simulation.scenario, engine=ENGINE, days=days, arms=batch.arms, variables=variables, t_cells=t_cells,
+        t_pools=t_pools, status=status.reshape(A, Np), messages=failure_messages(status, fail_var, fail_time).reshape(A, Np),
+        steps=n_steps.reshape(A, Np), parameter_values=batch.values.reshape(A, Np, len(NAMES)), parameter_names=NAMES,
+        parameter_units=[CATALOGUE[n]["unit"] for n in NAMES],
+        events=[[e for e in ev if e.day <= days[-1] + 1e-9] for ev in batch.events],  # those the run reached
+        extra_attrs={"solver": simulation.solver.describe()},
     )
-    per_arm = {}
-    base = scenario.base_parameters.to_dict()
-    for arm in scenario.arms:
-        diff = {k: v for k, v in scenario.arm_parameters(arm).to_dict().items() if v["value"] != base[k]["value"]}
-        if diff:
-            per_arm[arm.name] = diff
-    ds.attrs.update(
-        engine="wellmixed",
-        tmesim_version=__version__,
-        scenario=scenario.to_yaml(),
-        seed=int(scenario.seed),
-        parameter_set=scenario.parameter_set,
-        parameters=json.dumps(base),
-        arm_parameters=json.dumps(per_arm),
-        solver_messages=json.dumps(failure_messages(batch, status, fail_var, fail_time)),
-    )
-    return ds

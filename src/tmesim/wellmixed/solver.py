@@ -68,21 +68,17 @@ import numpy as np
 from numba import prange
 
 from .._jit import kernel, parallel_kernel
+from ..status import SolverStatus
 from . import model as M
 from .state import N_CORE, N_STATE
 
 N_AUX = M.N_AUX
+N_AUX_OUT = M.N_AUX_OUT
 
-OK = 0
-FAIL_MAX_STEPS = 1
-FAIL_STEP_SIZE = 2
-FAIL_NONFINITE = 3
-STATUS_MESSAGES = {
-    OK: "ok",
-    FAIL_MAX_STEPS: "too many steps (the system may be too stiff or oscillating)",
-    FAIL_STEP_SIZE: "step size underflow: the error could not be controlled",
-    FAIL_NONFINITE: "a variable became NaN, infinite or negative",
-}
+OK = int(SolverStatus.OK)
+FAIL_MAX_STEPS = int(SolverStatus.MAX_STEPS)
+FAIL_STEP_SIZE = int(SolverStatus.STEP_SIZE)
+FAIL_NONFINITE = int(SolverStatus.NONFINITE)
 
 ROS2 = 0
 ROS34PW2 = 1
@@ -663,7 +659,7 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
             if not aux_at_t:  # after an accepted step it is already there
                 _f(t, yr, pr, c0r, t0r, ftmp, aux)
                 aux_at_t = True
-            for i in range(N_AUX):
+            for i in range(N_AUX_OUT):
                 out_aux[r, k, i] = aux[i]
             k += 1
         if k >= k1:
@@ -829,7 +825,7 @@ def integrate(y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_p
     ``out_times[k0:k1]`` (minutes), writing states and derived outputs.
 
     Per-row arrays (first axis = row): ``y`` (state), ``tcur``/``hcur``
-    (time and step size, min), ``p`` (parameters), ``c0``/``t0`` (drug
+    (time and step size, min), ``p`` (resolved parameter rows), ``c0``/``t0`` (drug
     reference concentration and time), event tables (``ev_time`` sorted,
     ``ev_kind``, ``ev_payload``, ``n_ev``, ``ev_ptr`` = next event), and
     ``status``/``fail_var``/``fail_time``/``n_steps``. All are updated

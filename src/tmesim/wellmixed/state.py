@@ -20,19 +20,40 @@ from __future__ import annotations
 
 import sys
 
-_AXIS = [
-    ("mito_depolarization", "1", "mitochondrial depolarisation (fraction of mitochondria)", 1e-6),
-    ("proteasome", "1", "proteasome activity (relative to rested T cell)", 1e-6),
-    ("free_heme", "1", "free regulatory heme (relative to rested T cell)", 1e-6),
-    ("nuclear_heme", "1", "nuclear heme (relative to rested T cell)", 1e-6),
-    ("bach2", "1", "BACH2 (relative to rested T cell)", 1e-6),
-    ("pd1", "1", "PD-1 expression (relative to rested T cell)", 1e-6),
-    ("lipid_peroxide", "1", "lipid peroxide (relative; 1 = ferroptosis threshold)", 1e-6),
-]
+from ..biology.programs.t_cell import AXIS
+from ..biology.programs.tumor import STATE as TUMOR_STATE
 
 
-def _axis(prefix: str, who: str):
-    return [(f"{prefix}_{n}", u, f"{who} {ln}", "exhaustion_axis", a) for n, u, ln, a in _AXIS]
+def _schema(prefix: str, schema, atol: float, group, who: str = ""):
+    """State entries of a cell program's schema (:class:`~tmesim.biology.schema.StateSchema`) as the mean
+    state of a pool: names under ``prefix``, long names after ``who``; ``group`` is a group name or a
+    function of the variable's name."""
+    return [(f"{prefix}_{v.name}", v.unit, f"{who} {v.long_name}" if who else v.long_name,
+             group(v.name) if callable(group) else group, atol) for v in schema]
+
+
+#: T cell pools (lineage, state, long name): host CD8 and CD4 T cells, then the CAR T lineages.
+HOST_POOLS = (
+    ("cd8", "effector", "host CD8 T cells, effector"),
+    ("cd8", "progenitor_exhausted", "host CD8 T cells, progenitor exhausted (TCF1+)"),
+    ("cd8", "terminal_exhausted", "host CD8 T cells, terminally exhausted (TIM-3+)"),
+    ("cd8", "anergic", "host CD8 T cells, anergic"),
+    ("cd8", "senescent", "host CD8 T cells, senescent"),
+    ("cd4", "effector", "host CD4 T cells, effector/helper"),
+    ("cd4", "progenitor_exhausted", "host CD4 T cells, progenitor exhausted"),
+    ("cd4", "terminal_exhausted", "host CD4 T cells, terminally exhausted"),
+)
+CAR_POOLS = tuple((lineage, state, f"{who} CAR T cells, {what}")
+                  for lineage, who in (("car_cd8", "CD8"), ("car_cd4", "CD4"))
+                  for state, what in (("stem_memory", "stem-like memory (TCF1+ PD-1-)"), ("effector", "effector"),
+                                      ("progenitor_exhausted", "progenitor exhausted"),
+                                      ("terminal_exhausted", "terminally exhausted")))
+#: Variable name -> (lineage, state) of every T cell pool (Tregs are a population of their own).
+T_CELL_POOLS = {f"{lineage}_{state}": (lineage, state) for lineage, state, _ in HOST_POOLS + CAR_POOLS}
+
+
+def _t_pools(pools, group):
+    return [(f"{lineage}_{state}", "cell", long_name, group, 1e-3) for lineage, state, long_name in pools]
 
 
 CORE = [
@@ -40,35 +61,15 @@ CORE = [
     ("tumor_dead_apoptotic", "cell", "apoptotic tumor corpses awaiting clearance", "tumor", 1.0),
     ("tumor_dead_ferroptotic", "cell", "ferroptotic tumor corpses awaiting clearance", "tumor", 1.0),
     ("tumor_dead_necrotic", "cell", "necrotic tumor corpses awaiting clearance", "tumor", 1.0),
-    ("tumor_stat1", "1", "tumor STAT1 activity (0..1)", "tumor_signalling", 1e-5),
-    ("tumor_slc7a11", "1", "tumor SLC7A11 expression (relative)", "tumor_ferroptosis", 1e-5),
-    ("tumor_acsl4", "1", "tumor ACSL4 expression (relative)", "tumor_ferroptosis", 1e-5),
-    ("tumor_gsh", "mM", "tumor glutathione", "tumor_ferroptosis", 1e-5),
-    ("tumor_labile_iron", "uM", "tumor labile iron pool", "tumor_ferroptosis", 1e-5),
-    ("tumor_pufa_pl", "1", "tumor PUFA-phospholipids (relative)", "tumor_ferroptosis", 1e-5),
-    ("tumor_lipid_peroxide", "1", "tumor lipid peroxide (relative; 1 = death threshold)", "tumor_ferroptosis", 1e-5),
-    ("cd8_effector", "cell", "host CD8 T cells, effector", "t_cells", 1e-3),
-    ("cd8_progenitor_exhausted", "cell", "host CD8 T cells, progenitor exhausted (TCF1+)", "t_cells", 1e-3),
-    ("cd8_terminal_exhausted", "cell", "host CD8 T cells, terminally exhausted (TIM-3+)", "t_cells", 1e-3),
-    ("cd8_anergic", "cell", "host CD8 T cells, anergic", "t_cells", 1e-3),
-    ("cd8_senescent", "cell", "host CD8 T cells, senescent", "t_cells", 1e-3),
-    ("cd4_effector", "cell", "host CD4 T cells, effector/helper", "t_cells", 1e-3),
-    ("cd4_progenitor_exhausted", "cell", "host CD4 T cells, progenitor exhausted", "t_cells", 1e-3),
-    ("cd4_terminal_exhausted", "cell", "host CD4 T cells, terminally exhausted", "t_cells", 1e-3),
+    *_schema("tumor", TUMOR_STATE, 1e-5, lambda n: "tumor_signalling" if n == "stat1" else "tumor_ferroptosis"),
+    *_t_pools(HOST_POOLS, "t_cells"),
     ("treg", "cell", "regulatory T cells", "t_cells", 1e-3),
-    ("car_cd8_stem_memory", "cell", "CD8 CAR T cells, stem-like memory (TCF1+ PD-1-)", "car_t_cells", 1e-3),
-    ("car_cd8_effector", "cell", "CD8 CAR T cells, effector", "car_t_cells", 1e-3),
-    ("car_cd8_progenitor_exhausted", "cell", "CD8 CAR T cells, progenitor exhausted", "car_t_cells", 1e-3),
-    ("car_cd8_terminal_exhausted", "cell", "CD8 CAR T cells, terminally exhausted", "car_t_cells", 1e-3),
-    ("car_cd4_stem_memory", "cell", "CD4 CAR T cells, stem-like memory (TCF1+ PD-1-)", "car_t_cells", 1e-3),
-    ("car_cd4_effector", "cell", "CD4 CAR T cells, effector", "car_t_cells", 1e-3),
-    ("car_cd4_progenitor_exhausted", "cell", "CD4 CAR T cells, progenitor exhausted", "car_t_cells", 1e-3),
-    ("car_cd4_terminal_exhausted", "cell", "CD4 CAR T cells, terminally exhausted", "car_t_cells", 1e-3),
+    *_t_pools(CAR_POOLS, "car_t_cells"),
     ("nk", "cell", "NK cells", "innate", 1e-3),
     ("macrophage_m1", "cell", "M1-like tumor-associated macrophages", "innate", 1e-3),
     ("macrophage_m2", "cell", "M2-like tumor-associated macrophages", "innate", 1e-3),
-    *_axis("host_t", "host T cell"),
-    *_axis("car_t", "CAR T cell"),
+    *_schema("host_t", AXIS, 1e-6, "exhaustion_axis", "host T cell"),
+    *_schema("car_t", AXIS, 1e-6, "exhaustion_axis", "CAR T cell"),
     ("ifng", "pM", "IFN-gamma", "cytokines", 1e-4),
     ("il12", "pM", "IL-12", "cytokines", 1e-4),
     ("il10", "pM", "IL-10", "cytokines", 1e-4),
@@ -120,7 +121,8 @@ N_AUX_BASE = len(AUX)
 _mod = sys.modules[__name__]
 for _i, _n in enumerate(NAMES):
     setattr(_mod, _n, _i)
-AXIS_LEN = len(_AXIS)
+AXIS_LEN = len(AXIS)
+TUMOR_STATE_LEN = len(TUMOR_STATE)
 
 
 # Derived outputs: ``S.aux_oxygen`` etc. index the aux vector; drug

@@ -1,0 +1,8 @@
+"""A frozen copy of the well-mixed model's right-hand side as it was before the cell-programs
+redesign (commit 7bd9782): the composed model (tmesim.wellmixed.model over tmesim.biology.programs)
+must give the same dydt and outputs (tests/integration/test_model_twin.py), as PyBaMM tests its
+composed models against "basic" twins. Nothing here is imported by the package.
+
+A deliberate change to the model's numbers changes both: regenerate this copy from the new model
+in the same commit and say so, or the twin test fails as it should.
+"""
