@@ -153,8 +153,8 @@ class UnmappedRule:
 
     def sentence(self) -> str:
         """One line saying which rule was skipped and why."""
-        return (f"Skipped (row {self.row}): in {self.cell_type}, {self.signal} {self.direction} {self.behavior}: "
-                f"'{self.name}' maps to nothing in tmesim ({self.reason}).")
+        return (f"row {self.row} skipped: in {self.cell_type}, {self.signal} {self.direction} {self.behavior}: "
+                f"'{self.name}' maps to nothing in tmesim ({self.reason})")
 
 
 @dataclass(frozen=True)
@@ -216,8 +216,8 @@ class RuleSet:
         return max(values) if rule.increases else min(values)
 
     def sentences(self) -> list[str]:
-        """Every rule in English (:meth:`Rule.sentence`), in file order, then the skipped ones."""
-        return [r.sentence(self.pooled_saturation(r)) for r in self.rules] + [u.sentence() for u in self.unmapped]
+        """Every rule in English (:meth:`Rule.sentence`), in file order (skipped rules are in :attr:`warnings`)."""
+        return [r.sentence(self.pooled_saturation(r)) for r in self.rules]
 
     def compile(self, *, signal_names=None, behavior_names=None) -> CompiledRules:
         """Flatten the rules for the evaluator (:func:`tmesim.rules.evaluate.compile_rules`)."""
@@ -385,10 +385,10 @@ class _Reader:
             entry, text = sig_unmapped or beh_unmapped
             self.remember(row, (cell_type, vocab.normalize(fields[c_beh]), vocab.normalize(fields[c_sig]),
                                 direction), f"{fields[c_sig]} {direction} {fields[c_beh]}", cell_type)
-            self.unmapped.append(UnmappedRule(row, cell_type, vocab.normalize(fields[c_sig]), direction,
-                                              vocab.normalize(fields[c_beh]), text, entry.reason))
-            self.warn(f"{self.where(row)}: skipped: PhysiCell {_kind(entry.kind)} '{text}' maps to nothing in "
-                      f"tmesim ({entry.reason})")
+            skipped = UnmappedRule(row, cell_type, vocab.normalize(fields[c_sig]), direction,
+                                   vocab.normalize(fields[c_beh]), text, entry.reason)
+            self.unmapped.append(skipped)
+            self.warn(f"{self.source}: {skipped.sentence()}")
             return
         for beh in behaviors:
             if not beh.lower <= saturation <= beh.upper:
@@ -453,9 +453,8 @@ class _Reader:
     def unmapped_name(self, row: int, col: int, exc: vocab.UnmappedName):
         entry = exc.entry
         if not self.accept_unmapped:
-            fix = (f"{entry.fix}; " if entry.fix else "") + (
-                "or delete the row, or accept unmapped names (--accept-unmapped, accept_unmapped=True) to skip "
-                "it with a warning")
+            fix = (f"{entry.fix}, or delete the row" if entry.fix else "delete the row") + (
+                ", or skip it with a warning: --accept-unmapped, accept_unmapped=True")
             raise InputError(self.where(row, col), f"'{vocab.normalize(exc.text)}' is a PhysiCell {_kind(entry.kind)} "
                              f"that maps to nothing in tmesim: {entry.reason}", fix)
         return entry, vocab.normalize(exc.text)

@@ -640,7 +640,7 @@ def resolve_behavior(text: str, cell_type: str | None = None) -> tuple[Entry, ..
     if key in _READ_ONLY_KEYS:
         state = _READ_ONLY_KEYS[key]
         raise ReadOnlyState(state, text, _ACTING_ON.get(state, ()))
-    raise UnknownName("behavior", text, _canonical_suggestions(text, _BEHAVIOR_KEYS))
+    raise UnknownName("behavior", text, _canonical_suggestions(text, _BEHAVIOR_KEYS | _LEGACY_KEYS))
 
 
 # --------------------------------------------------------------------------
