@@ -429,7 +429,8 @@ def rules_check(
         rules = read_rules(path, version=version, accept_unmapped=accept_unmapped)
     for message in rules.warnings:
         print(f"warning: {message}", file=sys.stderr)
-    what = f"{len(rules)} rules for {len(rules.cell_types)} cell types" if len(rules) else "no rules"
+    n, k = len(rules), len(rules.cell_types)
+    what = f"{n} rule{'s' * (n != 1)} for {k} cell type{'s' * (k != 1)}" if n else "no rules"
     print(f"{path}: {what}" + (f" (format version {rules.version})" if rules.version is not None else "")
           + ("; header row skipped" if rules.header else "") + (f"; {len(rules.unmapped)} skipped" if rules.unmapped else ""))
     for sentence in rules.sentences():

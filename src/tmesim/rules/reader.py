@@ -227,9 +227,9 @@ class RuleSet:
 
 
 def _num(x: float) -> str:
-    if x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return repr(x)
+    """Shortest readable text of ``x`` that reads back as ``x`` (0.01, 4, 9e+09, 0.0123456789)."""
+    short = f"{x:.6g}"
+    return short if float(short) == x else repr(x)
 
 
 def _unit(unit: str) -> str:

@@ -312,7 +312,7 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
         behaviors.append(Entry(name, "behavior", unit, meaning, maps_to, family or name, tuple(cell_types),
                                lower, upper, tuple(synonyms)))
 
-    def none(name, kind, reason, fix=None, family=None, synonyms=()):
+    def nomap(name, kind, reason, fix=None, family=None, synonyms=()):
         unmapped.append(Unmapped(name, kind, family or name, reason, fix, tuple(synonyms)))
 
     # ---- signals ----
@@ -322,7 +322,7 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
         sig(f"gradient of {s.name}", f"{s.unit}/um", f"magnitude of the {s.name} gradient at the cell's site",
             "finite-difference gradient of the field", "gradient of <substrate>",
             synonyms=(f"{s.name} gradient", f"grad({s.name})"))
-        none(f"intracellular {s.name}", "signal", "tmesim does not track internalised substrate amounts",
+        nomap(f"intracellular {s.name}", "signal", "tmesim does not track internalised substrate amounts",
              "read an intracellular state, e.g. custom:labile_iron or custom:gsh "
              "(see 'tmesim rules vocabulary')", "intracellular <substrate>", (f"internalized {s.name}",))
     for st in STATES:
@@ -361,7 +361,7 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
     sig("contact with other dead cell", "cell",
         "number of corpses neither apoptotic nor necrotic (in tmesim: ferroptotic) on neighbouring sites",
         "lattice neighbourhood count", synonyms=("contact with other dead cells",))
-    none("contact with basement membrane", "signal", "tmesim's lattice has no basement membrane",
+    nomap("contact with basement membrane", "signal", "tmesim's lattice has no basement membrane",
          synonyms=("contact with BM",))
 
     # ---- behaviours ----
@@ -379,14 +379,14 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
             f"weight of the {s.name} gradient in the choice of lattice moves (negative: moves away)",
             "biased random walk on the lattice", "chemotactic response to <substrate>", lower=-INF,
             synonyms=(f"chemotactic sensitivity to {s.name}",))
-        none(f"{s.name} secretion target", "behavior",
+        nomap(f"{s.name} secretion target", "behavior",
              "tmesim's cells secrete at a rate, without PhysiCell's saturation (target) density",
              f"use '{s.name} secretion'", "<substrate> secretion target",
              (f"{s.name} secretion saturation density",))
     beh("cycle entry", "1/min", "division hazard", "biology.growth.proliferation_rate (and T cell expansion)",
         synonyms=("exit from cycle phase 0",))
     for k in range(1, 6):
-        none(f"exit from cycle phase {k}", "behavior",
+        nomap(f"exit from cycle phase {k}", "behavior",
              "tmesim's cell cycle is one step; there are no later phases",
              "use 'cycle entry' (the division hazard)", "exit from cycle phase <1..5>")
     beh("apoptosis", "1/min", "apoptotic death hazard", "death hazards of the cell program "
@@ -411,16 +411,16 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
             f"multiplier of the attack hazard of {ct} cells on this cell (antigen/MHC-I recognition)",
             "recognition term of contact killing", "immunogenicity to <cell type>",
             synonyms=tuple(f"immunogenicity to {a}" for a in aliases))
-        none(f"phagocytose {ct}", "behavior",
+        nomap(f"phagocytose {ct}", "behavior",
              "tmesim does not model engulfment of live cells; macrophages kill live cells by contact",
              f"use 'attack {ct}'", "phagocytose <cell type>", tuple(f"phagocytose {a}" for a in aliases))
-        none(f"fuse to {ct}", "behavior", "a lattice site holds one cell; tmesim has no cell fusion",
+        nomap(f"fuse to {ct}", "behavior", "a lattice site holds one cell; tmesim has no cell fusion",
              family="fuse to <cell type>", synonyms=tuple(f"fuse to {a}" for a in aliases))
-        none(f"asymmetric division to {ct}", "behavior",
+        nomap(f"asymmetric division to {ct}", "behavior",
              "tmesim's daughters keep the parent's type; daughter fates (stem-like share) are part of the T cell "
              "program", family="asymmetric division to <cell type>",
              synonyms=tuple(f"asymmetric division to {a}" for a in aliases))
-        none(f"adhesive affinity to {ct}", "behavior", _MECHANICS, family="adhesive affinity to <cell type>",
+        nomap(f"adhesive affinity to {ct}", "behavior", _MECHANICS, family="adhesive affinity to <cell type>",
              synonyms=tuple(f"adhesive affinity to {a}" for a in aliases))
     beh("attack damage rate", "1/min", "damage an attacker adds to its target per minute of attack",
         "contact killing: damage accumulation")
@@ -456,12 +456,12 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
     for name in ("cell-cell adhesion", "cell-cell adhesion elastic constant", "relative maximum adhesion distance",
                  "cell-cell repulsion", "cell attachment rate", "cell detachment rate",
                  "maximum number of cell attachments"):
-        none(name, "behavior", _MECHANICS)
-    none("cell-BM adhesion", "behavior", _MECHANICS + "; no basement membrane", synonyms=("cell-membrane adhesion",))
-    none("cell-BM repulsion", "behavior", _MECHANICS + "; no basement membrane", synonyms=("cell-membrane repulsion",))
-    none("is_movable", "behavior", _MECHANICS, "set 'migration speed' to 0 to hold a cell in place",
+        nomap(name, "behavior", _MECHANICS)
+    nomap("cell-BM adhesion", "behavior", _MECHANICS + "; no basement membrane", synonyms=("cell-membrane adhesion",))
+    nomap("cell-BM repulsion", "behavior", _MECHANICS + "; no basement membrane", synonyms=("cell-membrane repulsion",))
+    nomap("is_movable", "behavior", _MECHANICS, "set 'migration speed' to 0 to hold a cell in place",
          synonyms=("movable", "is movable"))
-    none("damage rate", "behavior",
+    nomap("damage rate", "behavior",
          "in PhysiCell 1.14 this is a cell's own damage accumulation (cell integrity), which tmesim does not model",
          "for the damage an attacker adds per minute use 'attack damage rate' (PhysiCell before 1.14 called "
          "that 'damage rate')")
