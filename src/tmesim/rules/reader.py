@@ -343,7 +343,6 @@ class _Reader:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-        warnings.warn(message, RulesWarning, stacklevel=4)
 
     def col(self, name: str) -> int:
         return LAYOUTS[self.layout].index(name)
@@ -394,7 +393,7 @@ class _Reader:
             if not beh.lower <= saturation <= beh.upper:
                 raise InputError(self.where(row, c_sat),
                                  f"{fields[c_sat]} is outside the values '{beh.name}' can take "
-                                 f"({vocab._fmt_range(beh.lower, beh.upper)}, {beh.unit})",
+                                 f"({vocab.format_range(beh.lower, beh.upper)}, {beh.unit})",
                                  "give a saturation value in that range")
         for beh in behaviors:
             self.remember(row, (cell_type, beh.name, signal.name, direction),
@@ -517,7 +516,15 @@ def parse_rules(text: str, *, source: str = "<rules>", version=None, accept_unma
     InputError
         The first bad row, naming the source, row and column, with the fix.
     """
-    return _Reader(source, _parse_version(version), accept_unmapped).read(text)
+    rules = _Reader(source, _parse_version(version), accept_unmapped).read(text)
+    _emit(rules)
+    return rules
+
+
+def _emit(rules: RuleSet) -> None:
+    """Issue the rule set's warnings as :class:`RulesWarning`, attributed to the caller of the public function."""
+    for message in rules.warnings:
+        warnings.warn(message, RulesWarning, stacklevel=3)
 
 
 def read_rules(path, *, version=None, accept_unmapped: bool = False) -> RuleSet:
@@ -549,4 +556,6 @@ def read_rules(path, *, version=None, accept_unmapped: bool = False) -> RuleSet:
         raise InputError(str(p), f"is not UTF-8 text (byte {exc.start})", "save the rules as UTF-8 CSV") from None
     except OSError as exc:
         raise InputError(str(p), f"cannot be read ({exc.strerror})", "check the file's permissions") from None
-    return parse_rules(text, source=str(p), version=version, accept_unmapped=accept_unmapped)
+    rules = _Reader(str(p), _parse_version(version), accept_unmapped).read(text)
+    _emit(rules)
+    return rules

@@ -323,8 +323,8 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
             "finite-difference gradient of the field", "gradient of <substrate>",
             synonyms=(f"{s.name} gradient", f"grad({s.name})"))
         nomap(f"intracellular {s.name}", "signal", "tmesim does not track internalised substrate amounts",
-             "read an intracellular state, e.g. custom:labile_iron or custom:gsh "
-             "(see 'tmesim rules vocabulary')", "intracellular <substrate>", (f"internalized {s.name}",))
+              "read an intracellular state, e.g. custom:labile_iron or custom:gsh "
+              "(see 'tmesim rules vocabulary')", "intracellular <substrate>", (f"internalized {s.name}",))
     for st in STATES:
         sig(f"custom:{st.name}", st.unit, st.meaning, st.maps_to, "custom:<state>", st.cell_types,
             (f"custom: {st.name}", f"intracellular {st.name}"))
@@ -362,7 +362,7 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
         "number of corpses neither apoptotic nor necrotic (in tmesim: ferroptotic) on neighbouring sites",
         "lattice neighbourhood count", synonyms=("contact with other dead cells",))
     nomap("contact with basement membrane", "signal", "tmesim's lattice has no basement membrane",
-         synonyms=("contact with BM",))
+          synonyms=("contact with BM",))
 
     # ---- behaviours ----
     for s in SUBSTRATES:
@@ -380,15 +380,15 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
             "biased random walk on the lattice", "chemotactic response to <substrate>", lower=-INF,
             synonyms=(f"chemotactic sensitivity to {s.name}",))
         nomap(f"{s.name} secretion target", "behavior",
-             "tmesim's cells secrete at a rate, without PhysiCell's saturation (target) density",
-             f"use '{s.name} secretion'", "<substrate> secretion target",
-             (f"{s.name} secretion saturation density",))
+              "tmesim's cells secrete at a rate, without PhysiCell's saturation (target) density",
+              f"use '{s.name} secretion'", "<substrate> secretion target",
+              (f"{s.name} secretion saturation density",))
     beh("cycle entry", "1/min", "division hazard", "biology.growth.proliferation_rate (and T cell expansion)",
         synonyms=("exit from cycle phase 0",))
     for k in range(1, 6):
         nomap(f"exit from cycle phase {k}", "behavior",
-             "tmesim's cell cycle is one step; there are no later phases",
-             "use 'cycle entry' (the division hazard)", "exit from cycle phase <1..5>")
+              "tmesim's cell cycle is one step; there are no later phases",
+              "use 'cycle entry' (the division hazard)", "exit from cycle phase <1..5>")
     beh("apoptosis", "1/min", "apoptotic death hazard", "death hazards of the cell program "
         "(e.g. biology.growth.ifng_apoptosis_hazard)")
     beh("necrosis", "1/min", "necrotic death hazard", "biology.growth.necrosis_hazard")
@@ -412,16 +412,16 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
             "recognition term of contact killing", "immunogenicity to <cell type>",
             synonyms=tuple(f"immunogenicity to {a}" for a in aliases))
         nomap(f"phagocytose {ct}", "behavior",
-             "tmesim does not model engulfment of live cells; macrophages kill live cells by contact",
-             f"use 'attack {ct}'", "phagocytose <cell type>", tuple(f"phagocytose {a}" for a in aliases))
+              "tmesim does not model engulfment of live cells; macrophages kill live cells by contact",
+              f"use 'attack {ct}'", "phagocytose <cell type>", tuple(f"phagocytose {a}" for a in aliases))
         nomap(f"fuse to {ct}", "behavior", "a lattice site holds one cell; tmesim has no cell fusion",
-             family="fuse to <cell type>", synonyms=tuple(f"fuse to {a}" for a in aliases))
+              family="fuse to <cell type>", synonyms=tuple(f"fuse to {a}" for a in aliases))
         nomap(f"asymmetric division to {ct}", "behavior",
-             "tmesim's daughters keep the parent's type; daughter fates (stem-like share) are part of the T cell "
-             "program", family="asymmetric division to <cell type>",
-             synonyms=tuple(f"asymmetric division to {a}" for a in aliases))
+              "tmesim's daughters keep the parent's type; daughter fates (stem-like share) are part of the T cell "
+              "program", family="asymmetric division to <cell type>",
+              synonyms=tuple(f"asymmetric division to {a}" for a in aliases))
         nomap(f"adhesive affinity to {ct}", "behavior", _MECHANICS, family="adhesive affinity to <cell type>",
-             synonyms=tuple(f"adhesive affinity to {a}" for a in aliases))
+              synonyms=tuple(f"adhesive affinity to {a}" for a in aliases))
     beh("attack damage rate", "1/min", "damage an attacker adds to its target per minute of attack",
         "contact killing: damage accumulation")
     beh("attack duration", "min", "duration of one attack", "contact killing: engagement time")
@@ -460,11 +460,11 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
     nomap("cell-BM adhesion", "behavior", _MECHANICS + "; no basement membrane", synonyms=("cell-membrane adhesion",))
     nomap("cell-BM repulsion", "behavior", _MECHANICS + "; no basement membrane", synonyms=("cell-membrane repulsion",))
     nomap("is_movable", "behavior", _MECHANICS, "set 'migration speed' to 0 to hold a cell in place",
-         synonyms=("movable", "is movable"))
+          synonyms=("movable", "is movable"))
     nomap("damage rate", "behavior",
-         "in PhysiCell 1.14 this is a cell's own damage accumulation (cell integrity), which tmesim does not model",
-         "for the damage an attacker adds per minute use 'attack damage rate' (PhysiCell before 1.14 called "
-         "that 'damage rate')")
+          "in PhysiCell 1.14 this is a cell's own damage accumulation (cell integrity), which tmesim does not model",
+          "for the damage an attacker adds per minute use 'attack damage rate' (PhysiCell before 1.14 called "
+          "that 'damage rate')")
 
     sig_by = {e.name: e for e in signals}
     beh_by = {e.name: e for e in behaviors}
@@ -648,7 +648,8 @@ def resolve_behavior(text: str, cell_type: str | None = None) -> tuple[Entry, ..
 # --------------------------------------------------------------------------
 
 
-def _fmt_range(lower: float, upper: float) -> str:
+def format_range(lower: float, upper: float) -> str:
+    """A behaviour's allowed values as text: ``"any"``, ``">= 0"`` or ``"0..1"``."""
     if lower == -INF and upper == INF:
         return "any"
     if upper == INF:
@@ -687,7 +688,7 @@ def _family_who(group: list[Entry]) -> str:
 
 
 def _family_range(group: list[Entry]) -> str:
-    ranges = [(e.name, _fmt_range(e.lower, e.upper)) for e in group]
+    ranges = [(e.name, format_range(e.lower, e.upper)) for e in group]
     common = max({r for _, r in ranges}, key=[r for _, r in ranges].count)
     odd = [f"{n} {r}" for n, r in ranges if r != common]
     return common + (f" ({', '.join(odd)})" if odd else "")
