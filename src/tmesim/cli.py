@@ -386,6 +386,46 @@ def bench_wellmixed(
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
+# ---- tmesim rules: hypothesis rules (PhysiCell's rules CSV); see docs/rules.md ----
+rules_app = typer.Typer(help="Hypothesis rules (PhysiCell's rules CSV) over tmesim's cell programs.",
+                        no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("vocabulary")
+def rules_vocabulary() -> None:
+    """Print the cell types, signals and behaviours rules may name (units, meanings) and the PhysiCell names that map to nothing."""
+    from tmesim.rules.vocabulary import format_vocabulary
+
+    print(format_vocabulary())
+
+
+@rules_app.command("check")
+def rules_check(
+    path: Annotated[Path, typer.Argument(help="Rules file (CSV, PhysiCell's CBHG format).")],
+    version: Annotated[str | None, typer.Option("--version", help="Format version 0, 1, 2 or 3 (default: from the column count).")] = None,
+    accept_unmapped: Annotated[bool, typer.Option("--accept-unmapped", help="Skip rules naming PhysiCell signals or behaviours that map to nothing in tmesim, with a warning each.")] = False,
+) -> None:
+    """Validate a rules file and print its rules as English sentences."""
+    import warnings
+
+    from tmesim.rules.reader import RulesWarning, read_rules
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RulesWarning)  # printed below from the rule set
+        rules = read_rules(path, version=version, accept_unmapped=accept_unmapped)
+    for message in rules.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    n, k = len(rules), len(rules.cell_types)
+    what = f"{n} rule{'s' * (n != 1)} for {k} cell type{'s' * (k != 1)}" if n else "no rules"
+    print(f"{path}: {what}" + (f" (format version {rules.version})" if rules.version is not None else "")
+          + ("; header row skipped" if rules.header else "") + (f"; {len(rules.unmapped)} skipped" if rules.unmapped else ""))
+    for sentence in rules.sentences():
+        print(sentence)
+    if len(rules):
+        print("<base> is the behaviour's value from the cell's program at run time.")
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
