@@ -444,7 +444,7 @@ def _params_cli(*args):
 
     from tmesim.cli import app
 
-    result = CliRunner().invoke(app, ["params", *args], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["params", *args])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -484,4 +484,6 @@ parameters:
     out = _params_cli(str(path))
     line = ", ".join(f"{kind} {expected[kind]}" for kind in SOURCE_KINDS)
     assert line in out
-    assert "on 1a" in out
+    assert "tumor_basal_death_rate" in out and "fitted" in out
+    rows = {row.split(",", 1)[0]: row for row in _params_cli(str(path), "--csv").splitlines()}
+    assert rows["tumor_basal_death_rate"].endswith(",fitted,1a")
