@@ -213,8 +213,10 @@ def params(
     as_csv: Annotated[bool, typer.Option("--csv", help="Write CSV to stdout instead of a table.")] = False,
     list_sets: Annotated[bool, typer.Option("--list", help="List the shipped parameter sets.")] = False,
 ) -> None:
-    """Print a parameter set: value, unit, source and description of every parameter, and how a
-    value was derived from its source where the set says (its ``note``)."""
+    """Print a parameter set: value, unit, source, what the value rests on (its kind: measured,
+    derived, direction, assumption or fitted, with the reproduce checks a fitted value was
+    calibrated on) and description of every parameter, how a value was derived from its source
+    where the set says (its ``note``), and the number of values of each kind."""
     from tmesim.params import list_parameter_sets, load_parameter_set
 
     if list_sets:
@@ -222,25 +224,34 @@ def params(
         return
     from rich.markup import escape
 
-    records = list(load_parameter_set(set_name).records())
+    parameter_set = load_parameter_set(set_name)
+    records = list(parameter_set.records())
     fields = ("name", "value", "unit", "source", "description")
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(fields + ("note",))
-        writer.writerows([getattr(record, field) for field in fields + ("note",)] for record in records)
+        writer.writerow(fields + ("note", "source_kind", "calibrated_on"))
+        writer.writerows([getattr(record, field) for field in fields + ("note", "source_kind")]
+                         + [";".join(record.calibrated_on)] for record in records)
         return
     table = Table(title=f"Parameter set {set_name}", box=box.SIMPLE_HEAD, expand=True)
     table.add_column("name", overflow="fold", ratio=3)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("unit", no_wrap=True)
     table.add_column("source", overflow="fold", ratio=2)
+    table.add_column("kind", overflow="fold", ratio=1)
     table.add_column("description", ratio=3)
     for record in records:
         cells = [escape(_format_value(getattr(record, field), ".6g")) for field in fields]
         if record.note:
-            cells[-1] += f"\n[dim]derivation: {escape(record.note)}[/dim]"
-        table.add_row(*cells)
+            label = "derivation" if record.source_kind == "derived" else "note"
+            cells[-1] += f"\n[dim]{label}: {escape(record.note)}[/dim]"
+        kind = escape(record.source_kind)
+        if record.calibrated_on:
+            kind += f"\n[dim]on {escape(', '.join(record.calibrated_on))}[/dim]"
+        table.add_row(*cells[:4], kind, cells[4])
     stdout.print(table)
+    counts = parameter_set.kind_counts()
+    stdout.print(", ".join(f"{kind} {n}" for kind, n in counts.items()), highlight=False)
 
 
 @app.command()

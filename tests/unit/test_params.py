@@ -1,4 +1,5 @@
-"""Parameter sets: completeness, provenance, unit conversion and input errors."""
+"""Parameter sets: completeness, provenance (sources and what each value rests on), unit
+conversion and input errors."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tmesim.errors import InputError
 from tmesim.params import citations, list_parameter_sets, load_parameter_set
 from tmesim.params import index as P
 from tmesim.params.index import CATALOGUE, NAMES
-from tmesim.params.loader import SOURCE_PREFIXES, retired
+from tmesim.params.loader import CHECK_IDS, OVERRIDE_KIND, SOURCE_KINDS, SOURCE_PREFIXES, retired
 
 BASE = "mouse_b16_icb_ferroptosis"
 SET_NAMES = [name for name, _ in list_parameter_sets()]
@@ -89,6 +90,53 @@ def test_every_source_is_a_citation_or_a_reasoned_assumption(name):
     assert not bad, f"sources that are neither citation keys nor reasoned assumptions: {bad[:5]}"
 
 
+@pytest.mark.parametrize("name", SET_NAMES)
+def test_every_record_says_what_it_rests_on(name):
+    for rec in load_parameter_set(name).records():
+        assert rec.source_kind in SOURCE_KINDS, (rec.name, rec.source_kind)
+        if rec.source_kind == "derived":
+            assert rec.note, rec.name
+        if rec.calibrated_on:
+            assert rec.source_kind == "fitted", rec.name
+            assert set(rec.calibrated_on) <= set(CHECK_IDS), rec.name
+        if rec.source_kind in ("measured", "derived", "direction"):
+            assert rec.source in citations(), rec.name
+
+
+def test_check_ids_are_the_reproduce_catalogue():
+    # the loader keeps a light copy so that loading a set does not import matplotlib
+    from tmesim.reproduce.findings import FINDINGS
+
+    assert set(CHECK_IDS) == {f.id for f in FINDINGS}
+    assert len(CHECK_IDS) == len(set(CHECK_IDS))
+
+
+@pytest.mark.parametrize(("set_name", "name", "checks"), [
+    (BASE, "exhaustion_rate", {"4d"}),
+    (BASE, "m2_il12_secretion", {"2c", "2d"}),
+    (BASE, "csf1r_monocyte_redirect", {"6e"}),
+    (BASE, "car_memory_self_renewal_stimulated", {"4d"}),
+    ("human_ball_cd19car", "bach2_heme_half", {"4e"}),
+])
+def test_calibrations_name_their_checks(set_name, name, checks):
+    rec = load_parameter_set(set_name).by_name[name]
+    assert rec.source_kind == "fitted"
+    assert checks <= set(rec.calibrated_on)
+
+
+@pytest.mark.parametrize(("set_name", "name"), [
+    (BASE, "t_cell_lipid_uptake_rate"), (BASE, "t_cell_ferroptosis_max_rate"), (BASE, "t_cell_gpx4_rate"),
+    (BASE, "depolarization_function_loss"), (BASE, "depolarization_exhaustion_weight"), (BASE, "mito_depolarization_rate"),
+    (BASE, "progenitor_function"), (BASE, "terminal_function"), (BASE, "acsl4_induction_max"),
+    ("mouse_lymphoma_cd19car", "car_kill_fold"), ("human_ball_cd19car", "tumor_growth_rate"),
+])
+def test_papers_without_the_number_are_not_measurements(set_name, name):
+    # Citation honesty (issue 19): these papers show a direction, not these numbers
+    rec = load_parameter_set(set_name).by_name[name]
+    assert rec.source_kind in ("direction", "fitted"), rec.source_kind
+    assert rec.source_kind != "direction" or rec.note.startswith(f"assumption motivated by {rec.source}"), rec.note
+
+
 def test_citations_are_full_references():
     refs = citations()
     assert refs
@@ -137,7 +185,7 @@ class TestConversion:
         rec = base.by_name["stromal_cell_fraction"]
         assert "0.817 x 0.132" in rec.note
         assert base.to_dict()["stromal_cell_fraction"]["note"] == rec.note
-        assert "note" not in base.to_dict()["tumor_growth_rate"]
+        assert "note" not in base.to_dict()["tumor_carrying_capacity"]
 
     def test_override_replaces_the_note(self, base):
         plain = base.with_overrides({"stromal_cell_fraction": 0.2})
@@ -145,6 +193,33 @@ class TestConversion:
         noted = base.with_overrides({"stromal_cell_fraction": {"value": 0.2, "source": "assumption: test value",
                                                               "note": "twice  the\n usual"}})
         assert noted.by_name["stromal_cell_fraction"].note == "twice the usual"
+
+    def test_source_kind_travels_with_provenance(self, base):
+        d = base.to_dict()
+        assert d["exhaustion_rate"]["source_kind"] == "fitted"
+        assert "4d" in d["exhaustion_rate"]["calibrated_on"]
+        assert "calibrated_on" not in d["tumor_carrying_capacity"]
+        assert all(rec["source_kind"] in SOURCE_KINDS for rec in d.values())
+
+    def test_override_has_kind_override_unless_it_states_one(self, base):
+        ps = base.with_overrides({"tumor_growth_rate": "0.3 1/day",
+                                  "stat1_time_constant": {"value": 0.5, "unit": "day", "source": "Thibaut2020"},
+                                  "ifng_decay_rate": {"value": 0.004, "source": "fitted: test", "source_kind": "fitted",
+                                                      "calibrated_on": ["1e"]}})
+        assert ps.by_name["tumor_growth_rate"].source_kind == OVERRIDE_KIND
+        assert ps.by_name["stat1_time_constant"].source_kind == OVERRIDE_KIND
+        assert ps.by_name["ifng_decay_rate"].source_kind == "fitted"
+        assert ps.by_name["ifng_decay_rate"].calibrated_on == ("1e",)
+        assert ps.to_dict()["tumor_growth_rate"]["source_kind"] == OVERRIDE_KIND
+        assert ps.kind_counts()[OVERRIDE_KIND] == 2
+
+    def test_override_that_states_a_kind_is_checked(self, base):
+        _raises_naming("parameters.tumor_growth_rate.source_kind", base.with_overrides,
+                       {"tumor_growth_rate": {"value": 0.3, "source": "assumption: test", "source_kind": "measured"}},
+                       contains=("citation key",))
+        _raises_naming("parameters.tumor_growth_rate.calibrated_on", base.with_overrides,
+                       {"tumor_growth_rate": {"value": 0.3, "source": "fitted: test", "source_kind": "fitted",
+                                              "calibrated_on": ["9z"]}}, contains=("unknown check id",))
 
     def test_override_returns_new_set(self, base):
         before = base["tumor_growth_rate"]
@@ -234,19 +309,33 @@ name: custom
 description: test set
 inherits: {BASE}
 parameters:
-  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption: test value"}}
+  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "assumption: test value", source_kind: assumption}}
 """)
         ps = load_parameter_set(str(path))
         assert ps.name == "custom"
         assert ps["tumor_growth_rate"] == pytest.approx(0.3 / 1440.0)
         assert ps["gsh_turnover_rate"] == load_parameter_set(BASE)["gsh_turnover_rate"]
 
+    def test_fitted_and_derived_entries_load(self, tmp_path):
+        path = _write(tmp_path, f"""
+name: custom
+inherits: {BASE}
+parameters:
+  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: Halle2016, source_kind: fitted, calibrated_on: ["2a", "2a", "7b1"]}}
+  ctl_max_kill_rate: {{value: 4, unit: 1/day, source: Halle2016, source_kind: derived, note: "mean of  2 and 6"}}
+  exhaustion_rate: {{value: 0.1, unit: 1/day, source: "fitted: test", source_kind: fitted}}
+""")
+        ps = load_parameter_set(str(path))
+        assert ps.by_name["tumor_growth_rate"].calibrated_on == ("2a", "7b1")
+        assert ps.by_name["ctl_max_kill_rate"].note == "mean of 2 and 6"
+        assert ps.by_name["exhaustion_rate"].calibrated_on == ()
+
     def test_missing_unit(self, tmp_path):
         path = _write(tmp_path, f"""
 name: custom
 inherits: {BASE}
 parameters:
-  tumor_growth_rate: {{value: 0.3, source: "assumption: test value"}}
+  tumor_growth_rate: {{value: 0.3, source: "assumption: test value", source_kind: assumption}}
 """)
         _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=("unit",))
 
@@ -255,18 +344,45 @@ parameters:
 name: custom
 inherits: {BASE}
 parameters:
-  tumor_growth_rate: {{value: 0.3, unit: mM, source: "assumption: test value"}}
+  tumor_growth_rate: {{value: 0.3, unit: mM, source: "assumption: test value", source_kind: assumption}}
 """)
         _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path))
 
+    G = "tumor_growth_rate: {value: 0.3, unit: 1/day, "
     BAD_ENTRIES = {
-        "unknown parameter": ('tumour_growth_rate: {value: 0.3, unit: 1/day, source: "assumption: test value"}',
-                              "parameters.tumour_growth_rate", "tumor_growth_rate"),
-        "unknown entry key": ('tumor_growth_rate: {valu: 0.3, unit: 1/day, source: "assumption: test value"}',
-                              "parameters.tumor_growth_rate", "valu"),
-        "source without reason": ('tumor_growth_rate: {value: 0.3, unit: 1/day, source: "assumption:"}',
-                                  "parameters.tumor_growth_rate", "reason"),
-        "missing source": ("tumor_growth_rate: {value: 0.3, unit: 1/day}", "parameters.tumor_growth_rate", "source"),
+        "unknown parameter": ('tumour_growth_rate: {value: 0.3, unit: 1/day, source: "assumption: test value", '
+                              'source_kind: assumption}', "parameters.tumour_growth_rate", "tumor_growth_rate"),
+        "unknown entry key": (G + 'source: "assumption: test value", source_knd: assumption}',
+                              "parameters.tumor_growth_rate", "did you mean 'source_kind'?"),
+        "source without reason": (G + 'source: "assumption:", source_kind: assumption}', "parameters.tumor_growth_rate", "reason"),
+        "missing source": (G + "source_kind: assumption}", "parameters.tumor_growth_rate", "source"),
+        # what the value rests on
+        "missing source_kind": (G + 'source: "assumption: test value"}', "parameters.tumor_growth_rate",
+                                "missing source_kind"),
+        "unknown source_kind": (G + 'source: "Halle2016", source_kind: measurd}', "parameters.tumor_growth_rate.source_kind",
+                                "did you mean 'measured'?"),
+        "override is not a set-file kind": (G + 'source: "assumption: test value", source_kind: override}',
+                                            "parameters.tumor_growth_rate.source_kind", "unknown source_kind 'override'"),
+        "measured without a citation": (G + 'source: "assumption: test value", source_kind: measured}',
+                                        "parameters.tumor_growth_rate.source_kind", "needs a citation key"),
+        "direction without a citation": (G + 'source: "fitted: test value", source_kind: direction}',
+                                         "parameters.tumor_growth_rate.source_kind", "needs a citation key"),
+        "assumption with a citation": (G + 'source: "Halle2016", source_kind: assumption}',
+                                       "parameters.tumor_growth_rate.source_kind", "'assumption: <reason>'"),
+        "fitted with a citation but no checks": (G + 'source: "Halle2016", source_kind: fitted}',
+                                                 "parameters.tumor_growth_rate.source_kind", "calibrated_on"),
+        "fitted with an assumption source": (G + 'source: "assumption: test value", source_kind: fitted}',
+                                             "parameters.tumor_growth_rate.source_kind", "'fitted: <reason>'"),
+        "derived without a note": (G + 'source: "Halle2016", source_kind: derived}', "parameters.tumor_growth_rate.note",
+                                   "derivation"),
+        "derived with an empty note": (G + 'source: "Halle2016", source_kind: derived, note: "  "}',
+                                       "parameters.tumor_growth_rate.note", "derivation"),
+        "unknown check id": (G + 'source: "fitted: test value", source_kind: fitted, calibrated_on: ["4d", "4z"]}',
+                             "parameters.tumor_growth_rate.calibrated_on", "unknown check id '4z'"),
+        "check ids not a list": (G + 'source: "fitted: test value", source_kind: fitted, calibrated_on: "4d"}',
+                                 "parameters.tumor_growth_rate.calibrated_on", "list of check ids"),
+        "checks on a measured value": (G + 'source: "Halle2016", source_kind: measured, calibrated_on: ["4d"]}',
+                                       "parameters.tumor_growth_rate.calibrated_on", "use source_kind 'fitted'"),
     }
 
     @pytest.mark.parametrize("case", list(BAD_ENTRIES))
@@ -290,7 +406,7 @@ parameters: {{}}
 name: custom
 inherits: {BASE}
 parameters:
-  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "{typo}"}}
+  tumor_growth_rate: {{value: 0.3, unit: 1/day, source: "{typo}", source_kind: measured}}
 """)
         _raises_naming("parameters.tumor_growth_rate", load_parameter_set, str(path), contains=(typo,))
 
@@ -321,3 +437,53 @@ parameters:
         path = tmp_path / "loop.yaml"
         path.write_text(f"name: loop\ninherits: {path}\nparameters: {{}}\n")
         _raises_naming("inherits", load_parameter_set, str(path))
+
+
+# ---------------------------------------------------------------- tmesim params
+def _params_cli(*args):
+    from typer.testing import CliRunner
+
+    from tmesim.cli import app
+
+    result = CliRunner().invoke(app, ["params", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_params_csv_has_kind_and_calibrations():
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(_params_cli("--csv"))))
+    ps = load_parameter_set(BASE)
+    assert {"source_kind", "calibrated_on"} <= set(rows[0])
+    for row in rows:
+        rec = ps.by_name[row["name"]]
+        assert row["source_kind"] == rec.source_kind
+        assert row["calibrated_on"] == ";".join(rec.calibrated_on)
+    assert any(row["calibrated_on"] for row in rows)
+
+
+def test_params_counts_line(tmp_path):
+    base = load_parameter_set(BASE)
+    assert base.by_name["necrosis_max_rate"].source_kind == "measured"
+    assert base.by_name["tumor_basal_death_rate"].source_kind == "assumption"
+    path = _write(tmp_path, f"""
+name: small
+inherits: {BASE}
+parameters:
+  necrosis_max_rate: {{value: 4, unit: 1/day, source: "assumption: test", source_kind: assumption}}
+  tumor_basal_death_rate: {{value: 0.02, unit: 1/day, source: "fitted: test", source_kind: fitted, calibrated_on: ["1a"]}}
+  tumor_oxygen_half: {{value: 10, unit: mmHg, source: Ghaffarizadeh2018, source_kind: derived, note: "test"}}
+""")
+    expected = dict(base.kind_counts())
+    expected["measured"] -= 1
+    expected["fitted"] += 1
+    expected["derived"] += 1
+    expected["assumption"] -= 1  # tumor_oxygen_half was an assumption
+    assert sum(expected.values()) == len(NAMES)
+    out = _params_cli(str(path))
+    line = ", ".join(f"{kind} {expected[kind]}" for kind in SOURCE_KINDS)
+    assert line in out
+    rows = {row.split(",", 1)[0]: row for row in _params_cli(str(path), "--csv").splitlines()}
+    assert rows["tumor_basal_death_rate"].endswith(",fitted,1a")
