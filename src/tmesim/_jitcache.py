@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent
-_SOURCES = ("_jit.py", "status.py", "biology/*.py", "biology/programs/*.py", "wellmixed/*.py", "protocols/*.py",
+_SOURCES = ("_jit.py", "status.py", "biology/*.py", "biology/programs/*.py", "wellmixed/*.py", "protocols/*.py", "rules/*.py",
             "params/index.py", "params/resolve.py", "params/catalogue.yaml")
 
 
