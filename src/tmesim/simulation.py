@@ -77,9 +77,14 @@ class Simulation:
     scenario : a :class:`~tmesim.scenario.Scenario`, or a shipped scenario's name or a YAML path.
     solver : :class:`SolverOptions` (defaults if None).
     seed : replaces the scenario's seed when given.
+    patient_values : per-patient values of some parameters, ``{name: one value per patient}`` in
+        internal units (the catalogue's), as a virtual trial draws them; their number sets the cohort
+        size. They replace the parameter set's values (an arm's knobs and parameter changes still
+        override them); the scenario's own cohort variability applies to the other parameters.
     """
 
-    def __init__(self, scenario, *, solver: SolverOptions | None = None, seed: int | None = None):
+    def __init__(self, scenario, *, solver: SolverOptions | None = None, seed: int | None = None,
+                 patient_values=None):
         from .scenario import Scenario, load_scenario
 
         if isinstance(scenario, (str, Path)):
@@ -88,6 +93,17 @@ class Simulation:
             raise InputError("scenario", f"expected a Scenario, a scenario name or a YAML path, got {type(scenario).__name__}")
         if seed is not None:
             scenario = scenario.with_overrides(seed=seed)
+        if patient_values:
+            sizes = {len(v) for v in patient_values.values()}
+            if len(sizes) != 1:
+                raise InputError("patient_values", f"parameters have different numbers of patients: {sorted(sizes)}",
+                                 "give every parameter one value per patient")
+            n = sizes.pop()
+            if n < 1:
+                raise InputError("patient_values", "no patients", "give at least one value per parameter")
+            if n != scenario.cohort.size:
+                scenario = scenario.with_overrides(cohort={**scenario.cohort.model_dump(), "size": n})
+        self.patient_values = dict(patient_values or {})
         if solver is not None and not isinstance(solver, SolverOptions):
             raise InputError("solver", f"expected SolverOptions, got {type(solver).__name__}",
                              "e.g. solver=SolverOptions(rtol=1e-5)")

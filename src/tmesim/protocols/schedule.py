@@ -105,21 +105,52 @@ def _infusion_payload(row, product_row, prod) -> np.ndarray:
     return payload
 
 
-def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None) -> Batch:
+def patient_columns(scenario, patient_values) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and values (patients, columns) of explicit per-patient parameter values
+    (``{name: array of one value per patient, internal units}``), checked against the cohort size."""
+    n = scenario.cohort.size
+    cols, rows = [], []
+    for name, values in (patient_values or {}).items():
+        if name not in _COLUMN:
+            from ..params.loader import unknown_parameter
+
+            raise unknown_parameter(name, f"patient_values.{name}")
+        values = np.asarray(values, dtype=float).reshape(-1)
+        if values.size != n:
+            from ..errors import InputError
+
+            raise InputError(f"patient_values.{name}", f"{values.size} values for {n} patients",
+                             "give one value per patient (the scenario's cohort size)")
+        cols.append(_COLUMN[name])
+        rows.append(values)
+    return np.array(cols, dtype=np.int64), (np.stack(rows, axis=1) if rows else np.zeros((n, 0)))
+
+
+def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, patient_values=None) -> Batch:
     """Rows, resolved parameters and event tables of a scenario for the engine with row ``layout``.
 
     Unit conversions and bounds are resolved once per arm; only the
     per-patient parts (dose concentration from the patient's volume of
     distribution, the manufactured CAR product) are computed per row.
     ``root`` is the run's root SeedSequence (default ``SeedSequence(scenario.seed)``).
+    ``patient_values`` (``{name: one value per patient}``, internal units) gives patients their own
+    values of some parameters, as a virtual trial draws them; they replace the set's value (after the
+    cohort's log-normal factors, which do not apply to them), and an arm's knobs and parameter changes
+    still override them.
     """
     factors = patient_factors(scenario, root)
     n_pat = scenario.cohort.size
     lo, hi = _bounds()
     i_expr, i_ko = _COLUMN["car_proteasome_expression"], _COLUMN["car_ifng_knockout"]
+    given_cols, given = patient_columns(scenario, patient_values)
     arm_values, arm_ev = [], []
     for a, arm in enumerate(scenario.arms):
-        v = np.clip(scenario.arm_parameter_sets[a].vector() * factors, lo, hi)
+        v = scenario.arm_parameter_sets[a].vector() * factors
+        own = {_COLUMN[name] for name in (*arm.knobs, *arm.parameters)}
+        for k, col in enumerate(given_cols):
+            if col not in own:
+                v[:, col] = given[:, k]
+        v = np.clip(v, lo, hi)
         # product traits are per-arm choices, applied to each patient's parameters
         for prod in arm.products:
             v[:, i_expr] = prod.proteasome_expression * factors[:, i_expr]

@@ -29,7 +29,7 @@ ENGINE = "wellmixed"
 
 def compile_rows(simulation) -> Batch:
     """The rows of ``simulation``'s scenario: parameter values, resolved rows and event tables."""
-    return compile_batch(simulation.scenario, ROW, simulation.seed_sequence)
+    return compile_batch(simulation.scenario, ROW, simulation.seed_sequence, simulation.patient_values)
 
 
 def integrate(batch: Batch, out_times: np.ndarray, options, progress: Callable[[float], None] | None = None):
