@@ -322,8 +322,10 @@ class TestTCell:
 
     def test_treg_fate(self, row):
         p = row.treg
-        growth, il10, tgfb = t_cell.treg_fate(0.5, exposure(ctla4_blockade=0.4), p)
-        assert growth == pytest.approx(0.5 * p.treg_proliferation_rate - p.treg_death_rate - 0.4 * p.ctla4_treg_depletion)
+        division, death, growth, il10, tgfb = t_cell.treg_fate(0.5, exposure(ctla4_blockade=0.4), p)
+        assert division == pytest.approx(0.5 * p.treg_proliferation_rate)
+        assert death == pytest.approx(p.treg_death_rate + 0.4 * p.ctla4_treg_depletion)
+        assert growth == pytest.approx(division - death)
         assert (il10, tgfb) == (p.treg_il10_secretion, p.treg_tgfb_secretion)
 
 
@@ -335,7 +337,8 @@ class TestNK:
         act = 1.0 + 0.5 * p.nk_il12_boost + 0.5 * p.nk_ifng_boost
         assert f.activation == pytest.approx(act)
         assert f.kill_rate == pytest.approx(p.nk_max_kill_rate * (1.0 - p.nk_mhc1_inhibition * 0.5) * act)
-        assert f.net_growth == pytest.approx(p.nk_proliferation_rate * 0.5 * p.nk_il12_boost - p.nk_death_rate)
+        assert f.division == pytest.approx(p.nk_proliferation_rate * 0.5 * p.nk_il12_boost)
+        assert f.death == p.nk_death_rate and f.net_growth == pytest.approx(f.division - f.death)
         # missing self: more MHC-I on the targets, less NK killing
         assert nk.program(0.0, 0.0, 1.0, 5.0, p).kill_rate < nk.program(0.0, 0.0, 1.0, 1.0, p).kill_rate
 
