@@ -135,6 +135,12 @@ class Simulation:
         if self.scenario.scale == "wellmixed":
             from .wellmixed import engine
             return engine
+        if self.scenario.scale == "spatial":
+            if self.patient_values:
+                raise InputError("patient_values", "a spatial scenario runs replicates of one parameter set",
+                                 "run a virtual cohort at the well-mixed scale")
+            from .spatial import engine
+            return engine
         raise InputError("scale", f"no engine for scale {self.scenario.scale!r}")
 
     def compile(self):
