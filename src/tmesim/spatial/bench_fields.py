@@ -280,47 +280,72 @@ PHYSICELL_DX = 20.0
 PHYSICELL_MS_PER_STEP = {1: 40.6, 2: 27.2}
 
 
-def physicell_problem(seed: int = 0):
+def physicell_problem(seed: int = 0, sparse: bool = False):
     """The mesh, fields and cell sources of PhysiCell's cancer-immune sample, for benchmarks.
 
     Fields: oxygen (D = 1e5 um^2/min, decay 0.1/min, Dirichlet 38 mmHg on
     every face, start 38) and the immunostimulatory factor (D = 1e3,
     decay 0.016/min, zero flux, start 0). Cells: a tumour ball of radius
-    ~260 um (0-3 cells per 20-um voxel, ~18,000 cells, each taking up oxygen
+    260 um (0-3 cells per 20-um voxel, ~18,000 cells, each taking up oxygen
     at 10/min and secreting the factor at 10/min towards 1, scaled by
-    V_cell/V_voxel = 2494/8000) and 7,500 T cells scattered over a shell
-    around it that take up the factor at 1/min each (an assumption: the
-    sample's immune cells respond to the factor rather than consume it).
+    V_cell/V_voxel = 2494/8000, as in the sample) and 7,500 T cells scattered
+    over the shell 260-400 um from the centre that take up the factor at
+    1/min each (an assumption: the sample's immune cells respond to the
+    factor rather than consume it).
+
+    Parameters
+    ----------
+    seed
+        Seed of the cell placement.
+    sparse
+        Return the sources per cell (``voxels`` and ``(2, n_cells)``
+        arrays) instead of dense per-voxel arrays.
 
     Returns
     -------
     tuple
-        ``(lattice, specs, sources)`` with sources a dict of ``secretion``,
-        ``target``, ``uptake`` arrays ``(2, 75, 75, 75)``.
+        ``(lattice, specs, sources)``: sources is a dict of keyword
+        arguments for :meth:`FieldSolver.step` (``secretion``, ``target``,
+        ``uptake`` and, when sparse, ``voxels``).
     """
     rng = np.random.default_rng(seed)
     lattice = Lattice(PHYSICELL_SHAPE, PHYSICELL_DX, origin=(-750.0,) * 3)
     specs = [FieldSpec("oxygen", "mmHg", 1e5, 0.1, boundary="dirichlet", boundary_value=38.0, initial_value=38.0),
              FieldSpec("immunostimulatory_factor", "1", 1e3, 0.016)]
     z, y, x = np.meshgrid(*(lattice.centers(a) for a in range(3)), indexing="ij")
-    rr = np.sqrt(x ** 2 + y ** 2 + z ** 2)
-    tumor = rr < 260.0
-    cells = np.where(tumor, rng.integers(0, 4, size=lattice.shape), 0)
-    shell = np.flatnonzero(((rr >= 260.0) & (rr < 400.0)).ravel())
-    t_cells = np.bincount(rng.choice(shell, 7500), minlength=lattice.n_voxels).reshape(lattice.shape)
+    rr = np.sqrt(x ** 2 + y ** 2 + z ** 2).ravel()
+    per_voxel = np.where(rr < 260.0, rng.integers(0, 4, size=rr.size), 0)
+    tumor_vox = np.repeat(np.arange(rr.size), per_voxel)
+    shell = np.flatnonzero((rr >= 260.0) & (rr < 400.0))
+    t_vox = np.sort(rng.choice(shell, 7500))
     scale = 2494.0 / lattice.voxel_volume
-    S = np.zeros((2,) + lattice.shape)
+    n_t, n_i = tumor_vox.size, t_vox.size
+    vox = np.concatenate([tumor_vox, t_vox])
+    S = np.zeros((2, n_t + n_i))
     T = np.zeros_like(S)
     U = np.zeros_like(S)
-    U[0] = 10.0 * scale * cells
-    S[1] = 10.0 * scale * cells
-    T[1] = 1.0
-    U[1] = 1.0 * scale * t_cells
-    return lattice, specs, {"secretion": S, "target": T, "uptake": U}
+    U[0, :n_t] = 10.0 * scale
+    S[1, :n_t] = 10.0 * scale
+    T[1, :n_t] = 1.0
+    U[1, n_t:] = 1.0 * scale
+    if sparse:
+        return lattice, specs, {"secretion": S, "target": T, "uptake": U, "voxels": vox}
+    dense = {}
+    for key, arr in (("secretion", S), ("uptake", U)):
+        d = np.zeros((2, lattice.n_voxels))
+        for f in range(2):
+            d[f] = np.bincount(vox, weights=arr[f], minlength=lattice.n_voxels)
+        dense[key] = d.reshape((2,) + lattice.shape)
+    st = np.zeros((2, lattice.n_voxels))
+    for f in range(2):
+        st[f] = np.bincount(vox, weights=S[f] * T[f], minlength=lattice.n_voxels)
+    sec = dense["secretion"].reshape(2, -1)
+    dense["target"] = np.divide(st, sec, out=np.zeros_like(st), where=sec > 0).reshape((2,) + lattice.shape)
+    return lattice, specs, dense
 
 
 def bench_physicell_mesh(dts=(0.01, 0.1, 1.0, 6.0), steps: int = 50, threads: int | None = None,
-                         splitting: str = "sweep") -> list[dict[str, Any]]:
+                         splitting: str = "sweep", sparse: bool = False) -> list[dict[str, Any]]:
     """Time the solver on PhysiCell's cancer-immune mesh (:func:`physicell_problem`) at several steps.
 
     Parameters
@@ -333,11 +358,13 @@ def bench_physicell_mesh(dts=(0.01, 0.1, 1.0, 6.0), steps: int = 50, threads: in
         numba threads (default numba's).
     splitting
         The solver's splitting.
+    sparse
+        Pass the sources per cell (``voxels=``) instead of dense arrays.
 
     Returns
     -------
     list of dict
-        Per dt: ``dt``, ``threads``, ``ms_per_step``, ``updates_per_s``,
+        Per dt: ``dt``, ``threads``, ``splitting``, ``sparse``, ``ms_per_step``, ``updates_per_s``,
         ``physicell_ms_per_step`` (BioFVM at dt = 0.01 with the same
         threads, measured on this VM), ``speedup_per_step`` (BioFVM ms over
         ours), ``wall_s_per_sim_min`` (ours) and
@@ -346,7 +373,7 @@ def bench_physicell_mesh(dts=(0.01, 0.1, 1.0, 6.0), steps: int = 50, threads: in
     """
     import numba
 
-    lattice, specs, src = physicell_problem()
+    lattice, specs, src = physicell_problem(sparse=sparse)
     previous = _threading(threads)
     rows = []
     try:
@@ -361,7 +388,7 @@ def bench_physicell_mesh(dts=(0.01, 0.1, 1.0, 6.0), steps: int = 50, threads: in
             ms = 1e3 * (time.perf_counter() - t0) / steps
             pc = PHYSICELL_MS_PER_STEP.get(n_threads, math.nan)
             rows.append({
-                "dt": dt, "threads": n_threads, "splitting": splitting, "ms_per_step": ms,
+                "dt": dt, "threads": n_threads, "splitting": splitting, "sparse": sparse, "ms_per_step": ms,
                 "updates_per_s": lattice.n_voxels * len(specs) / (ms * 1e-3),
                 "physicell_ms_per_step": pc, "speedup_per_step": pc / ms,
                 "wall_s_per_sim_min": ms * 1e-3 / dt, "physicell_wall_s_per_sim_min": pc * 1e-3 / 0.01,

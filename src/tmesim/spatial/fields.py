@@ -84,7 +84,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 from numba import prange  # noqa: E402
 
-from .._jit import parallel_kernel  # noqa: E402
+from .._jit import kernel, parallel_kernel  # noqa: E402
 from ..errors import InputError, SimulationError  # noqa: E402
 from .lattice import Lattice  # noqa: E402
 
@@ -95,9 +95,8 @@ FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 NEGATIVE_RTOL = 1e-12
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_X_CHUNK = 16        # x-lines per parallel task
-_BLOCK = 128         # contiguous lines per task in the y and z sweeps
-_FLAT_CHUNK = 8192   # voxels per task in the per-voxel passes
+_GROUP = 16          # x-lines (rows y of one plane z) per parallel task
+_BLOCK = 64          # contiguous lines per task in the y and z sweeps
 
 
 def _finite_number(value, where: str, unit: str) -> float:
@@ -198,165 +197,188 @@ class FieldSpec:
 # --------------------------------------------------------------------------
 
 @parallel_kernel
-def _prepare_sources(S, T, E, U, use_s, use_e, use_u, vmask, use_v, kv, cpl, k, g, chunk, has_task, bad_task):
-    """K = S + U + v k_v and G = S T + E + v k_v c_p per voxel (2D views (F, V)).
+def _prepare_sources(S, T, E, U, use_s, use_e, use_u, vmask, use_v, kv, cpl, k, g, group, block,
+                     xflag, ypart, zpart, bad_task):
+    """K = S + U + v k_v and G = S T + E + v k_v c_p per voxel, and where they are nonzero.
 
-    Per task: has_task = any K or G nonzero; bad_task = number of voxels
-    with a negative or non-finite input.
+    Arrays are (F, NZ, NY, NX); vmask is (NZ, NY, NX). Task t = (f, z, q)
+    covers rows y in [q*group, (q+1)*group) of plane z and owns: xflag[t]
+    (any source in its rows), ypart[t, xb] (any source in x-block xb of
+    ``block`` columns), zpart[t, zb] (any source in block zb of the
+    flattened (y, x) plane) and bad_task[t] (voxels with a negative or
+    non-finite input).
     """
-    F, V = k.shape
-    nch = (V + chunk - 1) // chunk
-    for t in prange(F * nch):
-        f = t // nch
-        i0 = (t - f * nch) * chunk
-        i1 = min(V, i0 + chunk)
+    F, NZ, NY, NX = k.shape
+    nq = (NY + group - 1) // group
+    for t in prange(F * NZ * nq):
+        f = t // (NZ * nq)
+        rem = t - f * (NZ * nq)
+        z = rem // nq
+        y0 = (rem - z * nq) * group
+        y1 = min(NY, y0 + group)
         kvf = kv[f]
         gvf = kv[f] * cpl[f]
-        has = 0
         bad = 0
-        for i in range(i0, i1):
-            kk = 0.0
-            gg = 0.0
-            ok = True
-            if use_s:
-                s = S[f, i]
-                tt = T[f, i]
-                kk += s
-                gg += s * tt
-                ok = ok and s >= 0.0 and tt >= 0.0
-            if use_e:
-                e = E[f, i]
-                gg += e
-                ok = ok and e >= 0.0
-            if use_u:
-                u = U[f, i]
-                kk += u
-                ok = ok and u >= 0.0
-            if use_v and vmask[i]:
-                kk += kvf
-                gg += gvf
-            ok = ok and kk < np.inf and gg < np.inf
-            if not ok:
-                bad += 1
-            if kk != 0.0 or gg != 0.0:
-                has = 1
-            k[f, i] = kk
-            g[f, i] = gg
-        has_task[t] = has
+        anyx = 0
+        for y in range(y0, y1):
+            for x in range(NX):
+                kk = 0.0
+                gg = 0.0
+                ok = True
+                if use_s:
+                    s = S[f, z, y, x]
+                    tt = T[f, z, y, x]
+                    kk += s
+                    gg += s * tt
+                    ok = ok and s >= 0.0 and tt >= 0.0
+                if use_e:
+                    e = E[f, z, y, x]
+                    gg += e
+                    ok = ok and e >= 0.0
+                if use_u:
+                    u = U[f, z, y, x]
+                    kk += u
+                    ok = ok and u >= 0.0
+                if use_v and vmask[z, y, x]:
+                    kk += kvf
+                    gg += gvf
+                ok = ok and kk < np.inf and gg < np.inf
+                if not ok:
+                    bad += 1
+                k[f, z, y, x] = kk
+                g[f, z, y, x] = gg
+                if kk != 0.0 or gg != 0.0:
+                    anyx = 1
+                    ypart[t, x // block] = 1
+                    zpart[t, (y * NX + x) // block] = 1
+        xflag[t] = anyx
         bad_task[t] = bad
 
 
 @parallel_kernel
-def _react(c, k, g, has_src, h, chunk, do_stats, stats):
-    """Backward Euler of dc/dt = G - K c over h, per voxel (2D views (F, V)); optional stats."""
-    F, V = c.shape
-    nch = (V + chunk - 1) // chunk
-    for t in prange(F * nch):
-        f = t // nch
-        i0 = (t - f * nch) * chunk
-        i1 = min(V, i0 + chunk)
-        if has_src[f]:
-            for i in range(i0, i1):
-                c[f, i] = (c[f, i] + h * g[f, i]) / (1.0 + h * k[f, i])
+def _react(c, k, g, xflag, h, group, do_stats, stats):
+    """Backward Euler of dc/dt = G - K c over h in every voxel of (F, NZ, NY, NX); optional stats.
+
+    Tasks are the row groups of :func:`_prepare_sources`; a group without
+    sources (xflag 0) is left as it is.
+    """
+    F, NZ, NY, NX = c.shape
+    nq = (NY + group - 1) // group
+    for t in prange(F * NZ * nq):
+        f = t // (NZ * nq)
+        rem = t - f * (NZ * nq)
+        z = rem // nq
+        y0 = (rem - z * nq) * group
+        y1 = min(NY, y0 + group)
+        if xflag[t]:
+            for y in range(y0, y1):
+                for x in range(NX):
+                    c[f, z, y, x] = (c[f, z, y, x] + h * g[f, z, y, x]) / (1.0 + h * k[f, z, y, x])
         if do_stats:
             lo = np.inf
             hi = -np.inf
             nbad = 0
-            for i in range(i0, i1):
-                v = c[f, i]
-                lo = min(lo, v)
-                hi = max(hi, v)
-                if v - v != 0.0:
-                    nbad += 1
+            for y in range(y0, y1):
+                for x in range(NX):
+                    v = c[f, z, y, x]
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                    if v - v != 0.0:
+                        nbad += 1
             stats[t, 0] = lo
             stats[t, 1] = hi
             stats[t, 2] = nbad
 
 
 @parallel_kernel
-def _sweep_x(c, k, g, has_src, frac, r, b, inv, cp, bclo, bchi, chunk, do_stats, stats):
-    """Implicit solve along the contiguous last axis of c (F, NZ, NY, NX), one line per thread at a time.
+def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, group, do_stats, stats):
+    """Implicit solve along x (the contiguous last axis of c (F, NZ, NY, NX)).
 
-    Field f's line solves ``(B - r L) x = c + frac G + bc`` with B = b[f] +
-    frac K (per voxel) if has_src[f], else uses the precomputed Thomas
-    factors inv[f] = 1/denominator and cp[f] (B = b[f]).
+    Each task takes a group of ``group`` x-lines (rows y of one plane z),
+    transposes them into a buffer so the Thomas recurrences of the group run
+    side by side (vectorised), and writes them back. Field f's line solves
+    ``(B - r L) x = c + frac G + bc`` with B = b[f] + frac K per voxel if
+    the group holds sources (xflag), else with the precomputed Thomas
+    factors inv[f] (1/denominator) and cp[f] (B = b[f]).
     """
     F, NZ, NY, NX = c.shape
-    lines = NZ * NY
-    nch = (lines + chunk - 1) // chunk
-    for t in prange(F * nch):
-        f = t // nch
-        q = t - f * nch
+    nq = (NY + group - 1) // group
+    for t in prange(F * NZ * nq):
+        f = t // (NZ * nq)
+        rem = t - f * (NZ * nq)
+        z = rem // nq
+        y0 = (rem - z * nq) * group
+        w = min(NY, y0 + group) - y0
         rf = r[f]
         lo_bc = bclo[f]
         hi_bc = bchi[f]
-        scr = np.empty(NX)
-        lo = np.inf
-        hi = -np.inf
-        nbad = 0
-        for line in range(q * chunk, min(lines, (q + 1) * chunk)):
-            z = line // NY
-            y = line - z * NY
-            row = c[f, z, y]
-            if has_src[f]:
-                krow = k[f, z, y]
-                grow = g[f, z, y]
-                rhs = row[0] + frac * grow[0] + lo_bc
-                if NX == 1:
-                    rhs += hi_bc
-                iv = 1.0 / (b[f, 0] + frac * krow[0])
-                pc = -rf * iv
-                scr[0] = pc
-                py = rhs * iv
-                row[0] = py
-                for i in range(1, NX):
-                    rhs = row[i] + frac * grow[i]
-                    if i == NX - 1:
-                        rhs += hi_bc
-                    iv = 1.0 / (b[f, i] + frac * krow[i] + rf * pc)
-                    pc = -rf * iv
-                    scr[i] = pc
-                    py = (rhs + rf * py) * iv
-                    row[i] = py
-            else:
-                rhs = row[0] + lo_bc
-                if NX == 1:
-                    rhs += hi_bc
-                py = rhs * inv[f, 0]
-                row[0] = py
-                for i in range(1, NX - 1):
-                    py = (row[i] + rf * py) * inv[f, i]
-                    row[i] = py
-                if NX > 1:
-                    row[NX - 1] = (row[NX - 1] + hi_bc + rf * py) * inv[f, NX - 1]
+        buf = np.empty((NX, w))
+        for l in range(w):
+            for i in range(NX):
+                buf[i, l] = c[f, z, y0 + l, i]
+        if xflag[t]:
+            kb = np.empty((NX, w))
+            scr = np.empty((NX, w))
+            for l in range(w):
                 for i in range(NX):
-                    scr[i] = cp[f, i]
-            x = row[NX - 1]
-            if do_stats:
-                lo = min(lo, x)
-                hi = max(hi, x)
-                if x - x != 0.0:
-                    nbad += 1
+                    kb[i, l] = k[f, z, y0 + l, i]
+                    buf[i, l] += frac * g[f, z, y0 + l, i]
+            add = lo_bc + (hi_bc if NX == 1 else 0.0)
+            b0 = b[f, 0]
+            for l in range(w):
+                iv = 1.0 / (b0 + frac * kb[0, l])
+                scr[0, l] = -rf * iv
+                buf[0, l] = (buf[0, l] + add) * iv
+            for i in range(1, NX):
+                add = hi_bc if i == NX - 1 else 0.0
+                bi = b[f, i]
+                for l in range(w):
+                    iv = 1.0 / (bi + frac * kb[i, l] + rf * scr[i - 1, l])
+                    scr[i, l] = -rf * iv
+                    buf[i, l] = (buf[i, l] + add + rf * buf[i - 1, l]) * iv
             for i in range(NX - 2, -1, -1):
-                x = row[i] - scr[i] * x
-                row[i] = x
-                if do_stats:
-                    lo = min(lo, x)
-                    hi = max(hi, x)
-                    if x - x != 0.0:
-                        nbad += 1
+                for l in range(w):
+                    buf[i, l] -= scr[i, l] * buf[i + 1, l]
+        else:
+            add = lo_bc + (hi_bc if NX == 1 else 0.0)
+            iv = inv[f, 0]
+            for l in range(w):
+                buf[0, l] = (buf[0, l] + add) * iv
+            for i in range(1, NX):
+                add = hi_bc if i == NX - 1 else 0.0
+                iv = inv[f, i]
+                for l in range(w):
+                    buf[i, l] = (buf[i, l] + add + rf * buf[i - 1, l]) * iv
+            for i in range(NX - 2, -1, -1):
+                ci = cp[f, i]
+                for l in range(w):
+                    buf[i, l] -= ci * buf[i + 1, l]
+        for l in range(w):
+            for i in range(NX):
+                c[f, z, y0 + l, i] = buf[i, l]
         if do_stats:
+            lo = np.inf
+            hi = -np.inf
+            nbad = 0
+            for i in range(NX):
+                for l in range(w):
+                    v = buf[i, l]
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                    if v - v != 0.0:
+                        nbad += 1
             stats[t, 0] = lo
             stats[t, 1] = hi
             stats[t, 2] = nbad
 
 
 @parallel_kernel
-def _sweep_strided(c, k, g, has_src, frac, r, b, inv, cp, bclo, bchi, block, do_stats, stats):
+def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, block, do_stats, stats):
     """Implicit solve along axis 2 of c (F, O, N, I), vectorised over blocks of the contiguous axis 3.
 
     Same system as :func:`_sweep_x`; the y sweep passes (F, NZ, NY, NX),
-    the z sweep (F, 1, NZ, NY*NX).
+    the z sweep (F, 1, NZ, NY*NX). flag (F, O, blocks) says which blocks
+    hold sources.
     """
     F, O, N, I = c.shape
     nb = (I + block - 1) // block
@@ -364,15 +386,15 @@ def _sweep_strided(c, k, g, has_src, frac, r, b, inv, cp, bclo, bchi, block, do_
         f = t // (O * nb)
         rem = t - f * (O * nb)
         o = rem // nb
-        i0 = (rem - o * nb) * block
+        blk = rem - o * nb
+        i0 = blk * block
         i1 = min(I, i0 + block)
         w = i1 - i0
         rf = r[f]
         lo_bc = bclo[f]
         hi_bc = bchi[f]
         cf = c[f, o]
-        src = has_src[f]
-        if src:
+        if flag[f, o, blk]:
             kf = k[f, o]
             gf = g[f, o]
             scr = np.empty((N, w))
@@ -420,6 +442,68 @@ def _sweep_strided(c, k, g, has_src, frac, r, b, inv, cp, bclo, bchi, block, do_
             stats[t, 0] = lo
             stats[t, 1] = hi
             stats[t, 2] = nbad
+
+
+@kernel
+def _reset_touched(vox, k, g, vmask, use_v, kv, cpl):
+    """Put K and G (views (F, V)) of the listed voxels back to their vessel-only values."""
+    F = k.shape[0]
+    for n in range(vox.size):
+        v = vox[n]
+        on = use_v and vmask[v]
+        for f in range(F):
+            if on:
+                k[f, v] = kv[f]
+                g[f, v] = kv[f] * cpl[f]
+            else:
+                k[f, v] = 0.0
+                g[f, v] = 0.0
+
+
+@kernel
+def _scatter_sources(vox, S, T, E, U, use_s, use_e, use_u, k, g, NZ, NY, NX, group, block, xflag, yflag, zflag):
+    """Add per-entry sources (F, n) at flat voxels vox (n,) to K and G (F, V), in entry order.
+
+    Marks the row groups and blocks that now hold sources; returns the first
+    entry with a negative or non-finite value (-1 if none).
+    """
+    F = k.shape[0]
+    nq = (NY + group - 1) // group
+    first_bad = -1
+    for n in range(vox.size):
+        v = vox[n]
+        z = v // (NY * NX)
+        rem = v - z * (NY * NX)
+        y = rem // NX
+        x = rem - y * NX
+        for f in range(F):
+            kk = 0.0
+            gg = 0.0
+            ok = True
+            if use_s:
+                sv = S[f, n]
+                tv = T[f, n]
+                kk += sv
+                gg += sv * tv
+                ok = ok and sv >= 0.0 and tv >= 0.0
+            if use_e:
+                ev = E[f, n]
+                gg += ev
+                ok = ok and ev >= 0.0
+            if use_u:
+                uv = U[f, n]
+                kk += uv
+                ok = ok and uv >= 0.0
+            ok = ok and kk < np.inf and gg < np.inf
+            if not ok and first_bad < 0:
+                first_bad = n
+            if kk != 0.0 or gg != 0.0:
+                k[f, v] += kk
+                g[f, v] += gg
+                xflag[(f * NZ + z) * nq + y // group] = 1
+                yflag[f, z, x // block] = 1
+                zflag[f, 0, rem // block] = 1
+    return first_bad
 
 
 # --------------------------------------------------------------------------
@@ -511,6 +595,10 @@ class FieldSolver:
         self._coef = {}
         self._k = None
         self._g = None
+        self._zero_flags = None
+        self._kg_state = "none"     # what K, G hold: "none", "dense" (a full pass) or "sparse"
+        self._touched = None        # flat voxels written by the last sparse step
+        self._vessel_flags = None
         self._vmask = np.zeros(1, dtype=np.bool_)
         self._has_vessels = False
         self.set_vessels(vessels)
@@ -572,6 +660,9 @@ class FieldSolver:
             self._vmask = np.zeros(1, dtype=np.bool_)
             self._has_vessels = False
             self._vessels_given = False
+            self._vessel_flags = None
+            if self._kg_state == "sparse":
+                self._kg_state = "dense"
             return
         arr = np.asarray(vessels)
         if arr.dtype == bool:
@@ -592,6 +683,9 @@ class FieldSolver:
         self._vmask = np.ascontiguousarray(mask.reshape(-1))
         self._vessels_given = True
         self._has_vessels = bool(mask.any()) and bool((self._kv > 0).any())
+        self._vessel_flags = None
+        if self._kg_state == "sparse":
+            self._kg_state = "dense"   # K, G no longer match the vessel base: rebuild before the next sparse step
 
     def _coefficients(self, dt: float):
         """Thomas factors per active axis for a step dt (cached while dt stays the same)."""
@@ -637,11 +731,19 @@ class FieldSolver:
         if arr.shape != want:
             raise InputError(f"sources.{what}", f"must have shape {want}, got {arr.shape}",
                              "one value per field and voxel: (n_fields, *lattice.shape)")
-        return np.ascontiguousarray(arr).reshape(len(self.specs), -1)
+        return np.ascontiguousarray(arr).reshape(self._shape4)
 
-    def _prepare(self, secretion, target, export, uptake) -> np.ndarray:
-        """Fill K and G; return per-field 'has sources' flags (uint8)."""
-        F = len(self.specs)
+    def _no_flags(self):
+        """Flags for a step without sources: every line takes the precomputed (constant) path."""
+        if self._zero_flags is None:
+            F, NZ, NY, NX = self._shape4
+            nq = (NY + _GROUP - 1) // _GROUP
+            self._zero_flags = (np.zeros(F * NZ * nq, np.uint8), np.zeros((F, NZ, (NX + _BLOCK - 1) // _BLOCK), np.uint8),
+                                np.zeros((F, 1, (NY * NX + _BLOCK - 1) // _BLOCK), np.uint8))
+        return self._zero_flags
+
+    def _prepare(self, secretion, target, export, uptake):
+        """Fill K and G; return (xflag, yflag, zflag): where the sweeps must use per-voxel coefficients."""
         S = self._source_array(secretion, "secretion")
         T = self._source_array(target, "target")
         E = self._source_array(export, "export")
@@ -651,41 +753,125 @@ class FieldSolver:
                              "secretion and target must be given together",
                              "secretion S (1/min) drives the field towards target T")
         if S is None and E is None and U is None and not self._has_vessels:
-            return np.zeros(F, dtype=np.uint8)
+            return self._no_flags()
         if self._k is None:
             self._k = np.empty(self._shape4)
             self._g = np.empty(self._shape4)
-        dummy = np.zeros((1, 1))
-        V = self.lattice.n_voxels
-        nch = (V + _FLAT_CHUNK - 1) // _FLAT_CHUNK
-        has_task = np.zeros(F * nch, dtype=np.uint8)
-        bad_task = np.zeros(F * nch, dtype=np.int64)
+        F, NZ, NY, NX = self._shape4
+        nq = (NY + _GROUP - 1) // _GROUP
+        ntask = F * NZ * nq
+        nbx = (NX + _BLOCK - 1) // _BLOCK
+        nbz = (NY * NX + _BLOCK - 1) // _BLOCK
+        xflag = np.zeros(ntask, np.uint8)
+        ypart = np.zeros((ntask, nbx), np.uint8)
+        zpart = np.zeros((ntask, nbz), np.uint8)
+        bad_task = np.zeros(ntask, np.int64)
+        dummy = np.zeros((1, 1, 1, 1))
         _prepare_sources(S if S is not None else dummy, T if T is not None else dummy,
                          E if E is not None else dummy, U if U is not None else dummy,
-                         S is not None, E is not None, U is not None, self._vmask, self._has_vessels,
-                         self._kv, self._cpl, self._k.reshape(F, V), self._g.reshape(F, V), _FLAT_CHUNK,
-                         has_task, bad_task)
+                         S is not None, E is not None, U is not None,
+                         self._vmask.reshape(self._shape4[1:]) if self._vessels_given else np.zeros((1, 1, 1), np.bool_),
+                         self._has_vessels, self._kv, self._cpl, self._k, self._g, _GROUP, _BLOCK,
+                         xflag, ypart, zpart, bad_task)
+        self._kg_state = "dense"
         if bad_task.any():
             self._raise_bad_source(S, T, E, U)
-        return has_task.reshape(F, nch).max(axis=1).astype(np.uint8)
+        yflag = ypart.reshape(F, NZ, nq, nbx).max(axis=2)
+        zflag = zpart.reshape(F, 1, NZ * nq, nbz).max(axis=2)
+        return xflag, np.ascontiguousarray(yflag), np.ascontiguousarray(zflag)
+
+    def _prepare_sparse(self, voxels, secretion, target, export, uptake):
+        """K and G from per-entry sources at listed voxels; only the voxels touched change."""
+        lat = self.lattice
+        F, NZ, NY, NX = self._shape4
+        vox = np.asarray(voxels)
+        if vox.ndim == 2 and vox.shape[1] == lat.ndim and np.issubdtype(vox.dtype, np.integer):
+            if vox.size and ((vox < 0).any() or (vox >= np.asarray(lat.shape)).any()):
+                raise InputError("sources.voxels", "voxel index outside the lattice", f"indices run 0..{lat.shape} - 1")
+            vox = np.ravel_multi_index(tuple(vox.T), lat.shape) if vox.size else np.zeros(0, np.int64)
+        elif vox.ndim != 1 or not (np.issubdtype(vox.dtype, np.integer) or vox.size == 0):
+            raise InputError("sources.voxels", f"must be (n,) flat or (n, {lat.ndim}) voxel indices, got shape "
+                             f"{vox.shape}", "integer voxel indices, array order")
+        elif vox.size and ((vox < 0).any() or (vox >= lat.n_voxels).any()):
+            raise InputError("sources.voxels", "flat voxel index outside the lattice", f"0..{lat.n_voxels - 1}")
+        vox = np.ascontiguousarray(vox, dtype=np.int64)
+        n = vox.size
+
+        def entries(a, what):
+            if a is None:
+                return None
+            arr = np.asarray(a, dtype=np.float64)
+            if arr.shape != (F, n):
+                raise InputError(f"sources.{what}", f"must have shape {(F, n)} with voxels= given, got {arr.shape}",
+                                 "one value per field and listed voxel")
+            return np.ascontiguousarray(arr)
+
+        S, T, E, U = (entries(secretion, "secretion"), entries(target, "target"), entries(export, "export"),
+                      entries(uptake, "uptake"))
+        if (S is None) != (T is None):
+            raise InputError("sources.target" if T is None else "sources.secretion",
+                             "secretion and target must be given together",
+                             "secretion S (1/min) drives the field towards target T")
+        if self._k is None:
+            self._k = np.zeros(self._shape4)
+            self._g = np.zeros(self._shape4)
+            self._kg_state = "dense"
+        V = lat.n_voxels
+        k2 = self._k.reshape(F, V)
+        g2 = self._g.reshape(F, V)
+        vm = self._vmask if self._vessels_given else np.zeros(1, np.bool_)
+        if self._kg_state != "sparse" or self._vessel_flags is None:
+            # K, G to the vessel-only base everywhere (one pass), and remember which lines vessels touch
+            if self._has_vessels:
+                self._vessel_flags = tuple(a.copy() for a in self._prepare(None, None, None, None))
+            else:
+                self._k.fill(0.0)
+                self._g.fill(0.0)
+                self._vessel_flags = tuple(np.zeros_like(a) for a in self._no_flags())
+        else:
+            _reset_touched(self._touched, k2, g2, vm, self._has_vessels, self._kv, self._cpl)
+        self._kg_state = "sparse"
+        self._touched = vox
+        xflag, yflag, zflag = (a.copy() for a in self._vessel_flags)
+        dummy = np.zeros((1, 1))
+        bad = _scatter_sources(vox, S if S is not None else dummy, T if T is not None else dummy,
+                               E if E is not None else dummy, U if U is not None else dummy,
+                               S is not None, E is not None, U is not None, k2, g2, NZ, NY, NX, _GROUP, _BLOCK,
+                               xflag, yflag, zflag)
+        if bad >= 0:
+            idx = np.unravel_index(int(vox[bad]), lat.shape)
+            for what, arr in (("secretion", S), ("target", T), ("export", E), ("uptake", U)):
+                if arr is None:
+                    continue
+                col = arr[:, bad]
+                wrong = ~(col >= 0) | ~np.isfinite(col)
+                if wrong.any():
+                    f = int(np.argmax(wrong))
+                    raise InputError(f"sources.{what}[{self.names[f]}]",
+                                     f"must be finite and >= 0, got {col[f]!r} for entry {int(bad)} at voxel "
+                                     f"{tuple(int(i) for i in idx)} ({lat.describe_position(idx)})",
+                                     "rates are non-negative cell rates")
+            raise InputError("sources", "secretion x target overflowed to infinity", "check the magnitudes")
+        return xflag, yflag, zflag
 
     def _raise_bad_source(self, S, T, E, U):
         for what, arr in (("secretion", S), ("target", T), ("export", E), ("uptake", U)):
             if arr is None:
                 continue
             for f, name in enumerate(self.names):
-                bad = ~(arr[f] >= 0) | ~np.isfinite(arr[f])
+                a = arr[f].reshape(-1)
+                bad = ~(a >= 0) | ~np.isfinite(a)
                 if bad.any():
                     flat = int(np.argmax(bad))
                     idx = np.unravel_index(flat, self.lattice.shape)
                     raise InputError(f"sources.{what}[{name}]",
-                                     f"must be finite and >= 0, got {arr[f, flat]!r} at voxel "
+                                     f"must be finite and >= 0, got {a[flat]!r} at voxel "
                                      f"{tuple(int(i) for i in idx)} ({self.lattice.describe_position(idx)})",
                                      "rates are per-voxel sums of non-negative cell rates")
         raise InputError("sources", "secretion x target overflowed to infinity", "check the magnitudes")
 
     # ---------------------------------------------------------------- stepping
-    def step(self, dt: float, secretion=None, target=None, export=None, uptake=None) -> None:
+    def step(self, dt: float, secretion=None, target=None, export=None, uptake=None, *, voxels=None) -> None:
         """Advance every field by one step of ``dt`` minutes.
 
         Parameters
@@ -702,6 +888,14 @@ class FieldSolver:
             E, net release, field unit/min (amount per min per voxel volume).
         uptake
             U, first-order uptake rate, 1/min.
+        voxels
+            If given, the sources are sparse: ``voxels`` lists voxel indices
+            (``(n,)`` flat C-order, or ``(n, ndim)`` array order, repeats
+            allowed, e.g. one entry per cell) and each source array is
+            ``(n_fields, n)``, one value per entry; entries in the same voxel
+            add up (S and S*T summed, so T becomes the S-weighted mean
+            target). Cheaper than dense arrays when few voxels hold cells:
+            only the listed voxels are touched.
 
         Raises
         ------
@@ -719,56 +913,50 @@ class FieldSolver:
         if dt <= 0:
             raise InputError("dt", f"must be > 0, got {dt!r}", "give the step in minutes")
         coef = self._coefficients(dt)
-        has_src = self._prepare(secretion, target, export, uptake)
+        if voxels is not None:
+            flags = self._prepare_sparse(voxels, secretion, target, export, uptake)
+        else:
+            flags = self._prepare(secretion, target, export, uptake)
         F = len(self.specs)
-        V = self.lattice.n_voxels
-        c2 = self._c.reshape(F, V)
-        k2 = self._k.reshape(F, V) if self._k is not None else np.zeros((1, 1))
-        g2 = self._g.reshape(F, V) if self._k is not None else np.zeros((1, 1))
-        no_src = np.zeros(F, dtype=np.uint8)
-        stats = None
+        k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
+        g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
         if self.splitting == "sweep":
-            stats = self._sweeps(coef, has_src, dt / self._d)
+            stats = self._sweeps(coef, flags, dt / self._d)
         else:
             h = dt if self.splitting == "lie" else 0.5 * dt
-            if has_src.any():
-                _react(c2, k2, g2, has_src, h, _FLAT_CHUNK, False, np.zeros((1, 3)))
+            xflag = flags[0]
+            if xflag.any():
+                _react(self._c, k4, g4, xflag, h, _GROUP, False, np.zeros((1, 3)))
             if self.splitting == "lie":
-                stats = self._sweeps(coef, no_src, 0.0)
+                stats = self._sweeps(coef, self._no_flags(), 0.0)
             else:
-                self._sweeps(coef, no_src, 0.0, stats=False)
-                nch = (V + _FLAT_CHUNK - 1) // _FLAT_CHUNK
-                stats = np.empty((F * nch, 3))
-                _react(c2, k2, g2, has_src, h, _FLAT_CHUNK, True, stats)
+                self._sweeps(coef, self._no_flags(), 0.0, stats=False)
+                stats = np.empty((xflag.size, 3))
+                _react(self._c, k4, g4, xflag, h, _GROUP, True, stats)
         self._check(stats, dt)
         self.time += dt
 
-    def _sweeps(self, coef, has_src, frac, stats: bool = True):
-        F = len(self.specs)
+    def _sweeps(self, coef, flags, frac, stats: bool = True):
+        F, NZ, NY, NX = self._shape4
         r = self._r
         k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
         g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
+        xflag, yflag, zflag = flags
         out = None
         for n, ax in enumerate(self._axes):
             last = stats and n == len(self._axes) - 1
             b, inv, cp, bclo, bchi = coef[ax.dim]
             if ax.dim == 3:
-                _, NZ, NY, NX = self._shape4
-                ntask = F * ((NZ * NY + _X_CHUNK - 1) // _X_CHUNK)
-                st = np.empty((ntask, 3)) if last else np.zeros((1, 3))
-                _sweep_x(self._c, k4, g4, has_src, frac, r, b, inv, cp, bclo, bchi, _X_CHUNK, last, st)
+                st = np.empty((xflag.size, 3)) if last else np.zeros((1, 3))
+                _sweep_x(self._c, k4, g4, xflag, frac, r, b, inv, cp, bclo, bchi, _GROUP, last, st)
             else:
-                _, NZ, NY, NX = self._shape4
-                if ax.dim == 2:
-                    view = (F, NZ, NY, NX)
-                else:
-                    view = (F, 1, NZ, NY * NX)
+                view = (F, NZ, NY, NX) if ax.dim == 2 else (F, 1, NZ, NY * NX)
+                flag = yflag if ax.dim == 2 else zflag
                 c = self._c.reshape(view)
                 kk = k4.reshape(view) if self._k is not None else k4
                 gg = g4.reshape(view) if self._k is not None else g4
-                ntask = F * view[1] * ((view[3] + _BLOCK - 1) // _BLOCK)
-                st = np.empty((ntask, 3)) if last else np.zeros((1, 3))
-                _sweep_strided(c, kk, gg, has_src, frac, r, b, inv, cp, bclo, bchi, _BLOCK, last, st)
+                st = np.empty((flag.size, 3)) if last else np.zeros((1, 3))
+                _sweep_strided(c, kk, gg, flag, frac, r, b, inv, cp, bclo, bchi, _BLOCK, last, st)
             if last:
                 out = st
         return out
@@ -797,7 +985,7 @@ class FieldSolver:
                 f"and the field's parameters")
 
     def advance(self, duration: float, dt_max: float, secretion=None, target=None, export=None,
-                uptake=None) -> int:
+                uptake=None, *, voxels=None) -> int:
         """Advance by ``duration`` minutes in equal sub-steps of at most ``dt_max``, sources held fixed.
 
         Parameters
@@ -806,7 +994,7 @@ class FieldSolver:
             Time to advance, min (> 0), e.g. the engine's cell step.
         dt_max
             Largest diffusion sub-step, min (> 0).
-        secretion, target, export, uptake
+        secretion, target, export, uptake, voxels
             As in :meth:`step`, held constant over ``duration``.
 
         Returns
@@ -821,7 +1009,7 @@ class FieldSolver:
         n = max(1, math.ceil(duration / dt_max - 1e-9))
         dt = duration / n
         for _ in range(n):
-            self.step(dt, secretion, target, export, uptake)
+            self.step(dt, secretion, target, export, uptake, voxels=voxels)
         return n
 
     # ---------------------------------------------------------------- read-out
