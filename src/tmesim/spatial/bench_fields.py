@@ -27,16 +27,20 @@ from .lattice import Lattice
 # --------------------------------------------------------------------------
 
 
-def _thomas_lines(x: np.ndarray, r: float, b: np.ndarray, rhs_lo: float, rhs_hi: float) -> np.ndarray:
+def _thomas_lines(x: np.ndarray, r: float, b: np.ndarray, rhs_lo: float, rhs_hi: float,
+                  weight: np.ndarray) -> np.ndarray:
     """Solve ``-r x[i-1] + b[..., i] x[i] - r x[i+1] = x[..., i] (+ rhs_lo at 0, + rhs_hi at n-1)`` on every line.
 
-    ``x`` is ``(lines, n)``; ``b`` is ``(n,)`` or ``(lines, n)``. Returns a new array.
+    ``x`` is ``(lines, n)``; ``b`` and ``weight`` are ``(n,)`` or ``(lines, n)``.
+    Each line is then rescaled so that ``sum(weight * x) = sum(rhs)`` (its
+    mass balance, as the solver does). Returns a new array.
     """
     x = x.copy()
     n = x.shape[1]
     b = np.broadcast_to(b, x.shape)
     x[:, 0] += rhs_lo
     x[:, n - 1] += rhs_hi
+    total = x.sum(axis=1)
     cp = np.empty(x.shape)
     den = b[:, 0].copy()
     cp[:, 0] = -r / den
@@ -47,7 +51,9 @@ def _thomas_lines(x: np.ndarray, r: float, b: np.ndarray, rhs_lo: float, rhs_hi:
         x[:, i] = (x[:, i] + r * x[:, i - 1]) / den
     for i in range(n - 2, -1, -1):
         x[:, i] = x[:, i] - cp[:, i] * x[:, i + 1]
-    return x
+    balance = (np.broadcast_to(weight, x.shape) * x).sum(axis=1)
+    scale = np.divide(total, balance, out=np.ones_like(total), where=balance > 0)
+    return x * scale[:, None]
 
 
 def reference_step(values: np.ndarray, lattice: Lattice, specs, dt: float, splitting: str = "sweep",
@@ -115,9 +121,13 @@ def reference_step(values: np.ndarray, lattice: Lattice, specs, dt: float, split
             x = np.moveaxis(c[f], a, -1)
             lines_shape = x.shape
             x = x.reshape(-1, n)
-            bb = b[None, :] + frac * np.moveaxis(K[f], a, -1).reshape(-1, n)
+            kline = frac * np.moveaxis(K[f], a, -1).reshape(-1, n)
+            bb = b[None, :] + kline
+            weight = 1.0 + dt * s.decay / d + kline
+            weight[:, 0] += 2 * r * dlo
+            weight[:, -1] += 2 * r * dhi
             rhs = x + frac * np.moveaxis(G[f], a, -1).reshape(-1, n)
-            y = _thomas_lines(rhs, r, bb, 2 * r * s.boundary_value * dlo, 2 * r * s.boundary_value * dhi)
+            y = _thomas_lines(rhs, r, bb, 2 * r * s.boundary_value * dlo, 2 * r * s.boundary_value * dhi, weight)
             c[f] = np.moveaxis(y.reshape(lines_shape), -1, a)
     if splitting == "strang":
         c = react(c, 0.5 * dt)

@@ -51,10 +51,15 @@ Every operator is an M-matrix inverse, so for non-negative inputs the scheme
 is unconditionally stable, positivity-preserving and (with zero-flux faces,
 no decay and no sources) exactly mass-conserving: Thomas back-substitution
 only adds non-negative terms, so not even round-off makes a value negative.
-A negative or non-finite value therefore means bad input; it is detected in
-every step (fused into the last pass over the data) and raised as
-:class:`tmesim.errors.SimulationError` naming the field, the time and the
-voxel position.
+A negative or non-finite value therefore means bad input. Source arrays are
+checked as they are combined (:class:`tmesim.errors.InputError`); the fields
+are checked in every step, fused into passes that read the data anyway: the
+first sweep flags any negative or non-finite value it reads (something wrote
+it between steps; reported at its own voxel, before an implicit sweep
+spreads a NaN along every line), and the last pass records each field's
+minimum, maximum and non-finite count (an overflow within the step). Both
+raise :class:`tmesim.errors.SimulationError` naming the field, the time and
+the voxel position in um.
 
 Boundaries: zero-flux, or a Dirichlet value on chosen domain faces, imposed
 at the face (half a voxel outside the outer voxel centres) through a ghost
@@ -256,11 +261,12 @@ def _prepare_sources(S, T, E, U, use_s, use_e, use_u, vmask, use_v, kv, cpl, k, 
 
 
 @parallel_kernel
-def _react(c, k, g, xflag, h, group, do_stats, stats):
-    """Backward Euler of dc/dt = G - K c over h in every voxel of (F, NZ, NY, NX); optional stats.
+def _react(c, k, g, xflag, h, group, check_in, do_stats, stats):
+    """Backward Euler of dc/dt = G - K c over h in every voxel of (F, NZ, NY, NX); optional checks.
 
     Tasks are the row groups of :func:`_prepare_sources`; a group without
-    sources (xflag 0) is left as it is.
+    sources (xflag 0) is left as it is. stats as in :func:`_sweep_x`
+    (check_in: values before the update, do_stats: after it).
     """
     F, NZ, NY, NX = c.shape
     nq = (NY + group - 1) // group
@@ -270,6 +276,20 @@ def _react(c, k, g, xflag, h, group, do_stats, stats):
         z = rem // nq
         y0 = (rem - z * nq) * group
         y1 = min(NY, y0 + group)
+        if check_in:
+            n_in = 0
+            for y in range(y0, y1):
+                for x in range(NX):
+                    v = c[f, z, y, x]
+                    n_in += 0 if (v >= 0.0 and v < np.inf) else 1
+            if n_in > 0:
+                stats[t, 3] = n_in
+                for y in range(y1 - 1, y0 - 1, -1):
+                    for x in range(NX - 1, -1, -1):
+                        v = c[f, z, y, x]
+                        if not (v >= 0.0 and v < np.inf):
+                            stats[t, 4] = (z * NY + y) * NX + x
+                            stats[t, 5] = v
         if xflag[t]:
             for y in range(y0, y1):
                 for x in range(NX):
@@ -283,23 +303,98 @@ def _react(c, k, g, xflag, h, group, do_stats, stats):
                     v = c[f, z, y, x]
                     lo = min(lo, v)
                     hi = max(hi, v)
-                    if v - v != 0.0:
-                        nbad += 1
+                    nbad += 0 if v - v == 0.0 else 1
             stats[t, 0] = lo
             stats[t, 1] = hi
             stats[t, 2] = nbad
 
 
+@kernel
+def _solve_block(buf, kb, gb, var, frac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, dwlo, dwhi, scr, sr, sw):
+    """Solve w lines side by side: buf (N, w) holds line l in column l, solved along axis 0 in place.
+
+    Each line solves ``-r x[i-1] + B[i] x[i] - r x[i+1] = R[i]`` with
+    ``R = c + frac G (+ Dirichlet terms at the ends)`` and ``B = bf +
+    frac K`` if ``var`` (per voxel, kb/gb hold K/G), else with the
+    precomputed Thomas factors invf/cpf of ``B = bf``.
+
+    On return ``sr[l]`` is the factor that makes line l's discrete mass
+    balance ``sum_i W[i] x[i] = sum_i R[i]`` (``W = beta + frac K``, plus
+    ``dwlo``/``dwhi`` at Dirichlet ends) hold to round-off; the caller
+    multiplies by it when writing back. The exact solution satisfies the
+    balance; without the factor the LU factors' rounding makes a zero-flux
+    line drift by ~1e-17 x r per solve, always the same way. The factor is
+    1 + O(1e-17 r) and positive, so positivity is kept.
+    """
+    N, w = buf.shape
+    add = lo_bc + (hi_bc if N == 1 else 0.0)
+    if var:
+        b0 = bf[0]
+        for l in range(w):
+            rhs = buf[0, l] + frac * gb[0, l] + add
+            sr[l] = rhs
+            iv = 1.0 / (b0 + frac * kb[0, l])
+            scr[0, l] = -rf * iv
+            buf[0, l] = rhs * iv
+        for i in range(1, N):
+            add = hi_bc if i == N - 1 else 0.0
+            bi = bf[i]
+            for l in range(w):
+                rhs = buf[i, l] + frac * gb[i, l] + add
+                sr[l] += rhs
+                iv = 1.0 / (bi + frac * kb[i, l] + rf * scr[i - 1, l])
+                scr[i, l] = -rf * iv
+                buf[i, l] = (rhs + rf * buf[i - 1, l]) * iv
+        for l in range(w):
+            sw[l] = (beta + frac * kb[N - 1, l] + dwhi) * buf[N - 1, l]
+        for i in range(N - 2, -1, -1):
+            for l in range(w):
+                x = buf[i, l] - scr[i, l] * buf[i + 1, l]
+                buf[i, l] = x
+                sw[l] += (beta + frac * kb[i, l]) * x
+    else:
+        iv = invf[0]
+        for l in range(w):
+            rhs = buf[0, l] + add
+            sr[l] = rhs
+            buf[0, l] = rhs * iv
+        for i in range(1, N):
+            add = hi_bc if i == N - 1 else 0.0
+            iv = invf[i]
+            for l in range(w):
+                rhs = buf[i, l] + add
+                sr[l] += rhs
+                buf[i, l] = (rhs + rf * buf[i - 1, l]) * iv
+        for l in range(w):
+            sw[l] = buf[N - 1, l]
+        for i in range(N - 2, -1, -1):
+            ci = cpf[i]
+            for l in range(w):
+                x = buf[i, l] - ci * buf[i + 1, l]
+                buf[i, l] = x
+                sw[l] += x
+        for l in range(w):
+            sw[l] = beta * sw[l] + dwhi * buf[N - 1, l]
+    for l in range(w):
+        tot = sw[l] + dwlo * buf[0, l]
+        scale = sr[l] / tot
+        sr[l] = scale if (tot > 0.0 and scale - scale == 0.0) else 1.0
+
+
 @parallel_kernel
-def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, group, do_stats, stats):
+def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, group, check_in, do_stats,
+             stats):
     """Implicit solve along x (the contiguous last axis of c (F, NZ, NY, NX)).
 
     Each task takes a group of ``group`` x-lines (rows y of one plane z),
     transposes them into a buffer so the Thomas recurrences of the group run
-    side by side (vectorised), and writes them back. Field f's line solves
-    ``(B - r L) x = c + frac G + bc`` with B = b[f] + frac K per voxel if
-    the group holds sources (xflag), else with the precomputed Thomas
-    factors inv[f] (1/denominator) and cp[f] (B = b[f]).
+    side by side (vectorised, :func:`_solve_block`), and writes them back.
+    K and G (k, g) are read only for groups that hold sources (xflag).
+
+    stats (tasks, 6): with do_stats, columns 0-2 get the task's minimum,
+    maximum and count of non-finite values after the solve; with check_in,
+    columns 3-5 get the count of negative or non-finite values before it,
+    the flat voxel index of the first and its value.
     """
     F, NZ, NY, NX = c.shape
     nq = (NY + group - 1) // group
@@ -309,76 +404,64 @@ def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, group, do_stats, s
         z = rem // nq
         y0 = (rem - z * nq) * group
         w = min(NY, y0 + group) - y0
-        rf = r[f]
-        lo_bc = bclo[f]
-        hi_bc = bchi[f]
         buf = np.empty((NX, w))
+        n_in = 0
         for l in range(w):
             for i in range(NX):
-                buf[i, l] = c[f, z, y0 + l, i]
-        if xflag[t]:
+                v = c[f, z, y0 + l, i]
+                buf[i, l] = v
+                n_in += 0 if (v >= 0.0 and v < np.inf) else 1
+        if check_in and n_in > 0:
+            stats[t, 3] = n_in
+            for l in range(w - 1, -1, -1):
+                for i in range(NX - 1, -1, -1):
+                    v = buf[i, l]
+                    if not (v >= 0.0 and v < np.inf):
+                        stats[t, 4] = (z * NY + y0 + l) * NX + i
+                        stats[t, 5] = v
+        var = xflag[t] != 0
+        if var:
             kb = np.empty((NX, w))
-            scr = np.empty((NX, w))
+            gb = np.empty((NX, w))
             for l in range(w):
                 for i in range(NX):
                     kb[i, l] = k[f, z, y0 + l, i]
-                    buf[i, l] += frac * g[f, z, y0 + l, i]
-            add = lo_bc + (hi_bc if NX == 1 else 0.0)
-            b0 = b[f, 0]
-            for l in range(w):
-                iv = 1.0 / (b0 + frac * kb[0, l])
-                scr[0, l] = -rf * iv
-                buf[0, l] = (buf[0, l] + add) * iv
-            for i in range(1, NX):
-                add = hi_bc if i == NX - 1 else 0.0
-                bi = b[f, i]
-                for l in range(w):
-                    iv = 1.0 / (bi + frac * kb[i, l] + rf * scr[i - 1, l])
-                    scr[i, l] = -rf * iv
-                    buf[i, l] = (buf[i, l] + add + rf * buf[i - 1, l]) * iv
-            for i in range(NX - 2, -1, -1):
-                for l in range(w):
-                    buf[i, l] -= scr[i, l] * buf[i + 1, l]
+                    gb[i, l] = g[f, z, y0 + l, i]
         else:
-            add = lo_bc + (hi_bc if NX == 1 else 0.0)
-            iv = inv[f, 0]
-            for l in range(w):
-                buf[0, l] = (buf[0, l] + add) * iv
-            for i in range(1, NX):
-                add = hi_bc if i == NX - 1 else 0.0
-                iv = inv[f, i]
-                for l in range(w):
-                    buf[i, l] = (buf[i, l] + add + rf * buf[i - 1, l]) * iv
-            for i in range(NX - 2, -1, -1):
-                ci = cp[f, i]
-                for l in range(w):
-                    buf[i, l] -= ci * buf[i + 1, l]
+            kb = buf
+            gb = buf
+        scr = np.empty((NX, w))
+        sr = np.empty(w)
+        sw = np.empty(w)
+        _solve_block(buf, kb, gb, var, frac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
+                     dwhi[f], scr, sr, sw)
+        lo = np.inf
+        hi = -np.inf
+        nbad = 0
         for l in range(w):
+            scale = sr[l]
             for i in range(NX):
-                c[f, z, y0 + l, i] = buf[i, l]
-        if do_stats:
-            lo = np.inf
-            hi = -np.inf
-            nbad = 0
-            for i in range(NX):
-                for l in range(w):
-                    v = buf[i, l]
+                v = buf[i, l] * scale
+                c[f, z, y0 + l, i] = v
+                if do_stats:
                     lo = min(lo, v)
                     hi = max(hi, v)
-                    if v - v != 0.0:
-                        nbad += 1
+                    nbad += 0 if v - v == 0.0 else 1
+        if do_stats:
             stats[t, 0] = lo
             stats[t, 1] = hi
             stats[t, 2] = nbad
 
 
 @parallel_kernel
-def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, block, do_stats, stats):
-    """Implicit solve along axis 2 of c (F, O, N, I), vectorised over blocks of the contiguous axis 3.
+def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, block, check_in, do_stats,
+                   stats):
+    """Implicit solve along axis 2 of c (F, O, N, I), over blocks of ``block`` lines of the contiguous axis 3.
 
-    Same system as :func:`_sweep_x`; the y sweep passes (F, NZ, NY, NX),
-    the z sweep (F, 1, NZ, NY*NX). flag (F, O, blocks) says which blocks
-    hold sources.
+    The y sweep passes (F, NZ, NY, NX), the z sweep (F, 1, NZ, NY*NX). Each
+    task copies its (N, block) slab into a buffer, solves it with
+    :func:`_solve_block` and copies it back; flag (F, O, blocks) says which
+    slabs hold sources. stats as in :func:`_sweep_x`.
     """
     F, O, N, I = c.shape
     nb = (I + block - 1) // block
@@ -388,57 +471,50 @@ def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, block, do_sta
         o = rem // nb
         blk = rem - o * nb
         i0 = blk * block
-        i1 = min(I, i0 + block)
-        w = i1 - i0
-        rf = r[f]
-        lo_bc = bclo[f]
-        hi_bc = bchi[f]
-        cf = c[f, o]
-        if flag[f, o, blk]:
-            kf = k[f, o]
-            gf = g[f, o]
-            scr = np.empty((N, w))
-            add = lo_bc + (hi_bc if N == 1 else 0.0)
-            b0 = b[f, 0]
+        w = min(I, i0 + block) - i0
+        buf = np.empty((N, w))
+        n_in = 0
+        for j in range(N):
             for i in range(w):
-                iv = 1.0 / (b0 + frac * kf[0, i0 + i])
-                scr[0, i] = -rf * iv
-                cf[0, i0 + i] = (cf[0, i0 + i] + frac * gf[0, i0 + i] + add) * iv
-            for j in range(1, N):
-                add = hi_bc if j == N - 1 else 0.0
-                bj = b[f, j]
-                for i in range(w):
-                    iv = 1.0 / (bj + frac * kf[j, i0 + i] + rf * scr[j - 1, i])
-                    scr[j, i] = -rf * iv
-                    cf[j, i0 + i] = (cf[j, i0 + i] + frac * gf[j, i0 + i] + add + rf * cf[j - 1, i0 + i]) * iv
-            for j in range(N - 2, -1, -1):
-                for i in range(w):
-                    cf[j, i0 + i] -= scr[j, i] * cf[j + 1, i0 + i]
-        else:
-            add = lo_bc + (hi_bc if N == 1 else 0.0)
-            iv = inv[f, 0]
-            for i in range(i0, i1):
-                cf[0, i] = (cf[0, i] + add) * iv
-            for j in range(1, N):
-                add = hi_bc if j == N - 1 else 0.0
-                iv = inv[f, j]
-                for i in range(i0, i1):
-                    cf[j, i] = (cf[j, i] + add + rf * cf[j - 1, i]) * iv
-            for j in range(N - 2, -1, -1):
-                cj = cp[f, j]
-                for i in range(i0, i1):
-                    cf[j, i] -= cj * cf[j + 1, i]
-        if do_stats:
-            lo = np.inf
-            hi = -np.inf
-            nbad = 0
+                v = c[f, o, j, i0 + i]
+                buf[j, i] = v
+                n_in += 0 if (v >= 0.0 and v < np.inf) else 1
+        if check_in and n_in > 0:
+            stats[t, 3] = n_in
+            for j in range(N - 1, -1, -1):
+                for i in range(w - 1, -1, -1):
+                    v = buf[j, i]
+                    if not (v >= 0.0 and v < np.inf):
+                        stats[t, 4] = (o * N + j) * I + i0 + i
+                        stats[t, 5] = v
+        var = flag[f, o, blk] != 0
+        if var:
+            kb = np.empty((N, w))
+            gb = np.empty((N, w))
             for j in range(N):
-                for i in range(i0, i1):
-                    v = cf[j, i]
+                for i in range(w):
+                    kb[j, i] = k[f, o, j, i0 + i]
+                    gb[j, i] = g[f, o, j, i0 + i]
+        else:
+            kb = buf
+            gb = buf
+        scr = np.empty((N, w))
+        sr = np.empty(w)
+        sw = np.empty(w)
+        _solve_block(buf, kb, gb, var, frac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
+                     dwhi[f], scr, sr, sw)
+        lo = np.inf
+        hi = -np.inf
+        nbad = 0
+        for j in range(N):
+            for i in range(w):
+                v = buf[j, i] * sr[i]
+                c[f, o, j, i0 + i] = v
+                if do_stats:
                     lo = min(lo, v)
                     hi = max(hi, v)
-                    if v - v != 0.0:
-                        nbad += 1
+                    nbad += 0 if v - v == 0.0 else 1
+        if do_stats:
             stats[t, 0] = lo
             stats[t, 1] = hi
             stats[t, 2] = nbad
@@ -648,7 +724,7 @@ class FieldSolver:
             bad = ~np.isfinite(v[f]) | (v[f] < 0)
             if bad.any():
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise InputError(f"fields.{s.name}.values", f"must be finite and >= 0, got {v[f][idx]!r} "
+                raise InputError(f"fields.{s.name}.values", f"must be finite and >= 0, got {float(v[f][idx])!r} "
                                  f"at voxel {idx} ({self.lattice.describe_position(idx)})",
                                  "give non-negative concentrations")
         self._c[...] = v.reshape(self._shape4)
@@ -717,7 +793,8 @@ class FieldSolver:
                 cp[:, i] = -r * inv[:, i]
             bclo = 2.0 * r * dlo * self._dirichlet[:, ax.dim, 0, 1]
             bchi = 2.0 * r * dhi * self._dirichlet[:, ax.dim, 1, 1]
-            coef[ax.dim] = (np.ascontiguousarray(b), inv, cp, bclo, bchi)
+            coef[ax.dim] = (np.ascontiguousarray(b), inv, cp, bclo, bchi, base.copy(), 2.0 * r * dlo,
+                            2.0 * r * dhi)
         self._coef_dt = dt
         self._coef = coef
         self._r = r
@@ -848,7 +925,7 @@ class FieldSolver:
                 if wrong.any():
                     f = int(np.argmax(wrong))
                     raise InputError(f"sources.{what}[{self.names[f]}]",
-                                     f"must be finite and >= 0, got {col[f]!r} for entry {int(bad)} at voxel "
+                                     f"must be finite and >= 0, got {float(col[f])!r} for entry {int(bad)} at voxel "
                                      f"{tuple(int(i) for i in idx)} ({lat.describe_position(idx)})",
                                      "rates are non-negative cell rates")
             raise InputError("sources", "secretion x target overflowed to infinity", "check the magnitudes")
@@ -865,7 +942,7 @@ class FieldSolver:
                     flat = int(np.argmax(bad))
                     idx = np.unravel_index(flat, self.lattice.shape)
                     raise InputError(f"sources.{what}[{name}]",
-                                     f"must be finite and >= 0, got {a[flat]!r} at voxel "
+                                     f"must be finite and >= 0, got {float(a[flat])!r} at voxel "
                                      f"{tuple(int(i) for i in idx)} ({self.lattice.describe_position(idx)})",
                                      "rates are per-voxel sums of non-negative cell rates")
         raise InputError("sources", "secretion x target overflowed to infinity", "check the magnitudes")
@@ -904,10 +981,11 @@ class FieldSolver:
             shape, or a negative / non-finite source value (named by array,
             field and voxel).
         SimulationError
-            A field went non-finite or negative beyond round-off; the
-            message names the field, the time and the voxel position (um).
-            The fields keep the failed values and :attr:`time` is not
-            advanced.
+            A field held a negative or non-finite value at the start of the
+            step (written into :attr:`values` between steps), or went
+            non-finite or negative beyond round-off during it; the message
+            names the field, the time and the voxel position (um). The
+            fields keep the failed values and :attr:`time` is not advanced.
         """
         dt = _finite_number(dt, "dt", "the step in minutes")
         if dt <= 0:
@@ -921,49 +999,77 @@ class FieldSolver:
         k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
         g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
         if self.splitting == "sweep":
-            stats = self._sweeps(coef, flags, dt / self._d)
+            first, stats = self._sweeps(coef, flags, dt / self._d)
         else:
             h = dt if self.splitting == "lie" else 0.5 * dt
             xflag = flags[0]
-            if xflag.any():
-                _react(self._c, k4, g4, xflag, h, _GROUP, False, np.zeros((1, 3)))
+            react = bool(xflag.any())
+            if react:  # the source step reads every value first: check them there
+                first = np.zeros((xflag.size, 6))
+                _react(self._c, k4, g4, xflag, h, _GROUP, True, False, first)
             if self.splitting == "lie":
-                stats = self._sweeps(coef, self._no_flags(), 0.0)
+                sweep_first, stats = self._sweeps(coef, self._no_flags(), 0.0, check_in=not react)
             else:
-                self._sweeps(coef, self._no_flags(), 0.0, stats=False)
-                stats = np.empty((xflag.size, 3))
-                _react(self._c, k4, g4, xflag, h, _GROUP, True, stats)
+                sweep_first, _ = self._sweeps(coef, self._no_flags(), 0.0, stats=False, check_in=not react)
+                stats = np.zeros((xflag.size, 6))
+                _react(self._c, k4, g4, xflag, h, _GROUP, False, True, stats)
+            if not react:
+                first = sweep_first
+        self._check_input(first, dt)
         self._check(stats, dt)
         self.time += dt
 
-    def _sweeps(self, coef, flags, frac, stats: bool = True):
+    def _sweeps(self, coef, flags, frac, stats: bool = True, check_in: bool = True):
+        """Run the sweeps; return (input check of the first sweep, statistics of the last) as (tasks, 6) arrays."""
         F, NZ, NY, NX = self._shape4
         r = self._r
         k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
         g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
         xflag, yflag, zflag = flags
-        out = None
+        first = last_st = None
         for n, ax in enumerate(self._axes):
+            chk = check_in and n == 0
             last = stats and n == len(self._axes) - 1
-            b, inv, cp, bclo, bchi = coef[ax.dim]
+            b, inv, cp, bclo, bchi, beta, dwlo, dwhi = coef[ax.dim]
             if ax.dim == 3:
-                st = np.empty((xflag.size, 3)) if last else np.zeros((1, 3))
-                _sweep_x(self._c, k4, g4, xflag, frac, r, b, inv, cp, bclo, bchi, _GROUP, last, st)
+                st = np.zeros((xflag.size, 6)) if (chk or last) else np.zeros((1, 6))
+                _sweep_x(self._c, k4, g4, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _GROUP, chk,
+                         last, st)
             else:
                 view = (F, NZ, NY, NX) if ax.dim == 2 else (F, 1, NZ, NY * NX)
                 flag = yflag if ax.dim == 2 else zflag
                 c = self._c.reshape(view)
                 kk = k4.reshape(view) if self._k is not None else k4
                 gg = g4.reshape(view) if self._k is not None else g4
-                st = np.empty((flag.size, 3)) if last else np.zeros((1, 3))
-                _sweep_strided(c, kk, gg, flag, frac, r, b, inv, cp, bclo, bchi, _BLOCK, last, st)
+                st = np.zeros((flag.size, 6)) if (chk or last) else np.zeros((1, 6))
+                _sweep_strided(c, kk, gg, flag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _BLOCK, chk,
+                               last, st)
+            if chk:
+                first = st
             if last:
-                out = st
-        return out
+                last_st = st
+        return first, last_st
+
+    def _check_input(self, first, dt: float) -> None:
+        """Raise if a field held a negative or non-finite value when the step started."""
+        F = len(self.specs)
+        per = first.reshape(F, -1, 6)
+        for f, name in enumerate(self.names):
+            hit = per[f, :, 3] > 0
+            if not hit.any():
+                continue
+            flat = int(per[f, hit, 4].min())
+            val = per[f, hit, 5][int(np.argmin(per[f, hit, 4]))]
+            idx = tuple(int(i) for i in np.unravel_index(flat, self.lattice.shape))
+            what = "non-finite" if not np.isfinite(val) else "negative"
+            raise SimulationError(
+                f"field '{name}' was {what} ({val:.6g} {self.specs[f].unit}) at t = {self.time:g} min, "
+                f"at the start of a step of {dt:g} min, in voxel {idx} ({self.lattice.describe_position(idx)}); "
+                f"something wrote it into the field's values between steps")
 
     def _check(self, stats, dt: float) -> None:
         F = len(self.specs)
-        per = stats.reshape(F, -1, 3)
+        per = stats.reshape(F, -1, 6)
         lo = per[:, :, 0].min(axis=1)
         hi = per[:, :, 1].max(axis=1)
         nbad = per[:, :, 2].sum(axis=1)
