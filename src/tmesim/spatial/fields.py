@@ -27,8 +27,9 @@ lines. Three ways of coupling the sources and sinks are offered
     ``(1 + dt/d (lambda + K) - dt D d2/da2) c_new = c + dt/d G`` with
     ``K = S + U + v k_v`` and ``G = S T + E + v k_v c_p`` per voxel. The
     tridiagonal diagonal then varies per voxel (one division per voxel and
-    sweep). Most accurate of the three (2.5-4x lower error than Strang on
-    the oxygen-like benchmark at every step size).
+    sweep) on the lines that hold sources; lines without keep precomputed
+    Thomas factors. The lowest error of the three in every case measured
+    (docs/spatial-fields.md), by 2-5x at the same step.
 ``"lie"``
     BioFVM's order: first the sources/sinks step over ``dt``, per voxel
     ``c <- (c + dt G) / (1 + dt K)``, then the three diffusion-decay sweeps
@@ -48,24 +49,35 @@ steady state) and the cells of a voxel are summed into one rate first. The
 two differ by O(dt^2).
 
 Every operator is an M-matrix inverse, so for non-negative inputs the scheme
-is unconditionally stable, positivity-preserving and (with zero-flux faces,
-no decay and no sources) exactly mass-conserving: Thomas back-substitution
-only adds non-negative terms, so not even round-off makes a value negative.
+is unconditionally stable and positivity-preserving at any step: Thomas
+back-substitution only adds non-negative terms, so not even round-off makes
+a value negative. With zero-flux faces, no decay and no sources it conserves
+mass exactly; to keep that true in floating point at large ``dt D/dx^2``
+each solved line is rescaled by the factor (1 + O(1e-17 dt D/dx^2)) that
+restores its discrete mass balance, which the exact solution satisfies
+(without it a stiff line drifts by ~1e-17 dt D/dx^2 per solve, always the
+same way).
+
 A negative or non-finite value therefore means bad input. Source arrays are
-checked as they are combined (:class:`tmesim.errors.InputError`); the fields
-are checked in every step, fused into passes that read the data anyway: the
-first sweep flags any negative or non-finite value it reads (something wrote
-it between steps; reported at its own voxel, before an implicit sweep
-spreads a NaN along every line), and the last pass records each field's
-minimum, maximum and non-finite count (an overflow within the step). Both
-raise :class:`tmesim.errors.SimulationError` naming the field, the time and
-the voxel position in um.
+checked as they are combined (:class:`tmesim.errors.InputError`, naming the
+array, field and voxel); the fields are checked in every step, fused into
+passes that read the data anyway: the first pass of the step flags any
+negative or non-finite value it reads (something wrote it between steps; it
+is reported at its own voxel, before an implicit sweep spreads a NaN along
+every line), and the last pass records each field's minimum, maximum and
+non-finite count (an overflow within the step). Both raise
+:class:`tmesim.errors.SimulationError` naming the field, the time and the
+voxel position in um.
 
 Boundaries: zero-flux, or a Dirichlet value on chosen domain faces, imposed
 at the face (half a voxel outside the outer voxel centres) through a ghost
 voxel ``2 c_b - c``, which keeps the scheme second order in space. BioFVM
 instead clamps the outer layer of voxels to the value; the two differ by a
 half-voxel shift of the boundary.
+
+Sources can be passed dense (``(n_fields, *shape)`` arrays) or sparse
+(``voxels=`` plus one value per cell); the sparse form touches only the
+listed voxels and is the cheaper one when cells fill a minority of voxels.
 
 Results are bit-identical for any number of numba threads: every line is
 solved by one thread in a fixed order, and nothing is summed across threads.
