@@ -295,13 +295,13 @@ def physicell_problem(seed: int = 0, sparse: bool = False):
 
     Fields: oxygen (D = 1e5 um^2/min, decay 0.1/min, Dirichlet 38 mmHg on
     every face, start 38) and the immunostimulatory factor (D = 1e3,
-    decay 0.016/min, zero flux, start 0). Cells: a tumour ball of radius
-    260 um (0-3 cells per 20-um voxel, ~18,000 cells, each taking up oxygen
-    at 10/min and secreting the factor at 10/min towards 1, scaled by
-    V_cell/V_voxel = 2494/8000, as in the sample) and 7,500 T cells scattered
-    over the shell 260-400 um from the centre that take up the factor at
-    1/min each (an assumption: the sample's immune cells respond to the
-    factor rather than consume it).
+    decay 0.016/min, zero flux, start 0). Cells, as many as in the sample at
+    t = 0: a tumour ball of radius 285 um (0-3 cells per 20-um voxel, about
+    18,300 cells, each taking up oxygen at 10/min and secreting the factor
+    at 10/min towards 1, scaled by V_cell/V_voxel = 2494/8000, as in the
+    sample) and 7,500 T cells scattered over the shell 285-425 um from the
+    centre that take up the factor at 1/min each (an assumption: the
+    sample's immune cells respond to the factor rather than consume it).
 
     Parameters
     ----------
@@ -324,9 +324,9 @@ def physicell_problem(seed: int = 0, sparse: bool = False):
              FieldSpec("immunostimulatory_factor", "1", 1e3, 0.016)]
     z, y, x = np.meshgrid(*(lattice.centers(a) for a in range(3)), indexing="ij")
     rr = np.sqrt(x ** 2 + y ** 2 + z ** 2).ravel()
-    per_voxel = np.where(rr < 260.0, rng.integers(0, 4, size=rr.size), 0)
+    per_voxel = np.where(rr < 285.0, rng.integers(0, 4, size=rr.size), 0)
     tumor_vox = np.repeat(np.arange(rr.size), per_voxel)
-    shell = np.flatnonzero((rr >= 260.0) & (rr < 400.0))
+    shell = np.flatnonzero((rr >= 285.0) & (rr < 425.0))
     t_vox = np.sort(rng.choice(shell, 7500))
     scale = 2494.0 / lattice.voxel_volume
     n_t, n_i = tumor_vox.size, t_vox.size
