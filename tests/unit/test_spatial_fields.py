@@ -7,7 +7,6 @@ the same scheme. No absolute timings are asserted.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import subprocess

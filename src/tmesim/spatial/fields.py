@@ -827,7 +827,8 @@ class FieldSolver:
         if self._zero_flags is None:
             F, NZ, NY, NX = self._shape4
             nq = (NY + _GROUP - 1) // _GROUP
-            self._zero_flags = (np.zeros(F * NZ * nq, np.uint8), np.zeros((F, NZ, (NX + _BLOCK - 1) // _BLOCK), np.uint8),
+            self._zero_flags = (np.zeros(F * NZ * nq, np.uint8),
+                                np.zeros((F, NZ, (NX + _BLOCK - 1) // _BLOCK), np.uint8),
                                 np.zeros((F, 1, (NY * NX + _BLOCK - 1) // _BLOCK), np.uint8))
         return self._zero_flags
 
@@ -856,10 +857,10 @@ class FieldSolver:
         zpart = np.zeros((ntask, nbz), np.uint8)
         bad_task = np.zeros(ntask, np.int64)
         dummy = np.zeros((1, 1, 1, 1))
+        vmask = self._vmask.reshape(self._shape4[1:]) if self._vessels_given else np.zeros((1, 1, 1), np.bool_)
         _prepare_sources(S if S is not None else dummy, T if T is not None else dummy,
                          E if E is not None else dummy, U if U is not None else dummy,
-                         S is not None, E is not None, U is not None,
-                         self._vmask.reshape(self._shape4[1:]) if self._vessels_given else np.zeros((1, 1, 1), np.bool_),
+                         S is not None, E is not None, U is not None, vmask,
                          self._has_vessels, self._kv, self._cpl, self._k, self._g, _GROUP, _BLOCK,
                          xflag, ypart, zpart, bad_task)
         self._kg_state = "dense"
