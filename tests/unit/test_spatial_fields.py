@@ -441,6 +441,13 @@ def test_lattice_that_does_not_fit_is_rejected(shape, dx, field):
     assert err.value.field == field
 
 
+def test_lattice_too_large_for_memory_is_an_input_error():
+    lat = Lattice((100_000, 100_000, 1_000), 1.0)  # 1e13 voxels: no allocation is attempted
+    with pytest.raises(InputError) as err:
+        FieldSolver(lat, [FieldSpec("ifng", "ng/mL", 1.0)])
+    assert err.value.field == "lattice.shape" and "GiB" in err.value.problem
+
+
 def test_solver_rejects_inconsistent_set_up():
     lat = Lattice((10, 10), 10.0)
     with pytest.raises(InputError, match="duplicate"):

@@ -598,6 +598,19 @@ def _scatter_sources(vox, S, T, E, U, use_s, use_e, use_u, k, g, NZ, NY, NX, gro
 # solver
 # --------------------------------------------------------------------------
 
+def _check_memory(lattice: Lattice, n_fields: int) -> None:
+    """Refuse a lattice whose arrays (values, K, G: 3 x fields x voxels doubles) exceed physical memory."""
+    need = 3 * 8 * n_fields * lattice.n_voxels
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise InputError("lattice.shape", f"{lattice.shape} x {n_fields} fields needs {need / 2**30:.1f} GiB "
+                         f"for the solver's arrays, more than this machine's {have / 2**30:.1f} GiB",
+                         "use fewer or larger voxels, or fewer fields")
+
+
 @dataclass(frozen=True)
 class _Axis:
     """One active internal axis (1 = z, 2 = y, 3 = x of the (F, NZ, NY, NX) array)."""
@@ -664,6 +677,7 @@ class FieldSolver:
         self.splitting = splitting
         self.time = _finite_number(time, "time", "minutes")
         F = len(specs)
+        _check_memory(lattice, F)
         shape3 = (1,) * (3 - lattice.ndim) + lattice.shape
         self._shape4 = (F,) + shape3
         self._c = np.empty(self._shape4)
