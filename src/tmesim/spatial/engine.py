@@ -85,7 +85,8 @@ class SpatialRun:
         cfg = scenario.spatial
         self.scenario, self.arm, self.seed = scenario, arm, int(seed)
         self.values = np.asarray(values, dtype=float)
-        self.p = resolve(self.values, ROW)[0]
+        self.rows = resolve(self.values, ROW)
+        self.p = self.rows[0]
         self.dt = cfg.dt_minutes
         self.site_um = cfg.site_um
         shape = cfg.shape
@@ -352,7 +353,7 @@ class SpatialRun:
         self._ensure_buffers(n, F)
         b = self._buf
         K.decide(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.uid, c.x, c.occupancy, values,
-                 self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.p,
+                 self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
                  self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["conc"], b["ex"],
                  b["dx"])
         self._diag = b["diag"][:n].copy()

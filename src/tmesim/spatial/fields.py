@@ -755,6 +755,24 @@ class FieldSolver:
                                  "give non-negative concentrations")
         self._c[...] = v.reshape(self._shape4)
 
+    def set_plasma(self, values) -> None:
+        """Set every field's plasma value ``c_p`` (field units, one per field; >= 0 and finite), e.g. a drug's
+        concentration in plasma as it is dosed and cleared. Vessel voxels exchange with it from the next step."""
+        v = np.asarray(values, dtype=float).reshape(-1)
+        if v.size != len(self.specs):
+            raise InputError("plasma", f"needs one value per field ({len(self.specs)}), got {v.size}",
+                             "give the plasma value of every field, in field order")
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any():
+            f = int(np.argmax(bad))
+            raise InputError(f"fields.{self.names[f]}.plasma", f"must be finite and >= 0, got {v[f]!r}",
+                             "give a concentration in the field's unit")
+        if np.array_equal(v, self._cpl):
+            return
+        self._cpl[:] = v
+        if self._kg_state == "sparse":
+            self._kg_state = "dense"   # the cached vessel base holds the old plasma values: rebuild it
+
     def set_vessels(self, vessels) -> None:
         """Set the vessel voxels (a boolean mask of ``lattice.shape``, ``(n, ndim)`` indices, or None)."""
         lat = self.lattice

@@ -175,259 +175,272 @@ def _migrate(i, site, speed, persistence, bias, heading, fields, occupancy, offs
 
 @parallel_kernel
 def decide(n, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets, nz, ny, nx,
-           site_um, dt, seed, step, p, volume_um3, x_new, intent, diag, export, uptake, conc_buf, ex_buf, dx_buf):
+           site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake, conc_buf, ex_buf, dx_buf):
     """Phase 1 of a step: every cell decides from what it sees (see the module docstring).
 
-    ``export``/``uptake`` (fields x slots) receive each cell's release (field unit/min) and first-order
-    uptake (1/min) for the next field step; ``volume_um3`` is a site's interstitial volume.
+    ``rows`` holds the run's resolved parameter row (a record array of one row: numba's parallel loops take
+    arrays, not records). ``export``/``uptake`` (fields x slots) receive each cell's release (field
+    unit/min) and first-order uptake (1/min) for the next field step; ``volume_um3`` is a site's
+    interstitial volume.
     """
-    pt, ph, pc, pm, pn, tr, ts, cy = p.tumor, p.host_t, p.car_t, p.macrophage, p.nk, p.transport, p.tissue, p.cytokines
+    for i in prange(n):
+        _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets,
+                     nz, ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake,
+                     conc_buf, ex_buf, dx_buf)
+
+
+@kernel
+def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets, nz,
+                 ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake, conc_buf, ex_buf,
+                 dx_buf):
+    """What cell ``i`` decides this step (see :func:`decide`)."""
+    p = rows[0]
+    pt, ph, pm, pn, tr, ts, cy = p.tumor, p.host_t, p.macrophage, p.nk, p.transport, p.tissue, p.cytokines
     host_ifngr = 1.0 - p.host.host_ifngr_loss
     il12_free_factor = 1.0 - p.host.il12_blockade
     nn = offsets.shape[0]
     hits_to_kill = tr.contact_hits_to_kill
-    for i in prange(n):
-        for f in range(export.shape[0]):
-            export[f, i] = 0.0
-            uptake[f, i] = 0.0
-        for j in range(N_INTENT):
-            intent[i, j] = 0
-        for j in range(N_DIAG):
-            diag[i, j] = np.nan
-        for j in range(x.shape[1]):
-            x_new[i, j] = x[i, j]
-        k = kind[i]
-        if k == FREE:
-            continue
-        s = site[i]
-        intent[i, I_STATE] = state[i]
-        id_ = uid[i]
-        ex = ex_buf[i]
-        _exposures(s, fields, drug_field, p.drugs, conc_buf[i], ex)
-        if dead[i] != ALIVE:
-            # a corpse is cleared passively and by the macrophages next to it
-            macs = 0
-            for kk in range(nn):
-                t = neighbour_site(s, kk, offsets, nz, ny, nx)
-                if t >= 0 and occupancy[t] >= 0 and kind[occupancy[t]] == MACROPHAGE:
-                    macs += 1
-            h = ts.corpse_clearance_rate + pm.phagocytosis_rate * macs / nn
-            if rng.happens(h, dt, seed, step, id_, rng.CLEAR):
-                intent[i, I_DEATH] = REMOVE
-            continue
-        oxygen, glucose = fields[OXYGEN, s], fields[GLUCOSE, s]
-        uptake[OXYGEN, i] = tr.cell_oxygen_uptake_rate
-        uptake[GLUCOSE, i] = tr.cell_glucose_uptake_rate
-        ifng = fields[IFNG, s]
-        il12_free = fields[IL12, s] * il12_free_factor
-        if k == TUMOR:
-            # the macrophages next to it set the iron and ROS it sees
-            m1, m2 = _macrophages(s, kind, dead, state, occupancy, offsets, nz, ny, nx)
-            fe_ext, ros = macrophage.iron_and_ros(m1 / (nn + 1.0), m2 / (nn + 1.0), ex, pm)
-            env = tumor.TumorEnv(ifng, fields[CYSTINE, s], fe_ext, ros, oxygen, glucose, 0.0)
-            sig = tumor.signals(x[i, 0], ex, pt)
-            dx = dx_buf[i]
-            fate = tumor.intracellular_rates(x[i], 0, env, ex, pt, dx, 0)
-            # explicit midpoint step of the intracellular state
-            for j in range(x.shape[1]):
-                x_new[i, j] = max(x[i, j] + 0.5 * dt * dx[j], 0.0)
-            tumor.intracellular_rates(x_new[i], 0, env, ex, pt, dx, 0)
-            for j in range(x.shape[1]):
-                x_new[i, j] = max(x[i, j] + dt * dx[j], 0.0)
-            h_death = fate.ifng_apoptosis + fate.basal_death + fate.ferroptosis + fate.necrosis
-            if rng.happens(h_death, dt, seed, step, id_, rng.DEATH):
-                mode = _pick(rng.uniform(seed, step, id_, rng.DEATH_MODE), fate.ifng_apoptosis, fate.basal_death,
-                             fate.ferroptosis, fate.necrosis, 0.0, 0.0)
-                intent[i, I_DEATH] = APOPTOTIC if mode <= 1 else (FERROPTOTIC if mode == 2 else NECROTIC)
-                intent[i, I_CAUSE] = CAUSE_IFNG if mode == 0 else 0
-            elif rng.happens(fate.proliferation, dt, seed, step, id_, rng.DIVIDE):
-                t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
-                if t >= 0:
-                    intent[i, I_ACTION] = DIVIDE
-                    intent[i, I_SITE] = t
-            # sub-lethal hits are repaired one by one
-            if hits[i] > 0 and tr.hit_recovery_time > 0.0:
-                repaired = 0
-                for h_ in range(hits[i]):
-                    if rng.uniform(seed, step, id_, rng.REPAIR * 16 + h_) < 1.0 - np.exp(-dt / tr.hit_recovery_time):
-                        repaired += 1
-                intent[i, I_REPAIRED] = repaired
-            cxcl9_src, il10_src, tgfb_src = tumor.secretion(1.0, sig.cxcl9, pt)
-            export[CXCL9, i] = rec.secretion_to_concentration_rate(cxcl9_src, volume_um3)
-            export[IL10, i] = rec.secretion_to_concentration_rate(il10_src, volume_um3)
-            export[TGFB, i] = rec.secretion_to_concentration_rate(tgfb_src, volume_um3)
-            uptake[IFNG, i] = cy.ifng_uptake_rate * (1.0 - pt.tumor_ifngr_loss)
-            uptake[CYSTINE, i] = tr.tumor_cystine_uptake_rate * fate.cystine_uptake
-            trp_use = tr.ido1_tryptophan_uptake_rate * sig.ido1
-            uptake[TRYPTOPHAN, i] = trp_use
-            export[KYNURENINE, i] = trp_use * fields[TRYPTOPHAN, s]
-            diag[i, D_PDL1], diag[i, D_MHC1], diag[i, D_IDO1] = sig.pdl1, sig.mhc1, sig.ido1
-            diag[i, D_GPX4], diag[i, D_UPTAKE], diag[i, D_HFER] = fate.gpx4_activity, fate.cystine_uptake, fate.ferroptosis
-            diag[i, D_IRON], diag[i, D_ROS], diag[i, D_BLOCKADE] = fe_ext, ros, ex[EX.pd1_blockade]
-            continue
-        # immune cells take up the cytokines they bear receptors for
-        uptake[IFNG, i] = cy.ifng_uptake_rate * host_ifngr
-        if k == MACROPHAGE:
-            fm = macrophage.program(ifng, il12_free, fields[IL10, s], fields[TGFB, s], 0.0, host_ifngr, ex, pm)
-            m1_cells = 1.0 if state[i] == M1 else 0.0
-            il12_src, il10_src, tgfb_src, cxcl9_src = macrophage.secretion(m1_cells, 1.0 - m1_cells, ifng, host_ifngr, pm)
-            export[IL12, i] = rec.secretion_to_concentration_rate(il12_src * p.host.host_immune_competence, volume_um3)
-            export[IL10, i] = rec.secretion_to_concentration_rate(il10_src, volume_um3)
-            export[TGFB, i] = rec.secretion_to_concentration_rate(tgfb_src, volume_um3)
-            export[CXCL9, i] = rec.secretion_to_concentration_rate(cxcl9_src, volume_um3)
-            death = fm.death + (fm.m2_csf1r_depletion if state[i] == M2 else 0.0)
-            if rng.happens(death, dt, seed, step, id_, rng.DEATH):
-                intent[i, I_DEATH] = REMOVE
-                continue
-            switch = fm.to_m2 if state[i] == M1 else fm.to_m1
-            if rng.happens(switch, dt, seed, step, id_, rng.TRANSITION):
-                intent[i, I_STATE] = M2 if state[i] == M1 else M1
-            if state[i] == M1:
-                _contact_hit(i, s, macrophage.killing(1.0, fields[IL10, s], pm), 1.0, False, kind, dead, antigen,
-                             occupancy, offsets, nz, ny, nx, dt, seed, step, id_, intent)
-            if intent[i, I_ACTION] == NONE:
-                _migrate(i, s, tr.macrophage_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i],
-                         fields, occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
-            continue
-        uptake[IL12, i] = cy.il12_uptake_rate
-        if k == NK:
-            targets, mhc1 = _targets(s, False, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt)
-            fn = nk.program(il12_free, ifng, host_ifngr, mhc1, pn)
-            export[IFNG, i] = rec.secretion_to_concentration_rate(nk.ifng_secretion(1.0, fn.activation, targets, pn),
-                                                                  volume_um3)
-            if rng.happens(fn.death, dt, seed, step, id_, rng.DEATH):
-                intent[i, I_DEATH] = REMOVE
-                continue
-            # IL-10 and TGF-beta suppress NK cytotoxicity as they do T cells'
-            suppress = t_cell.sense(t_cell.TCellEnv(oxygen, glucose, fields[TRYPTOPHAN, s], fields[KYNURENINE, s],
-                                                    fields[IL10, s], fields[TGFB, s], il12_free, fields[IL2, s]),
-                                    ph).suppression
-            if targets > 0:
-                _contact_hit(i, s, fn.kill_rate * (1.0 - suppress), 1.0, False, kind, dead, antigen, occupancy, offsets,
-                             nz, ny, nx, dt, seed, step, id_, intent)
-            elif rng.happens(fn.division, dt, seed, step, id_, rng.DIVIDE):
-                t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
-                if t >= 0:
-                    intent[i, I_ACTION] = DIVIDE
-                    intent[i, I_SITE] = t
-            if intent[i, I_ACTION] == NONE and targets == 0:
-                _migrate(i, s, tr.nk_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i], fields,
-                         occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
-            continue
-        # T cells (host, CAR, Treg)
-        uptake[IL2, i] = cy.il2_uptake_rate
-        env = t_cell.TCellEnv(oxygen, glucose, fields[TRYPTOPHAN, s], fields[KYNURENINE, s], fields[IL10, s],
-                              fields[TGFB, s], il12_free, fields[IL2, s])
-        if k == TREG:
-            sg = t_cell.sense(env, ph)
-            division, death, _, il10_src, tgfb_src = t_cell.treg_fate(sg.help, ex, p.treg)
-            export[IL10, i] = rec.secretion_to_concentration_rate(il10_src, volume_um3)
-            export[TGFB, i] = rec.secretion_to_concentration_rate(tgfb_src, volume_um3)
-            if rng.happens(death, dt, seed, step, id_, rng.DEATH):
-                intent[i, I_DEATH] = REMOVE
-                continue
-            if rng.happens(division, dt, seed, step, id_, rng.DIVIDE):
-                t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
-                if t >= 0:
-                    intent[i, I_ACTION] = DIVIDE
-                    intent[i, I_SITE] = t
-            if intent[i, I_ACTION] == NONE:
-                _migrate(i, s, tr.t_cell_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i], fields,
-                         occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
-            continue
-        pk_ = _t_kind(k, p)
-        car = k == CAR_CD8 or k == CAR_CD4
-        cd4 = k == CD4 or k == CAR_CD4
-        sg = t_cell.sense(env, pk_)
-        targets, mhc1 = _targets(s, car, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt)
-        pdl1 = _target_pdl1(s, car, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt)
-        stim = t_cell.stimulation(targets, mhc1, 0.0, pk_)
-        # lipid available for CD36 uptake: the TME's level, raised by neighbouring corpses
-        corpses = 0
+    for f in range(export.shape[0]):
+        export[f, i] = 0.0
+        uptake[f, i] = 0.0
+    for j in range(N_INTENT):
+        intent[i, j] = 0
+    for j in range(N_DIAG):
+        diag[i, j] = np.nan
+    for j in range(x.shape[1]):
+        x_new[i, j] = x[i, j]
+    k = kind[i]
+    if k == FREE:
+        return
+    s = site[i]
+    intent[i, I_STATE] = state[i]
+    id_ = uid[i]
+    ex = ex_buf[i]
+    _exposures(s, fields, drug_field, p.drugs, conc_buf[i], ex)
+    if dead[i] != ALIVE:
+        # a corpse is cleared passively and by the macrophages next to it
+        macs = 0
         for kk in range(nn):
             t = neighbour_site(s, kk, offsets, nz, ny, nx)
-            if t >= 0 and occupancy[t] >= 0 and dead[occupancy[t]] != ALIVE:
-                corpses += 1
-        lipid_level = ts.tme_lipid_level * (1.0 + ts.dead_cell_lipid_release * corpses / (nn + 1.0))
+            if t >= 0 and occupancy[t] >= 0 and kind[occupancy[t]] == MACROPHAGE:
+                macs += 1
+        h = ts.corpse_clearance_rate + pm.phagocytosis_rate * macs / nn
+        if rng.happens(h, dt, seed, step, id_, rng.CLEAR):
+            intent[i, I_DEATH] = REMOVE
+        return
+    oxygen, glucose = fields[OXYGEN, s], fields[GLUCOSE, s]
+    uptake[OXYGEN, i] = tr.cell_oxygen_uptake_rate
+    uptake[GLUCOSE, i] = tr.cell_glucose_uptake_rate
+    ifng = fields[IFNG, s]
+    il12_free = fields[IL12, s] * il12_free_factor
+    if k == TUMOR:
+        # the macrophages next to it set the iron and ROS it sees
         m1, m2 = _macrophages(s, kind, dead, state, occupancy, offsets, nz, ny, nx)
-        ros = macrophage.iron_and_ros(m1 / (nn + 1.0), m2 / (nn + 1.0), ex, pm)[1]
-        f = t_cell.program(x[i], 0, stim, sg, pdl1, mhc1, ifng, ros, ex, pk_)
+        fe_ext, ros = macrophage.iron_and_ros(m1 / (nn + 1.0), m2 / (nn + 1.0), ex, pm)
+        env = tumor.TumorEnv(ifng, fields[CYSTINE, s], fe_ext, ros, oxygen, glucose, 0.0)
+        sig = tumor.signals(x[i, 0], ex, pt)
         dx = dx_buf[i]
-        block, gpx4_inh = ex[EX.heme_import_block], ex[EX.gpx4_inhibition]
-        t_cell.axis_rates(x[i], 0, stim, f.drivers, 0.0, block, gpx4_inh, lipid_level, ros, 0.0, pk_, dx, 0)
+        fate = tumor.intracellular_rates(x[i], 0, env, ex, pt, dx, 0)
+        # explicit midpoint step of the intracellular state
         for j in range(x.shape[1]):
             x_new[i, j] = max(x[i, j] + 0.5 * dt * dx[j], 0.0)
-        t_cell.axis_rates(x_new[i], 0, stim, f.drivers, 0.0, block, gpx4_inh, lipid_level, ros, 0.0, pk_, dx, 0)
+        tumor.intracellular_rates(x_new[i], 0, env, ex, pt, dx, 0)
         for j in range(x.shape[1]):
             x_new[i, j] = max(x[i, j] + dt * dx[j], 0.0)
-        st = state[i]
-        function = _state_function(st, pk_)
-        lineage = pk_.cd4_kill_fraction if cd4 else 1.0
-        ifng_fold = pk_.cd4_ifng_fold if cd4 else 1.0
-        export[IFNG, i] = rec.secretion_to_concentration_rate(f.ifng_secretion * function * ifng_fold, volume_um3)
-        il2_share = 1.0 if cd4 else pk_.cd8_il2_fraction
-        if st == EFFECTOR:
-            export[IL2, i] = rec.secretion_to_concentration_rate(pk_.il2_secretion * f.activation * il2_share,
-                                                                 volume_um3)
-        diag[i, D_STIM], diag[i, D_PD1_INH] = stim, f.pd1_inhibition
-        # death
-        base = (pk_.effector_death_rate if st == EFFECTOR or st == ANERGIC else
-                (pk_.progenitor_death_rate if st == PROGENITOR else
-                 (pk_.terminal_death_rate if st == TERMINAL else
-                  (pk_.senescent_death_rate if st == SENESCENT else pk_.memory_death_rate))))
-        h_death = base + f.ifng_toxicity + f.ferroptosis
+        h_death = fate.ifng_apoptosis + fate.basal_death + fate.ferroptosis + fate.necrosis
         if rng.happens(h_death, dt, seed, step, id_, rng.DEATH):
+            mode = _pick(rng.uniform(seed, step, id_, rng.DEATH_MODE), fate.ifng_apoptosis, fate.basal_death,
+                         fate.ferroptosis, fate.necrosis, 0.0, 0.0)
+            intent[i, I_DEATH] = APOPTOTIC if mode <= 1 else (FERROPTOTIC if mode == 2 else NECROTIC)
+            intent[i, I_CAUSE] = CAUSE_IFNG if mode == 0 else 0
+        elif rng.happens(fate.proliferation, dt, seed, step, id_, rng.DIVIDE):
+            t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
+            if t >= 0:
+                intent[i, I_ACTION] = DIVIDE
+                intent[i, I_SITE] = t
+        # sub-lethal hits are repaired one by one
+        if hits[i] > 0 and tr.hit_recovery_time > 0.0:
+            repaired = 0
+            for h_ in range(hits[i]):
+                if rng.uniform(seed, step, id_, rng.REPAIR * 16 + h_) < 1.0 - np.exp(-dt / tr.hit_recovery_time):
+                    repaired += 1
+            intent[i, I_REPAIRED] = repaired
+        cxcl9_src, il10_src, tgfb_src = tumor.secretion(1.0, sig.cxcl9, pt)
+        export[CXCL9, i] = rec.secretion_to_concentration_rate(cxcl9_src, volume_um3)
+        export[IL10, i] = rec.secretion_to_concentration_rate(il10_src, volume_um3)
+        export[TGFB, i] = rec.secretion_to_concentration_rate(tgfb_src, volume_um3)
+        uptake[IFNG, i] = cy.ifng_uptake_rate * (1.0 - pt.tumor_ifngr_loss)
+        uptake[CYSTINE, i] = tr.tumor_cystine_uptake_rate * fate.cystine_uptake
+        trp_use = tr.ido1_tryptophan_uptake_rate * sig.ido1
+        uptake[TRYPTOPHAN, i] = trp_use
+        export[KYNURENINE, i] = trp_use * fields[TRYPTOPHAN, s]
+        diag[i, D_PDL1], diag[i, D_MHC1], diag[i, D_IDO1] = sig.pdl1, sig.mhc1, sig.ido1
+        diag[i, D_GPX4], diag[i, D_UPTAKE], diag[i, D_HFER] = fate.gpx4_activity, fate.cystine_uptake, fate.ferroptosis
+        diag[i, D_IRON], diag[i, D_ROS], diag[i, D_BLOCKADE] = fe_ext, ros, ex[EX.pd1_blockade]
+        return
+    # immune cells take up the cytokines they bear receptors for
+    uptake[IFNG, i] = cy.ifng_uptake_rate * host_ifngr
+    if k == MACROPHAGE:
+        fm = macrophage.program(ifng, il12_free, fields[IL10, s], fields[TGFB, s], 0.0, host_ifngr, ex, pm)
+        m1_cells = 1.0 if state[i] == M1 else 0.0
+        il12_src, il10_src, tgfb_src, cxcl9_src = macrophage.secretion(m1_cells, 1.0 - m1_cells, ifng, host_ifngr, pm)
+        export[IL12, i] = rec.secretion_to_concentration_rate(il12_src * p.host.host_immune_competence, volume_um3)
+        export[IL10, i] = rec.secretion_to_concentration_rate(il10_src, volume_um3)
+        export[TGFB, i] = rec.secretion_to_concentration_rate(tgfb_src, volume_um3)
+        export[CXCL9, i] = rec.secretion_to_concentration_rate(cxcl9_src, volume_um3)
+        death = fm.death + (fm.m2_csf1r_depletion if state[i] == M2 else 0.0)
+        if rng.happens(death, dt, seed, step, id_, rng.DEATH):
             intent[i, I_DEATH] = REMOVE
-            if rng.uniform(seed, step, id_, rng.DEATH_MODE) * h_death < f.ferroptosis:
-                intent[i, I_CAUSE] = CAUSE_FERROPTOSIS
-            continue
-        # state transitions (competing hazards)
-        a_, b_, c_ = 0.0, 0.0, 0.0
-        if st == EFFECTOR:
-            a_ = f.to_progenitor
-            b_ = f.anergy if (k == CD8) else 0.0
-            c_ = f.senescence if (k == CD8) else 0.0
-            d_ = f.memory_formation if car else 0.0
-            total = a_ + b_ + c_ + d_
-            if total > 0.0 and rng.happens(total, dt, seed, step, id_, rng.TRANSITION):
-                which = _pick(rng.uniform(seed, step, id_, rng.DAUGHTER + 32), a_, b_, c_, d_, 0.0, 0.0)
-                intent[i, I_STATE] = (PROGENITOR, ANERGIC, SENESCENT, STEM_MEMORY)[which]
-        elif st == PROGENITOR:
-            total = f.to_terminal + f.reinvigoration
-            if total > 0.0 and rng.happens(total, dt, seed, step, id_, rng.TRANSITION):
-                which = _pick(rng.uniform(seed, step, id_, rng.DAUGHTER + 32), f.to_terminal, f.reinvigoration,
-                              0.0, 0.0, 0.0, 0.0)
-                intent[i, I_STATE] = TERMINAL if which == 0 else EFFECTOR
-        elif st == ANERGIC:
-            if rng.happens(f.anergy_exit, dt, seed, step, id_, rng.TRANSITION):
-                intent[i, I_STATE] = EFFECTOR
-        # contact killing by cells with cytotoxic function and targets next to them
-        engaged = targets > 0.0
-        if engaged and function > 0.0:
-            rate = f.kill_rate * function * lineage * (1.0 - f.lipid_dysfunction)
-            _contact_hit(i, s, rate, hits_to_kill, car, kind, dead, antigen, occupancy, offsets, nz, ny, nx, dt, seed,
-                         step, id_, intent)
-        # division
+            return
+        switch = fm.to_m2 if state[i] == M1 else fm.to_m1
+        if rng.happens(switch, dt, seed, step, id_, rng.TRANSITION):
+            intent[i, I_STATE] = M2 if state[i] == M1 else M1
+        if state[i] == M1:
+            _contact_hit(i, s, macrophage.killing(1.0, fields[IL10, s], pm), 1.0, False, kind, dead, antigen,
+                         occupancy, offsets, nz, ny, nx, dt, seed, step, id_, intent)
         if intent[i, I_ACTION] == NONE:
-            division = (f.proliferation if st == EFFECTOR else
-                        (f.progenitor_proliferation if st == PROGENITOR else
-                         (f.memory_proliferation if st == STEM_MEMORY else 0.0)))
-            if division > 0.0 and rng.happens(division, dt, seed, step, id_, rng.DIVIDE):
-                t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
-                if t >= 0:
-                    intent[i, I_ACTION] = DIVIDE
-                    intent[i, I_SITE] = t
-                    daughter = st
-                    if st == STEM_MEMORY:
-                        q = f.daughter_stem_share
-                        if rng.uniform(seed, step, id_, rng.DAUGHTER) >= q:
-                            intent[i, I_STATE] = EFFECTOR
-                        daughter = STEM_MEMORY if rng.uniform(seed, step, id_, rng.DAUGHTER + 1) < q else EFFECTOR
-                    intent[i, I_DAUGHTER] = daughter
-        # migration: T cells arrest on antigen-bearing targets
-        if intent[i, I_ACTION] == NONE and not engaged:
+            _migrate(i, s, tr.macrophage_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i],
+                     fields, occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
+        return
+    uptake[IL12, i] = cy.il12_uptake_rate
+    if k == NK:
+        targets, mhc1 = _targets(s, False, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt)
+        fn = nk.program(il12_free, ifng, host_ifngr, mhc1, pn)
+        export[IFNG, i] = rec.secretion_to_concentration_rate(nk.ifng_secretion(1.0, fn.activation, targets, pn),
+                                                              volume_um3)
+        if rng.happens(fn.death, dt, seed, step, id_, rng.DEATH):
+            intent[i, I_DEATH] = REMOVE
+            return
+        # IL-10 and TGF-beta suppress NK cytotoxicity as they do T cells'
+        suppress = t_cell.sense(t_cell.TCellEnv(oxygen, glucose, fields[TRYPTOPHAN, s], fields[KYNURENINE, s],
+                                                fields[IL10, s], fields[TGFB, s], il12_free, fields[IL2, s]),
+                                ph).suppression
+        if targets > 0:
+            _contact_hit(i, s, fn.kill_rate * (1.0 - suppress), 1.0, False, kind, dead, antigen, occupancy, offsets,
+                         nz, ny, nx, dt, seed, step, id_, intent)
+        elif rng.happens(fn.division, dt, seed, step, id_, rng.DIVIDE):
+            t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
+            if t >= 0:
+                intent[i, I_ACTION] = DIVIDE
+                intent[i, I_SITE] = t
+        if intent[i, I_ACTION] == NONE and targets == 0:
+            _migrate(i, s, tr.nk_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i], fields,
+                     occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
+        return
+    # T cells (host, CAR, Treg)
+    uptake[IL2, i] = cy.il2_uptake_rate
+    env = t_cell.TCellEnv(oxygen, glucose, fields[TRYPTOPHAN, s], fields[KYNURENINE, s], fields[IL10, s],
+                          fields[TGFB, s], il12_free, fields[IL2, s])
+    if k == TREG:
+        sg = t_cell.sense(env, ph)
+        division, death, _, il10_src, tgfb_src = t_cell.treg_fate(sg.help, ex, p.treg)
+        export[IL10, i] = rec.secretion_to_concentration_rate(il10_src, volume_um3)
+        export[TGFB, i] = rec.secretion_to_concentration_rate(tgfb_src, volume_um3)
+        if rng.happens(death, dt, seed, step, id_, rng.DEATH):
+            intent[i, I_DEATH] = REMOVE
+            return
+        if rng.happens(division, dt, seed, step, id_, rng.DIVIDE):
+            t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
+            if t >= 0:
+                intent[i, I_ACTION] = DIVIDE
+                intent[i, I_SITE] = t
+        if intent[i, I_ACTION] == NONE:
             _migrate(i, s, tr.t_cell_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i], fields,
                      occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
+        return
+    pk_ = _t_kind(k, p)
+    car = k == CAR_CD8 or k == CAR_CD4
+    cd4 = k == CD4 or k == CAR_CD4
+    sg = t_cell.sense(env, pk_)
+    targets, mhc1 = _targets(s, car, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt)
+    pdl1 = _target_pdl1(s, car, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt)
+    stim = t_cell.stimulation(targets, mhc1, 0.0, pk_)
+    # lipid available for CD36 uptake: the TME's level, raised by neighbouring corpses
+    corpses = 0
+    for kk in range(nn):
+        t = neighbour_site(s, kk, offsets, nz, ny, nx)
+        if t >= 0 and occupancy[t] >= 0 and dead[occupancy[t]] != ALIVE:
+            corpses += 1
+    lipid_level = ts.tme_lipid_level * (1.0 + ts.dead_cell_lipid_release * corpses / (nn + 1.0))
+    m1, m2 = _macrophages(s, kind, dead, state, occupancy, offsets, nz, ny, nx)
+    ros = macrophage.iron_and_ros(m1 / (nn + 1.0), m2 / (nn + 1.0), ex, pm)[1]
+    f = t_cell.program(x[i], 0, stim, sg, pdl1, mhc1, ifng, ros, ex, pk_)
+    dx = dx_buf[i]
+    block, gpx4_inh = ex[EX.heme_import_block], ex[EX.gpx4_inhibition]
+    t_cell.axis_rates(x[i], 0, stim, f.drivers, 0.0, block, gpx4_inh, lipid_level, ros, 0.0, pk_, dx, 0)
+    for j in range(x.shape[1]):
+        x_new[i, j] = max(x[i, j] + 0.5 * dt * dx[j], 0.0)
+    t_cell.axis_rates(x_new[i], 0, stim, f.drivers, 0.0, block, gpx4_inh, lipid_level, ros, 0.0, pk_, dx, 0)
+    for j in range(x.shape[1]):
+        x_new[i, j] = max(x[i, j] + dt * dx[j], 0.0)
+    st = state[i]
+    function = _state_function(st, pk_)
+    lineage = pk_.cd4_kill_fraction if cd4 else 1.0
+    ifng_fold = pk_.cd4_ifng_fold if cd4 else 1.0
+    export[IFNG, i] = rec.secretion_to_concentration_rate(f.ifng_secretion * function * ifng_fold, volume_um3)
+    il2_share = 1.0 if cd4 else pk_.cd8_il2_fraction
+    if st == EFFECTOR:
+        export[IL2, i] = rec.secretion_to_concentration_rate(pk_.il2_secretion * f.activation * il2_share,
+                                                             volume_um3)
+    diag[i, D_STIM], diag[i, D_PD1_INH] = stim, f.pd1_inhibition
+    # death
+    base = (pk_.effector_death_rate if st == EFFECTOR or st == ANERGIC else
+            (pk_.progenitor_death_rate if st == PROGENITOR else
+             (pk_.terminal_death_rate if st == TERMINAL else
+              (pk_.senescent_death_rate if st == SENESCENT else pk_.memory_death_rate))))
+    h_death = base + f.ifng_toxicity + f.ferroptosis
+    if rng.happens(h_death, dt, seed, step, id_, rng.DEATH):
+        intent[i, I_DEATH] = REMOVE
+        if rng.uniform(seed, step, id_, rng.DEATH_MODE) * h_death < f.ferroptosis:
+            intent[i, I_CAUSE] = CAUSE_FERROPTOSIS
+        return
+    # state transitions (competing hazards)
+    a_, b_, c_ = 0.0, 0.0, 0.0
+    if st == EFFECTOR:
+        a_ = f.to_progenitor
+        b_ = f.anergy if (k == CD8) else 0.0
+        c_ = f.senescence if (k == CD8) else 0.0
+        d_ = f.memory_formation if car else 0.0
+        total = a_ + b_ + c_ + d_
+        if total > 0.0 and rng.happens(total, dt, seed, step, id_, rng.TRANSITION):
+            which = _pick(rng.uniform(seed, step, id_, rng.DAUGHTER + 32), a_, b_, c_, d_, 0.0, 0.0)
+            intent[i, I_STATE] = (PROGENITOR, ANERGIC, SENESCENT, STEM_MEMORY)[which]
+    elif st == PROGENITOR:
+        total = f.to_terminal + f.reinvigoration
+        if total > 0.0 and rng.happens(total, dt, seed, step, id_, rng.TRANSITION):
+            which = _pick(rng.uniform(seed, step, id_, rng.DAUGHTER + 32), f.to_terminal, f.reinvigoration,
+                          0.0, 0.0, 0.0, 0.0)
+            intent[i, I_STATE] = TERMINAL if which == 0 else EFFECTOR
+    elif st == ANERGIC:
+        if rng.happens(f.anergy_exit, dt, seed, step, id_, rng.TRANSITION):
+            intent[i, I_STATE] = EFFECTOR
+    # contact killing by cells with cytotoxic function and targets next to them
+    engaged = targets > 0.0
+    if engaged and function > 0.0:
+        rate = f.kill_rate * function * lineage * (1.0 - f.lipid_dysfunction)
+        _contact_hit(i, s, rate, hits_to_kill, car, kind, dead, antigen, occupancy, offsets, nz, ny, nx, dt, seed,
+                     step, id_, intent)
+    # division
+    if intent[i, I_ACTION] == NONE:
+        division = (f.proliferation if st == EFFECTOR else
+                    (f.progenitor_proliferation if st == PROGENITOR else
+                     (f.memory_proliferation if st == STEM_MEMORY else 0.0)))
+        if division > 0.0 and rng.happens(division, dt, seed, step, id_, rng.DIVIDE):
+            t = _free_neighbour(s, occupancy, offsets, nz, ny, nx, rng.uniform(seed, step, id_, rng.SITE))
+            if t >= 0:
+                intent[i, I_ACTION] = DIVIDE
+                intent[i, I_SITE] = t
+                daughter = st
+                if st == STEM_MEMORY:
+                    q = f.daughter_stem_share
+                    if rng.uniform(seed, step, id_, rng.DAUGHTER) >= q:
+                        intent[i, I_STATE] = EFFECTOR
+                    daughter = STEM_MEMORY if rng.uniform(seed, step, id_, rng.DAUGHTER + 1) < q else EFFECTOR
+                intent[i, I_DAUGHTER] = daughter
+    # migration: T cells arrest on antigen-bearing targets
+    if intent[i, I_ACTION] == NONE and not engaged:
+        _migrate(i, s, tr.t_cell_speed, tr.migration_persistence_time, tr.chemotaxis_bias, heading[i], fields,
+                 occupancy, offsets, nz, ny, nx, site_um, dt, seed, step, id_, intent)
 
 
 @kernel
