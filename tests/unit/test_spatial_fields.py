@@ -106,6 +106,30 @@ def test_sparse_sources_equal_dense_sources():
         np.testing.assert_allclose(a.values, b.values, rtol=1e-13, atol=1e-15)
 
 
+def test_vessels_changed_mid_run_act_the_same_for_sparse_and_dense_sources():
+    rng = np.random.default_rng(9)
+    lat = Lattice((8, 9, 10), 10.0)
+    specs = [FieldSpec("oxygen", "mmHg", 100.0, vessel_supply_rate=3.0, vessel_plasma_value=2.0),
+             FieldSpec("ifng", "ng/mL", 10.0)]
+    a, b = FieldSolver(lat, specs), FieldSolver(lat, specs)
+    for step in range(6):
+        if step == 2:
+            vessels = rng.random(lat.shape) < 0.05
+            a.set_vessels(vessels)
+            b.set_vessels(vessels)
+        if step == 4:
+            a.set_vessels(None)
+            b.set_vessels(None)
+        vox = rng.integers(0, lat.n_voxels, 20)
+        uptake = rng.random((2, 20))
+        a.step(0.2, uptake=uptake, voxels=vox)
+        dense = b.zeros()
+        np.add.at(dense.reshape(2, -1), (slice(None), vox), uptake)
+        b.step(0.2, uptake=dense)
+        np.testing.assert_array_equal(a.values, b.values)
+    assert a.snapshot()["vessels"] is None
+
+
 # ---------------------------------------------------------------- convergence
 
 @pytest.mark.parametrize("orientation", ["x", "y", "z"])

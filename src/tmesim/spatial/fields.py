@@ -28,8 +28,8 @@ lines. Three ways of coupling the sources and sinks are offered
     ``K = S + U + v k_v`` and ``G = S T + E + v k_v c_p`` per voxel. The
     tridiagonal diagonal then varies per voxel (one division per voxel and
     sweep) on the lines that hold sources; lines without keep precomputed
-    Thomas factors. The lowest error of the three in every case measured
-    (docs/spatial-fields.md), by 1.5-5x at the same step.
+    Thomas factors. The lowest L2 error of the three in every case
+    measured (docs/spatial-fields.md), by 1.6-6x at the same step.
 ``"lie"``
     BioFVM's order: first the sources/sinks step over ``dt``, per voxel
     ``c <- (c + dt G) / (1 + dt K)``, then the three diffusion-decay sweeps
