@@ -109,6 +109,8 @@ class SpatialRun:
         self.plasma_t0 = np.zeros(N_DRUGS)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
         self.vessels = self._place_vessels(rng)
+        self._vessel_sites = np.flatnonzero(self.vessels)
+        self._anti_ctla4 = [d.name for d in DRUGS].index("anti_ctla4")
         self.fields = FieldSolver(self.lattice, self._field_specs(), vessels=self.vessels.reshape(shape))
         self.cells = C.Cells(self.n_sites, capacity=1024)
         self._place_initial_cells(rng)
@@ -390,46 +392,43 @@ class SpatialRun:
 
     def _recruit(self) -> None:
         """Host immune cells enter at vessels: the well-mixed recruitment rates (cells/min at this tumour's size,
-        the domain's share of the whole tumour), spread over the vessels, each scaled by its CXCL9/10."""
-        vessel_sites = np.flatnonzero(self.vessels)
+        times the domain's share of the whole tumour), spread over the vessels, each scaled by its CXCL9/10."""
+        vessel_sites = self._vessel_sites
         if vessel_sites.size == 0:
             return
         ts, host = self.p.tissue, self.p.host
-        n_tumor = self._count_tumor()
         c = self.cells
-        dead = int(np.count_nonzero((c.kind[:c.n] == C.TUMOR) & (c.dead[:c.n] != C.ALIVE)))
-        whole = self.values[NAMES.index("initial_tumor_cells")]
+        tumor = c.kind[:c.n] == C.TUMOR
+        n_tumor = int(np.count_nonzero(tumor & (c.dead[:c.n] == C.ALIVE)))
+        dead = int(np.count_nonzero(tumor)) - n_tumor
         size = (n_tumor + dead) / max(self.scale(), 1e-300)  # the whole tumour's cells this domain stands for
-        plasma = self._plasma()
-        ctla4 = 0.0
+        d = self._anti_ctla4
         from ..biology.common import occupancy
-        d = [x.name for x in DRUGS].index("anti_ctla4")
-        ctla4 = occupancy(plasma[d], self.p.drugs.ec50[d], self.p.drugs.emax[d])
-        boost = host.host_immune_competence * (1.0 + ts.ctla4_priming_boost * ctla4) * (
+
+        ctla4 = float(occupancy(self._plasma()[d], self.p.drugs.ec50[d], self.p.drugs.emax[d]))
+        competence = float(host.host_immune_competence)
+        boost = competence * (1.0 + ts.ctla4_priming_boost * ctla4) * (
             1.0 + ts.dead_cell_priming_boost * dead / (n_tumor + dead + 1.0))
         cxcl9 = self.fields.values.reshape(len(self.fields.specs), -1)[K.CXCL9, vessel_sites]
         share = self.scale() / vessel_sites.size
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xEC7, self.step_index]))
-        plan = [(C.CD8, ts.cd8_recruitment_max, boost, True), (C.CD4, ts.cd8_recruitment_max * ts.cd4_to_cd8_recruitment,
-                                                                boost, True),
-                (C.TREG, ts.treg_recruitment_max, host.host_immune_competence, False),
-                (C.NK, ts.nk_recruitment_max, host.host_immune_competence, True),
-                (C.MACROPHAGE, ts.macrophage_recruitment_max, 1.0, False)]
-        for kind, max_rate, b_, chemokine in plan:
-            rates = np.array([recruitment_rate(max_rate * share, size, ts.recruitment_size_half,
-                                               cx if chemokine else 0.0, ts.cxcl9_half,
-                                               ts.cxcl9_recruitment_weight if chemokine else 0.0, b_) for cx in cxcl9])
-            counts = rng.poisson(rates * self.dt)
-            for v, k in zip(vessel_sites, counts):
-                for _ in range(int(k)):
-                    s = self._free_site_near(int(v), rng)
+        half, w, k_half = float(ts.recruitment_size_half), float(ts.cxcl9_recruitment_weight), float(ts.cxcl9_half)
+        plan = [(C.CD8, ts.cd8_recruitment_max, boost, w), (C.CD4, ts.cd8_recruitment_max * ts.cd4_to_cd8_recruitment,
+                                                              boost, w),
+                (C.TREG, ts.treg_recruitment_max, competence, 0.0), (C.NK, ts.nk_recruitment_max, competence, w),
+                (C.MACROPHAGE, ts.macrophage_recruitment_max, 1.0, 0.0)]
+        for kind, max_rate, b_, weight in plan:
+            rates = recruitment_rate(float(max_rate) * share, size, half, cxcl9, k_half, weight, b_)
+            counts = rng.poisson(np.asarray(rates) * self.dt)
+            for v in np.flatnonzero(counts):
+                for _ in range(int(counts[v])):
+                    s = self._free_site_near(int(vessel_sites[v]), rng)
                     if s < 0:
                         break
                     if kind == C.MACROPHAGE:
                         self._recruit_macrophage(s, rng)
                     else:
                         self._add(s, kind)
-        del whole
 
     def _recruit_macrophage(self, site: int, rng) -> None:
         from ..biology.programs import macrophage
