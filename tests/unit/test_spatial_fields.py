@@ -20,7 +20,7 @@ from tmesim.errors import InputError, SimulationError
 from tmesim.spatial import FieldSolver, FieldSpec, Lattice
 from tmesim.spatial.bench_fields import bench_diffusion, reference_step
 
-SPLITTINGS = ("sweep", "lie", "strang")
+SPLITTINGS = ("mixed", "sweep", "lie", "strang")
 
 
 def _orders(dxs, errs):
@@ -146,9 +146,11 @@ def test_steady_profile_is_second_order_in_space(orientation, decay_as):
         lat = Lattice(shape, dx)
         spec = FieldSpec("ifng", "ng/mL", D, k if decay_as == "decay" else 0.0, boundary="dirichlet",
                          boundary_value=c0, dirichlet_faces=(f"{orientation}_min",))
-        solver = FieldSolver(lat, [spec])
+        # in 1D "sweep" is backward Euler of the whole operator, whose fixed point is the discrete steady
+        # state at any step (Lie's fixed point carries a splitting error at this huge step)
+        solver = FieldSolver(lat, [spec], splitting="sweep")
         uptake = None if decay_as == "decay" else np.full((1,) + shape, k)
-        for _ in range(3):  # 1D backward Euler: its fixed point is the discrete steady state
+        for _ in range(3):
             solver.step(1e6, uptake=uptake)
         x = (np.arange(n) + 0.5) * dx
         exact = c0 * np.cosh((W - x) / L) / np.cosh(W / L)
@@ -317,7 +319,7 @@ def test_ifng_reach_falls_as_uptake_by_surrounding_cells_rises():
         export[0, c, c] = 10.0
         uptake = np.full_like(export, u)
         uptake[0, c, c] = 0.0
-        solver.advance(100.0 / u, 10.0 / u, export=export, uptake=uptake)
+        solver.advance(100.0 / u, 0.5 / u, export=export, uptake=uptake)
         solver.advance(0.2 / u, 0.01 / u, export=export, uptake=uptake)
         profile = solver.values[0, c, c + 1:]
         target = profile[0] / math.e
@@ -552,3 +554,72 @@ def test_field_overflowing_in_a_step_is_a_simulation_error(splitting):
     msg = str(err.value)
     assert "field 'ifng' became non-finite" in msg and "t = 1 min" in msg and "voxel (" in msg
     assert solver.time == 0.0
+
+
+def test_point_source_spreads_alike_along_every_axis():
+    """The default splitting spreads one secreting cell's output alike along x and y at a cell-sized step
+    (6 min), where D dt / dx^2 >> 1; "sweep" leaves a streak along the last axis swept."""
+    lat = Lattice((30, 30), 20.0)
+    spec = FieldSpec("ifng", "pM", 6000.0, 0.01)
+    profiles = {}
+    for splitting in ("default", "sweep"):
+        fs = FieldSolver(lat, [spec]) if splitting == "default" else FieldSolver(lat, [spec], splitting="sweep")
+        for _ in range(100):
+            E = np.zeros((1, 30, 30))
+            E[0, 15, 15] = 10.0
+            fs.step(6.0, export=E, uptake=np.full((1, 30, 30), 0.05))
+        v = fs.values[0]
+        profiles[splitting] = (v[15, 16:19], v[16:19, 15])
+    x, y = profiles["default"]
+    np.testing.assert_allclose(x, y, rtol=1e-10)
+    x, y = profiles["sweep"]
+    assert (y > 3 * x).all()  # the documented streak of "sweep"
+
+
+def _tumour_disc_oxygen(splitting, dt, dt_max_oxygen=None):
+    """A 2D disc of tumour cells (uptake 10/min, PhysiCell's default) in a 1 mm square fed at its faces."""
+    n = 50
+    lat = Lattice((n, n), 20.0)
+    yy, xx = np.mgrid[:n, :n]
+    disc = np.hypot(yy - n / 2 + 0.5, xx - n / 2 + 0.5) * 20.0 < 300.0
+    uptake = np.where(disc, 10.0, 0.0)[None]
+    spec = FieldSpec("oxygen", "mmHg", 1e5, 0.1, boundary="dirichlet", boundary_value=38.0, initial_value=38.0,
+                     dt_max=dt_max_oxygen)
+    solver = FieldSolver(lat, [spec], splitting=splitting)
+    solver.advance(30.0, dt, uptake=uptake)
+    return solver.values[0]
+
+
+def test_default_splitting_keeps_a_stiff_sink_at_a_long_step():
+    """At a 1-min step (D dt/dx^2 = 250, U dt = 10) Lie's source step lets the uptake act at U/(1 + U dt):
+    the disc stays oxygenated. "mixed" keeps the sink inside the sweeps and is 5x closer to a fine-step run."""
+    ref = _tumour_disc_oxygen("lie", 0.002)
+    assert ref[25, 25] < 5.0  # the disc's core is hypoxic
+    err = {s: np.linalg.norm(_tumour_disc_oxygen(s, 1.0) - ref) / np.linalg.norm(ref) for s in ("mixed", "lie")}
+    assert err["mixed"] < 0.2 * err["lie"]
+    assert _tumour_disc_oxygen("lie", 1.0)[25, 25] > 20.0
+    assert _tumour_disc_oxygen("mixed", 1.0)[25, 25] < 5.0
+
+
+def test_a_field_with_its_own_step_takes_it_and_leaves_the_others_alone():
+    lat = Lattice((20, 24), 20.0)
+    rng = np.random.default_rng(11)
+    uptake = np.where(rng.random((2,) + lat.shape) < 0.3, 10.0, 0.0)
+    base = dict(boundary="dirichlet", boundary_value=38.0, initial_value=38.0)
+    fast = FieldSolver(lat, [FieldSpec("oxygen", "mmHg", 1e5, 0.1, dt_max=0.1, **base),
+                             FieldSpec("glucose", "mM", 1.2e4, 0.0, **base)])
+    assert fast.advance(6.0, 1.0, uptake=uptake) == 60
+    assert fast.time == pytest.approx(6.0)
+    # each field equals a solver that steps it alone at its own step
+    for f, (dt, spec) in enumerate([(0.1, FieldSpec("oxygen", "mmHg", 1e5, 0.1, **base)),
+                                    (1.0, FieldSpec("glucose", "mM", 1.2e4, 0.0, **base))]):
+        alone = FieldSolver(lat, [spec])
+        alone.advance(6.0, dt, uptake=uptake[f:f + 1])
+        np.testing.assert_array_equal(fast.values[f], alone.values[0])
+
+
+@pytest.mark.parametrize("dt_max", [0.0, -1.0, float("nan"), "short"])
+def test_field_step_must_be_a_positive_number(dt_max):
+    with pytest.raises(InputError) as err:
+        FieldSpec("oxygen", "mmHg", 1e5, dt_max=dt_max)
+    assert err.value.field == "fields.oxygen.dt_max"

@@ -68,6 +68,11 @@ class SpatialConfig(_Strict):
     domain_um : edge lengths ``[x, y]`` or ``[x, y, z]`` (um); each a whole number of sites.
     site_um : edge of one lattice site (um): one cell per site, one field voxel per site.
     dt_minutes : the cell time step (min); every process is a hazard over it.
+    field_dt_minutes : the fields' step (min): each cell step advances the fields in sub-steps no longer
+        than this, with the cells' sources held (docs/spatial-fields.md gives the error of each step).
+    oxygen_dt_minutes : oxygen's own step (min, <= field_dt_minutes). Oxygen is the stiff field: every
+        cell takes it up at ~10/min against fast diffusion, and at a 1-min step the splitting error at a
+        tumour's rim reaches ~10 mmHg; at 0.1 min it is ~2 mmHg (docs/spatial-fields.md).
     geometry, vessels : initial tumour and vessels.
     replicates : independent runs of each arm (seeds spawned from the scenario's); they take the
         ``patient`` dimension of the results.
@@ -80,12 +85,24 @@ class SpatialConfig(_Strict):
     domain_um: list[float] = Field(min_length=2, max_length=3)
     site_um: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     dt_minutes: float = Field(default=6.0, gt=0, le=60, allow_inf_nan=False)
+    field_dt_minutes: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    oxygen_dt_minutes: float = Field(default=0.1, gt=0, allow_inf_nan=False)
     geometry: Geometry
     vessels: Vessels = Vessels()
     replicates: int = Field(default=1, ge=1, le=1000)
     snapshot_interval_hours: float = Field(default=24.0, ge=0, allow_inf_nan=False)
     checkpoint_interval_hours: float = Field(default=24.0, ge=0, allow_inf_nan=False)
     rules: str | None = None
+
+    @model_validator(mode="after")
+    def _field_step(self):
+        if self.field_dt_minutes > self.dt_minutes:
+            raise ValueError(f"field_dt_minutes ({self.field_dt_minutes:g}) is longer than dt_minutes "
+                             f"({self.dt_minutes:g})")
+        if self.oxygen_dt_minutes > self.field_dt_minutes:
+            raise ValueError(f"oxygen_dt_minutes ({self.oxygen_dt_minutes:g}) is longer than field_dt_minutes "
+                             f"({self.field_dt_minutes:g})")
+        return self
 
     @model_validator(mode="after")
     def _domain(self):

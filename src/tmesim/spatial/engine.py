@@ -9,8 +9,8 @@ step of ``dt`` minutes:
 1. applies the protocol events due (a dose raises the drug's plasma
    concentration, which reaches the tissue through the vessels; a CAR T
    infusion places the manufactured product's cells next to vessels);
-2. advances the fields over ``dt`` with what every cell released and takes up
-   (:class:`tmesim.spatial.fields.FieldSolver`);
+2. advances the fields over ``dt`` (in sub-steps of ``field_dt_minutes``) with what every cell
+   released and takes up (:class:`tmesim.spatial.fields.FieldSolver`; oxygen at its own shorter step);
 3. lets every cell decide from its site and neighbours by calling its cell
    program (:func:`.kernels.decide`, parallel) and applies the decisions
    (:func:`.kernels.apply`, serial, in a permutation drawn from the seed);
@@ -36,6 +36,7 @@ import xarray as xr
 
 from ..biology.programs import t_cell
 from ..biology.programs.pharmacology import DRUGS, N_DRUGS
+from ..biology.programs.tumor import STATE as TUMOR_STATE
 from ..biology.programs.tumor import resting_state
 from ..biology.recruitment import recruitment_rate
 from ..errors import InputError, SimulationError
@@ -128,7 +129,8 @@ class SpatialRun:
         stroma_ifng = cy.ifng_uptake_rate * (1.0 - p.host.host_ifngr_loss) * ts.stromal_cell_fraction
         specs = [
             FieldSpec("oxygen", "mmHg", tr.oxygen_diffusion, tr.oxygen_decay_rate, boundary_value=o2,
-                      vessel_plasma_value=o2, initial_value=o2, **perfused),
+                      vessel_plasma_value=o2, initial_value=o2, dt_max=self.scenario.spatial.oxygen_dt_minutes,
+                      **perfused),
             FieldSpec("glucose", "mM", tr.glucose_diffusion, 0.0, boundary_value=glc, vessel_plasma_value=glc,
                       initial_value=glc, **perfused),
             FieldSpec("cystine", "uM", tr.small_molecule_diffusion, 0.0, boundary_value=ts.cystine_plasma,
@@ -358,10 +360,10 @@ class SpatialRun:
                  self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
                  self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["conc"], b["ex"],
                  b["dx"])
-        self._diag = b["diag"][:n].copy()
+        self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
-        self.fields.step(self.dt, export=b["export"][:, :n][:, live], uptake=b["uptake"][:, :n][:, live],
-                         voxels=c.site[:n][live])
+        self.fields.advance(self.dt, self.scenario.spatial.field_dt_minutes, export=b["export"][:, :n][:, live],
+                            uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0DE, self.step_index])).permutation(n)
         births = self._births
         nb = K.apply(order, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.killer, c.uid, c.x,
@@ -377,6 +379,27 @@ class SpatialRun:
         self._recruit()
         c.compact()
         self.step_index += 1
+
+    @staticmethod
+    def _diagnostic_means(diag, kind, dead) -> dict[str, float]:
+        """Means of the cells' diagnostics this step: tumour quantities over live tumour cells, T cell ones over
+        host and CAR T cells (NaN where a population is empty)."""
+        tumor = (kind == C.TUMOR) & (dead == C.ALIVE)
+        host = (kind == C.CD8) | (kind == C.CD4)
+        car = (kind == C.CAR_CD8) | (kind == C.CAR_CD4)
+
+        def mean(mask, col, scale=1.0):
+            return float(diag[mask, col].mean()) * scale if mask.any() else math.nan
+
+        return {
+            "tumor_cystine_uptake": mean(tumor, K.D_UPTAKE), "tumor_gpx4_activity": mean(tumor, K.D_GPX4),
+            "tumor_pdl1": mean(tumor, K.D_PDL1), "tumor_mhc1": mean(tumor, K.D_MHC1), "tumor_ido1": mean(tumor, K.D_IDO1),
+            "extracellular_iron": mean(tumor, K.D_IRON), "ros": mean(tumor, K.D_ROS),
+            "pd1_blockade": mean(tumor, K.D_BLOCKADE),
+            "tumor_ferroptosis_hazard": mean(tumor, K.D_HFER, MIN_PER_DAY),
+            "host_t_stimulation": mean(host, K.D_STIM), "host_t_pd1_inhibition": mean(host, K.D_PD1_INH),
+            "car_t_stimulation": mean(car, K.D_STIM),
+        }
 
     def _ensure_buffers(self, n: int, F: int) -> None:
         cap = self.cells.capacity
@@ -468,9 +491,7 @@ class SpatialRun:
         out["tumor_live"] = float(tumor.sum())
         for mode, name in ((C.APOPTOTIC, "apoptotic"), (C.FERROPTOTIC, "ferroptotic"), (C.NECROTIC, "necrotic")):
             out[f"tumor_dead_{name}"] = float(((kind == C.TUMOR) & (dead == mode)).sum())
-        names = [v.name for v in resting_state.__globals__["STATE"]] if False else None  # noqa: F841
-        from ..biology.programs.tumor import STATE as TS
-        for j, v in enumerate(TS):
+        for j, v in enumerate(TUMOR_STATE):
             out[f"tumor_{v.name}"] = float(x[tumor, j].mean()) if tumor.any() else math.nan
         for name, (lineage, st) in V.T_CELL_POOLS.items():
             k = {"cd8": C.CD8, "cd4": C.CD4, "car_cd8": C.CAR_CD8, "car_cd4": C.CAR_CD4}[lineage]
@@ -490,26 +511,10 @@ class SpatialRun:
             out[name] = float(values[f, where].mean())
         for j, k in enumerate(COUNTERS):
             out[k] = float(self.counters[j])
-        diag = getattr(self, "_diag", None)
-        cells_n = tumor.sum()
-        out["extracellular_iron"] = out["ros"] = math.nan
-        names = {"tumor_cystine_uptake": K.D_UPTAKE, "tumor_gpx4_activity": K.D_GPX4, "tumor_pdl1": K.D_PDL1,
-                 "tumor_mhc1": K.D_MHC1, "tumor_ido1": K.D_IDO1, "extracellular_iron": K.D_IRON, "ros": K.D_ROS,
-                 "pd1_blockade": K.D_BLOCKADE}
-        for name, col in names.items():
-            out[name] = math.nan
-        out["tumor_ferroptosis_hazard"] = math.nan
-        out["host_t_stimulation"] = out["car_t_stimulation"] = out["host_t_pd1_inhibition"] = math.nan
-        if diag is not None and diag.shape[0] == n and cells_n:
-            for name, col in names.items():
-                out[name] = float(np.nanmean(diag[tumor, col]))
-            out["tumor_ferroptosis_hazard"] = float(np.nanmean(diag[tumor, K.D_HFER])) * MIN_PER_DAY
-        if diag is not None and diag.shape[0] == n:
-            if host.any():
-                out["host_t_stimulation"] = float(np.nanmean(diag[host, K.D_STIM]))
-                out["host_t_pd1_inhibition"] = float(np.nanmean(diag[host, K.D_PD1_INH]))
-            if car.any():
-                out["car_t_stimulation"] = float(np.nanmean(diag[car, K.D_STIM]))
+        means = getattr(self, "_diag_means", None)
+        if means is None:  # before the first step: the cells' diagnostics at rest
+            means = self._diagnostic_means(np.full((n, K.N_DIAG), np.nan), kind, dead)
+        out.update(means)
         n_cells = np.count_nonzero(kind != C.FREE)
         out["ox_lipid_signal"] = float(((kind == C.TUMOR) & (dead == C.FERROPTOTIC)).sum()) / max(n_cells, 1)
         plasma = self._plasma()
@@ -525,6 +530,8 @@ class SpatialRun:
         d.update(fields=self.fields.values.copy(), step_index=np.array(self.step_index), event_ptr=np.array(self.event_ptr),
                  plasma_c0=self.plasma_c0.copy(), plasma_t0=self.plasma_t0.copy(), counters=self.counters.copy(),
                  reference_tumor_cells=np.array(self.reference_tumor_cells), field_time=np.array(self.fields.time))
+        for k, v in (getattr(self, "_diag_means", None) or {}).items():
+            d[f"diag_{k}"] = np.array(v)
         return d
 
     def load_state_dict(self, d) -> None:
@@ -537,7 +544,7 @@ class SpatialRun:
         self.plasma_t0[:] = d["plasma_t0"]
         self.counters[:] = d["counters"]
         self.reference_tumor_cells = int(d["reference_tumor_cells"])
-        self._diag = None
+        self._diag_means = {k[5:]: float(d[k]) for k in d if k.startswith("diag_")} or None
 
 
 def replicate_seeds(scenario) -> list[int]:
@@ -547,41 +554,96 @@ def replicate_seeds(scenario) -> list[int]:
         scenario.spatial.replicates)]
 
 
-def run(simulation, progress: Callable[[float], None] | None = None) -> xr.Dataset:
-    """Run every arm and replicate of a spatial ``simulation``; return the results Dataset."""
+def run(simulation, progress: Callable[[float], None] | None = None, recorder=None) -> xr.Dataset:
+    """Run every arm and replicate of a spatial ``simulation``; return the results Dataset.
+
+    ``recorder`` (:class:`.outputs.Recorder`) receives snapshots at the scenario's snapshot times and
+    checkpoints at its checkpoint times; if its folder holds a checkpoint, the run continues from it and
+    ends as the uninterrupted run would (the draws are keyed on seed, step and cell).
+    """
     scenario = simulation.scenario
+    cfg = scenario.spatial
     days = simulation.output_days()
-    out_steps = np.rint(days * MIN_PER_DAY / scenario.spatial.dt_minutes).astype(np.int64)
+    step_of = lambda day: int(round(day * MIN_PER_DAY / cfg.dt_minutes))  # noqa: E731
+    out_steps = np.array([step_of(d) for d in days], dtype=np.int64)
+    end_step = int(out_steps[-1])
+    snap_steps = _every(cfg.snapshot_interval_hours, cfg.dt_minutes, end_step)
+    check_steps = _every(cfg.checkpoint_interval_hours, cfg.dt_minutes, end_step) if recorder is not None else set()
     seeds = replicate_seeds(scenario)
     A, R = len(scenario.arms), len(seeds)
-    series: dict[str, np.ndarray] = {}
+    names = _output_names(scenario)
+    series = np.full((len(names), A, R, days.size), np.nan)
     status = np.zeros((A, R), dtype=np.int64)
     messages = np.full((A, R), SolverStatus.OK.message, dtype=object)
     steps = np.zeros((A, R), dtype=np.int64)
-    values_all = np.zeros((A, R, len(NAMES)))
-    total = A * R * max(int(out_steps[-1]), 1)
-    done = 0
-    for a in range(A):
-        values = scenario.arm_parameter_sets[a].vector()
-        for r, seed in enumerate(seeds):
-            values_all[a, r] = values
-            sim = SpatialRun(scenario, a, values, seed)
-            try:
-                for k, target in enumerate(out_steps):
-                    while sim.step_index < target:
-                        sim.step()
-                        done += 1
-                        if progress is not None and done % 10 == 0:
-                            progress(done / total)
-                    for name, value in sim.observe().items():
-                        series.setdefault(name, np.full((A, R, days.size), np.nan))[a, r, k] = value
-            except SimulationError as exc:
-                status[a, r] = SolverStatus.NONFINITE
-                messages[a, r] = f"{SolverStatus.NONFINITE.message}; {exc}"
-            steps[a, r] = sim.step_index
+    values_all = np.stack([np.broadcast_to(scenario.arm_parameter_sets[a].vector(), (R, len(NAMES))) for a in range(A)])
+    first_row, saved = 0, None
+    if recorder is not None:
+        saved = recorder.load_checkpoint()
+        if saved is not None:
+            if str(saved["scenario"]) != scenario.to_yaml():
+                raise InputError("--resume", "the checkpoint belongs to another scenario",
+                                 "resume with the scenario.yaml of the run folder")
+            series[...] = saved["series"]
+            status[...], steps[...] = saved["status"], saved["steps"]
+            messages[...] = saved["messages"].astype(object)
+            first_row = int(saved["row"])
+    total = A * R * max(end_step, 1)
+    for row in range(first_row, A * R):
+        a, r = divmod(row, R)
+        sim = SpatialRun(scenario, a, values_all[a, r], seeds[r])
+        if saved is not None and row == first_row and "run_step_index" in saved:
+            sim.load_state_dict({k[4:]: saved[k] for k in saved if k.startswith("run_")})
+        saved = None
+        try:
+            k = int(np.searchsorted(out_steps, sim.step_index))
+            while True:
+                if k < out_steps.size and sim.step_index == out_steps[k]:
+                    obs = sim.observe()
+                    for j, name in enumerate(names):
+                        series[j, a, r, k] = obs[name]
+                    k += 1
+                if recorder is not None and sim.step_index in snap_steps:
+                    recorder.snapshot(sim, scenario.arms[a].name, r, sim.step_index * cfg.dt_minutes / MIN_PER_DAY)
+                if sim.step_index >= end_step:
+                    break
+                sim.step()
+                if progress is not None and sim.step_index % 10 == 0:
+                    progress((row * max(end_step, 1) + sim.step_index) / total)
+                if sim.step_index in check_steps and sim.step_index < end_step:
+                    recorder.checkpoint(_checkpoint(scenario, row, series, status, messages, steps, sim))
+        except SimulationError as exc:
+            status[a, r] = SolverStatus.NONFINITE
+            messages[a, r] = f"{SolverStatus.NONFINITE.message}; {exc}"
+        steps[a, r] = sim.step_index
+        if recorder is not None and row + 1 < A * R:
+            recorder.checkpoint(_checkpoint(scenario, row + 1, series, status, messages, steps, None))
+    if recorder is not None:
+        recorder.finish()
     if progress is not None:
         progress(1.0)
-    return _dataset(simulation, days, series, status, messages, steps, values_all)
+    return _dataset(simulation, days, dict(zip(names, series)), status, messages, steps, values_all)
+
+
+def _every(hours: float, dt_minutes: float, end_step: int) -> set[int]:
+    """The steps every ``hours`` (none for 0), from 0 to ``end_step`` inclusive."""
+    if hours <= 0:
+        return set()
+    every = max(1, int(round(hours * 60.0 / dt_minutes)))
+    return set(range(0, end_step + 1, every)) | {end_step}
+
+
+def _output_names(scenario) -> list[str]:
+    drugs = [f"drug_{d.name}" for d in DRUGS]
+    return [e[0] for e in V.STATE + V.COUNTERS + V.DERIVED] + drugs
+
+
+def _checkpoint(scenario, row, series, status, messages, steps, sim) -> dict[str, np.ndarray]:
+    state = {"scenario": np.array(scenario.to_yaml()), "row": np.array(row), "series": series, "status": status,
+             "messages": messages.astype(str), "steps": steps}
+    if sim is not None:
+        state.update({f"run_{k}": v for k, v in sim.state_dict().items()})
+    return state
 
 
 def _dataset(simulation, days, series, status, messages, steps, values_all) -> xr.Dataset:

@@ -18,27 +18,38 @@ The scheme (see docs/spatial-fields.md for the derivation and the measured
 errors) is BioFVM's implicit locally-one-dimensional (LOD) splitting:
 backward-Euler solves along x, then y, then z, each a tridiagonal system
 solved by the Thomas algorithm, compiled with numba and run in parallel over
-lines. Three ways of coupling the sources and sinks are offered
+lines. Four ways of coupling the sources and sinks are offered
 (``splitting``):
 
-``"sweep"`` (default)
+``"mixed"`` (default)
+    The sources ``G`` are added over ``dt`` first (``c <- c + dt G``), then
+    the three sweeps, each solving its axis's diffusion with the decay and
+    the sinks ``K`` split evenly over the d axes (as in ``"sweep"``).
+    Isotropic for point sources (the source is in place before any sweep
+    spreads it) and accurate for stiff sinks (they act on the values the
+    sweeps produce). The best of the four in both tests of
+    docs/spatial-fields.md ("Why the default splitting is mixed").
+``"lie"``
+    BioFVM's order: first the sources/sinks step over ``dt``, per voxel
+    ``c <- (c + dt G) / (1 + dt K)``, then the three diffusion-decay sweeps
+    (decay split as ``lambda/d`` per sweep, as in BioFVM). Isotropic, but a
+    stiff sink is underestimated at long steps: at steady state the uptake
+    acts at the effective rate ``K / (1 + dt K)``.
+``"sweep"``
     Every linear term is split evenly over the d active axes and solved
     implicitly inside each sweep: the sweep along axis a solves
     ``(1 + dt/d (lambda + K) - dt D d2/da2) c_new = c + dt/d G`` with
     ``K = S + U + v k_v`` and ``G = S T + E + v k_v c_p`` per voxel. The
     tridiagonal diagonal then varies per voxel (one division per voxel and
     sweep) on the lines that hold sources; lines without keep precomputed
-    Thomas factors. The lowest L2 error of the three in every case
-    measured (docs/spatial-fields.md), by 1.6-6x at the same step.
-``"lie"``
-    BioFVM's order: first the sources/sinks step over ``dt``, per voxel
-    ``c <- (c + dt G) / (1 + dt K)``, then the three diffusion-decay sweeps
-    (decay split as ``lambda/d`` per sweep, as in BioFVM).
+    Thomas factors. The lowest L2 error of the first three on the solver
+    benchmarks (docs/spatial-fields.md), but a point source's share added in
+    the sweep along one axis spreads along that axis only within the step.
 ``"strang"``
     Half a source/sink step (``dt/2``), the sweeps over ``dt``, another
     half source/sink step.
 
-The source/sink step is backward Euler of the voxel's linear ODE
+The source/sink step (Lie, Strang) is backward Euler of the voxel's linear ODE
 ``dc/dt = G - K c``, so ``c`` stays non-negative and bounded whatever the
 rates and the step. BioFVM (``Basic_Agent::simulate_secretion_and_uptake``)
 does, cell by cell, ``c <- (c + dt V_c/V_v S T) / (1 + dt V_c/V_v (S + U))``
@@ -105,7 +116,7 @@ from .._jit import kernel, parallel_kernel  # noqa: E402
 from ..errors import InputError, SimulationError  # noqa: E402
 from .lattice import Lattice  # noqa: E402
 
-SPLITTINGS = ("sweep", "lie", "strang")
+SPLITTINGS = ("mixed", "sweep", "lie", "strang")
 BOUNDARIES = ("zero_flux", "dirichlet")
 FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 #: A value below ``-NEGATIVE_RTOL * max(field)`` counts as negative.
@@ -158,6 +169,13 @@ class FieldSpec:
         c_p, plasma concentration in the field's unit (>= 0).
     initial_value
         Uniform starting value, field unit (>= 0).
+    dt_max
+        Largest step this field takes in :meth:`FieldSolver.advance`, min
+        (> 0), or None for the caller's ``dt_max``. For a stiff field (e.g.
+        oxygen, whose uptake by every tumour cell is fast against its
+        diffusion) the splitting error at a long step is large
+        (docs/spatial-fields.md); a smaller step for it alone keeps the
+        other fields' cost.
     """
 
     name: str
@@ -170,6 +188,7 @@ class FieldSpec:
     vessel_supply_rate: float = 0.0
     vessel_plasma_value: float = 0.0
     initial_value: float = 0.0
+    dt_max: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -185,6 +204,12 @@ class FieldSpec:
             if v < 0:
                 raise InputError(f"{at}.{attr}", f"must be >= 0, got {getattr(self, attr)!r}", f"give {unit}")
             object.__setattr__(self, attr, v)
+        if self.dt_max is not None:
+            v = _finite_number(self.dt_max, f"{at}.dt_max", "minutes")
+            if v <= 0:
+                raise InputError(f"{at}.dt_max", f"must be > 0, got {self.dt_max!r}",
+                                 "give the field's largest step in minutes, or None")
+            object.__setattr__(self, "dt_max", v)
         if self.boundary not in BOUNDARIES:
             raise InputError(f"{at}.boundary", f"must be one of {BOUNDARIES}, got {self.boundary!r}",
                              "'dirichlet' holds boundary_value on the faces")
@@ -273,8 +298,11 @@ def _prepare_sources(S, T, E, U, use_s, use_e, use_u, vmask, use_v, kv, cpl, k, 
 
 
 @parallel_kernel
-def _react(c, k, g, xflag, h, group, check_in, do_stats, stats):
-    """Backward Euler of dc/dt = G - K c over h in every voxel of (F, NZ, NY, NX); optional checks.
+def _react(c, k, g, xflag, fon, h, hk, group, check_in, do_stats, stats):
+    """``c <- (c + h G) / (1 + hk K)`` in every voxel of (F, NZ, NY, NX); optional checks.
+
+    With ``hk = h`` this is backward Euler of dc/dt = G - K c over h; with
+    ``hk = 0`` it adds the sources only (the sinks are left to the sweeps).
 
     Tasks are the row groups of :func:`_prepare_sources`; a group without
     sources (xflag 0) is left as it is. stats as in :func:`_sweep_x`
@@ -284,6 +312,8 @@ def _react(c, k, g, xflag, h, group, check_in, do_stats, stats):
     nq = (NY + group - 1) // group
     for t in prange(F * NZ * nq):
         f = t // (NZ * nq)
+        if fon[f] == 0:  # this field is not stepped now
+            continue
         rem = t - f * (NZ * nq)
         z = rem // nq
         y0 = (rem - z * nq) * group
@@ -305,7 +335,7 @@ def _react(c, k, g, xflag, h, group, check_in, do_stats, stats):
         if xflag[t]:
             for y in range(y0, y1):
                 for x in range(NX):
-                    c[f, z, y, x] = (c[f, z, y, x] + h * g[f, z, y, x]) / (1.0 + h * k[f, z, y, x])
+                    c[f, z, y, x] = (c[f, z, y, x] + h * g[f, z, y, x]) / (1.0 + hk * k[f, z, y, x])
         if do_stats:
             lo = np.inf
             hi = -np.inf
@@ -322,16 +352,16 @@ def _react(c, k, g, xflag, h, group, check_in, do_stats, stats):
 
 
 @kernel
-def _solve_block(buf, kb, gb, var, frac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, dwlo, dwhi, scr, sr, sw):
+def _solve_block(buf, kb, gb, var, kfrac, gfrac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, dwlo, dwhi, scr, sr, sw):
     """Solve w lines side by side: buf (N, w) holds line l in column l, solved along axis 0 in place.
 
     Each line solves ``-r x[i-1] + B[i] x[i] - r x[i+1] = R[i]`` with
-    ``R = c + frac G (+ Dirichlet terms at the ends)`` and ``B = bf +
-    frac K`` if ``var`` (per voxel, kb/gb hold K/G), else with the
+    ``R = c + gfrac G (+ Dirichlet terms at the ends)`` and ``B = bf +
+    kfrac K`` if ``var`` (per voxel, kb/gb hold K/G), else with the
     precomputed Thomas factors invf/cpf of ``B = bf``.
 
     On return ``sr[l]`` is the factor that makes line l's discrete mass
-    balance ``sum_i W[i] x[i] = sum_i R[i]`` (``W = beta + frac K``, plus
+    balance ``sum_i W[i] x[i] = sum_i R[i]`` (``W = beta + kfrac K``, plus
     ``dwlo``/``dwhi`` at Dirichlet ends) hold to round-off; the caller
     multiplies by it when writing back. The exact solution satisfies the
     balance; without the factor the LU factors' rounding makes a zero-flux
@@ -343,27 +373,27 @@ def _solve_block(buf, kb, gb, var, frac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, 
     if var:
         b0 = bf[0]
         for l in range(w):
-            rhs = buf[0, l] + frac * gb[0, l] + add
+            rhs = buf[0, l] + gfrac * gb[0, l] + add
             sr[l] = rhs
-            iv = 1.0 / (b0 + frac * kb[0, l])
+            iv = 1.0 / (b0 + kfrac * kb[0, l])
             scr[0, l] = -rf * iv
             buf[0, l] = rhs * iv
         for i in range(1, N):
             add = hi_bc if i == N - 1 else 0.0
             bi = bf[i]
             for l in range(w):
-                rhs = buf[i, l] + frac * gb[i, l] + add
+                rhs = buf[i, l] + gfrac * gb[i, l] + add
                 sr[l] += rhs
-                iv = 1.0 / (bi + frac * kb[i, l] + rf * scr[i - 1, l])
+                iv = 1.0 / (bi + kfrac * kb[i, l] + rf * scr[i - 1, l])
                 scr[i, l] = -rf * iv
                 buf[i, l] = (rhs + rf * buf[i - 1, l]) * iv
         for l in range(w):
-            sw[l] = (beta + frac * kb[N - 1, l] + dwhi) * buf[N - 1, l]
+            sw[l] = (beta + kfrac * kb[N - 1, l] + dwhi) * buf[N - 1, l]
         for i in range(N - 2, -1, -1):
             for l in range(w):
                 x = buf[i, l] - scr[i, l] * buf[i + 1, l]
                 buf[i, l] = x
-                sw[l] += (beta + frac * kb[i, l]) * x
+                sw[l] += (beta + kfrac * kb[i, l]) * x
     else:
         iv = invf[0]
         for l in range(w):
@@ -394,7 +424,7 @@ def _solve_block(buf, kb, gb, var, frac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, 
 
 
 @parallel_kernel
-def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, group, check_in, do_stats,
+def _sweep_x(c, k, g, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, group, check_in, do_stats,
              stats):
     """Implicit solve along x (the contiguous last axis of c (F, NZ, NY, NX)).
 
@@ -412,6 +442,8 @@ def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, 
     nq = (NY + group - 1) // group
     for t in prange(F * NZ * nq):
         f = t // (NZ * nq)
+        if fon[f] == 0:  # this field is not stepped now
+            continue
         rem = t - f * (NZ * nq)
         z = rem // nq
         y0 = (rem - z * nq) * group
@@ -445,7 +477,7 @@ def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, 
         scr = np.empty((NX, w))
         sr = np.empty(w)
         sw = np.empty(w)
-        _solve_block(buf, kb, gb, var, frac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
+        _solve_block(buf, kb, gb, var, kfrac, gfrac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
                      dwhi[f], scr, sr, sw)
         lo = np.inf
         hi = -np.inf
@@ -466,7 +498,7 @@ def _sweep_x(c, k, g, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, 
 
 
 @parallel_kernel
-def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, block, check_in, do_stats,
+def _sweep_strided(c, k, g, flag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, block, check_in, do_stats,
                    stats):
     """Implicit solve along axis 2 of c (F, O, N, I), over blocks of ``block`` lines of the contiguous axis 3.
 
@@ -479,6 +511,8 @@ def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, d
     nb = (I + block - 1) // block
     for t in prange(F * O * nb):
         f = t // (O * nb)
+        if fon[f] == 0:
+            continue
         rem = t - f * (O * nb)
         o = rem // nb
         blk = rem - o * nb
@@ -513,7 +547,7 @@ def _sweep_strided(c, k, g, flag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, d
         scr = np.empty((N, w))
         sr = np.empty(w)
         sw = np.empty(w)
-        _solve_block(buf, kb, gb, var, frac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
+        _solve_block(buf, kb, gb, var, kfrac, gfrac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
                      dwhi[f], scr, sr, sw)
         lo = np.inf
         hi = -np.inf
@@ -631,7 +665,7 @@ class FieldSolver:
         One :class:`FieldSpec` per field (unique names); their order is the
         first axis of :attr:`values` and of every source array.
     splitting
-        ``"sweep"`` (default), ``"lie"`` or ``"strang"``: how sources and
+        ``"mixed"`` (default), ``"lie"``, ``"sweep"`` or ``"strang"``: how sources and
         sinks are coupled to the diffusion sweeps (module docstring).
     vessels
         Vessel voxels: a boolean mask of ``lattice.shape``, or an ``(n,
@@ -656,7 +690,7 @@ class FieldSolver:
     >= 0 and finite (checked in the same pass that combines them).
     """
 
-    def __init__(self, lattice: Lattice, fields, *, splitting: str = "sweep", vessels=None, values=None,
+    def __init__(self, lattice: Lattice, fields, *, splitting: str = "mixed", vessels=None, values=None,
                  time: float = 0.0):
         if not isinstance(lattice, Lattice):
             raise InputError("lattice", f"must be a Lattice, got {type(lattice).__name__}",
@@ -693,8 +727,8 @@ class FieldSolver:
         self._decay = np.array([s.decay for s in specs])
         self._kv = np.array([s.vessel_supply_rate for s in specs])
         self._cpl = np.array([s.vessel_plasma_value for s in specs])
-        self._coef_dt = None
-        self._coef = {}
+        self._coef_cache = {}     # dt -> (Thomas factors per axis, r = dt D / dx^2)
+        self._fon_all = np.ones(F, np.uint8)
         self._k = None
         self._g = None
         self._zero_flags = None
@@ -808,9 +842,10 @@ class FieldSolver:
             self._kg_state = "dense"   # K, G no longer match the vessel base: rebuild before the next sparse step
 
     def _coefficients(self, dt: float):
-        """Thomas factors per active axis for a step dt (cached while dt stays the same)."""
-        if self._coef_dt == dt:
-            return self._coef
+        """Thomas factors per active axis for a step dt, and r = dt D / dx^2 (cached per dt)."""
+        hit = self._coef_cache.get(dt)
+        if hit is not None:
+            return hit
         F = len(self.specs)
         dx2 = self.lattice.dx ** 2
         r = dt * self._D / dx2
@@ -839,10 +874,10 @@ class FieldSolver:
             bchi = 2.0 * r * dhi * self._dirichlet[:, ax.dim, 1, 1]
             coef[ax.dim] = (np.ascontiguousarray(b), inv, cp, bclo, bchi, base.copy(), 2.0 * r * dlo,
                             2.0 * r * dhi)
-        self._coef_dt = dt
-        self._coef = coef
-        self._r = r
-        return coef
+        if len(self._coef_cache) >= 8:
+            self._coef_cache.clear()
+        self._coef_cache[dt] = (coef, r)
+        return coef, r
 
     def _source_array(self, a, what: str):
         if a is None:
@@ -1035,39 +1070,59 @@ class FieldSolver:
         dt = _finite_number(dt, "dt", "the step in minutes")
         if dt <= 0:
             raise InputError("dt", f"must be > 0, got {dt!r}", "give the step in minutes")
-        coef = self._coefficients(dt)
-        if voxels is not None:
-            flags = self._prepare_sparse(voxels, secretion, target, export, uptake)
-        else:
-            flags = self._prepare(secretion, target, export, uptake)
-        F = len(self.specs)
-        k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
-        g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
-        if self.splitting == "sweep":
-            first, stats = self._sweeps(coef, flags, dt / self._d)
-        else:
-            h = dt if self.splitting == "lie" else 0.5 * dt
-            xflag = flags[0]
-            react = bool(xflag.any())
-            if react:  # the source step reads every value first: check them there
-                first = np.zeros((xflag.size, 6))
-                _react(self._c, k4, g4, xflag, h, _GROUP, True, False, first)
-            if self.splitting == "lie":
-                sweep_first, stats = self._sweeps(coef, self._no_flags(), 0.0, check_in=not react)
-            else:
-                sweep_first, _ = self._sweeps(coef, self._no_flags(), 0.0, stats=False, check_in=not react)
-                stats = np.zeros((xflag.size, 6))
-                _react(self._c, k4, g4, xflag, h, _GROUP, False, True, stats)
-            if not react:
-                first = sweep_first
-        self._check_input(first, dt)
-        self._check(stats, dt)
+        flags = self._prepare_any(secretion, target, export, uptake, voxels)
+        self._step(dt, flags, self._fon_all)
         self.time += dt
 
-    def _sweeps(self, coef, flags, frac, stats: bool = True, check_in: bool = True):
+    def _prepare_any(self, secretion, target, export, uptake, voxels):
+        if voxels is not None:
+            return self._prepare_sparse(voxels, secretion, target, export, uptake)
+        return self._prepare(secretion, target, export, uptake)
+
+    def _step(self, dt: float, flags, fon, check_in: bool = True, check_out: bool = True) -> None:
+        """One step of dt for the fields with fon[f] set, with K and G already prepared.
+
+        ``check_in`` checks the values the step starts from, ``check_out``
+        those it ends with. Every operator keeps values non-negative and a
+        non-finite value stays non-finite, so sub-steps in a row need the
+        first checked in and the last checked out only.
+        """
+        coef, r = self._coefficients(dt)
+        k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
+        g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
+        xflag = flags[0]
+        first = stats = None
+        react = False
+        if self.splitting in ("mixed", "lie", "strang"):
+            h = dt if self.splitting != "strang" else 0.5 * dt
+            react = bool(xflag.any())
+            if react:  # the source step reads every value first: check them there
+                seen = np.zeros((xflag.size, 6)) if check_in else np.zeros((1, 6))
+                _react(self._c, k4, g4, xflag, fon, h, 0.0 if self.splitting == "mixed" else h, _GROUP, check_in,
+                       False, seen)
+                first = seen if check_in else None
+                check_in = False
+        if self.splitting == "sweep":
+            first, stats = self._sweeps(coef, r, flags, fon, dt / self._d, dt / self._d, check_out, check_in)
+        elif self.splitting == "mixed":
+            sweep_first, stats = self._sweeps(coef, r, flags, fon, dt / self._d, 0.0, check_out, check_in)
+        elif self.splitting == "lie":
+            sweep_first, stats = self._sweeps(coef, r, self._no_flags(), fon, 0.0, 0.0, check_out, check_in)
+        else:
+            sweep_first, _ = self._sweeps(coef, r, self._no_flags(), fon, 0.0, 0.0, False, check_in)
+            if react:
+                stats = np.zeros((xflag.size, 6)) if check_out else np.zeros((1, 6))
+                _react(self._c, k4, g4, xflag, fon, h, h, _GROUP, False, check_out, stats)
+        if self.splitting != "sweep" and first is None:
+            first = sweep_first
+        if first is not None:
+            self._check_input(first, dt)
+        if check_out and stats is not None:
+            self._check(stats, dt)
+
+    def _sweeps(self, coef, r, flags, fon, kfrac, gfrac, stats: bool = True, check_in: bool = True):
         """Run the sweeps; return (input check of the first sweep, statistics of the last) as (tasks, 6) arrays."""
         F, NZ, NY, NX = self._shape4
-        r = self._r
         k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
         g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
         xflag, yflag, zflag = flags
@@ -1078,7 +1133,7 @@ class FieldSolver:
             b, inv, cp, bclo, bchi, beta, dwlo, dwhi = coef[ax.dim]
             if ax.dim == 3:
                 st = np.zeros((xflag.size, 6)) if (chk or last) else np.zeros((1, 6))
-                _sweep_x(self._c, k4, g4, xflag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _GROUP, chk,
+                _sweep_x(self._c, k4, g4, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _GROUP, chk,
                          last, st)
             else:
                 view = (F, NZ, NY, NX) if ax.dim == 2 else (F, 1, NZ, NY * NX)
@@ -1087,7 +1142,7 @@ class FieldSolver:
                 kk = k4.reshape(view) if self._k is not None else k4
                 gg = g4.reshape(view) if self._k is not None else g4
                 st = np.zeros((flag.size, 6)) if (chk or last) else np.zeros((1, 6))
-                _sweep_strided(c, kk, gg, flag, frac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _BLOCK, chk,
+                _sweep_strided(c, kk, gg, flag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _BLOCK, chk,
                                last, st)
             if chk:
                 first = st
@@ -1144,23 +1199,38 @@ class FieldSolver:
         duration
             Time to advance, min (> 0), e.g. the engine's cell step.
         dt_max
-            Largest diffusion sub-step, min (> 0).
+            Largest diffusion sub-step, min (> 0); a field whose
+            :attr:`FieldSpec.dt_max` is smaller takes that instead (the
+            fields do not interact in the solver, so each may run at its own
+            step).
         secretion, target, export, uptake, voxels
             As in :meth:`step`, held constant over ``duration``.
 
         Returns
         -------
         int
-            Number of sub-steps taken.
+            Number of sub-steps taken by the field with the smallest step.
+
+        Notes
+        -----
+        If a step fails (:class:`SimulationError`), the fields stepped so far
+        keep their values and :attr:`time` is the start of the failed step.
         """
         duration = _finite_number(duration, "duration", "minutes")
         dt_max = _finite_number(dt_max, "dt_max", "minutes")
         if duration <= 0 or dt_max <= 0:
             raise InputError("duration" if duration <= 0 else "dt_max", "must be > 0", "give minutes")
-        n = max(1, math.ceil(duration / dt_max - 1e-9))
-        dt = duration / n
-        for _ in range(n):
-            self.step(dt, secretion, target, export, uptake, voxels=voxels)
+        steps = [max(1, math.ceil(duration / min(dt_max, s.dt_max or dt_max) - 1e-9)) for s in self.specs]
+        flags = self._prepare_any(secretion, target, export, uptake, voxels)
+        t0 = self.time
+        for n in sorted(set(steps)):
+            fon = np.array([m == n for m in steps], np.uint8)
+            dt = duration / n
+            for i in range(n):
+                self.time = t0 + i * dt
+                self._step(dt, flags, fon, check_in=i == 0, check_out=i == n - 1)
+        self.time = t0 + duration
+        n = max(steps)
         return n
 
     # ---------------------------------------------------------------- read-out
