@@ -146,11 +146,17 @@ class Recorder:
                   ("t_progenitor", "T progenitor exh."), ("t_terminal", "T terminal exh."),
                   ("t_stem_memory", "T stem-like memory"), ("treg", "Treg"), ("nk", "NK"), ("m1", "M1-like"),
                   ("m2", "M2-like"), ("vessel", "vessel")]
+        if not self._gives_car(run):
+            legend = [entry for entry in legend if entry[0] != "tumor_antigen_negative"]
         fig.legend(handles=[Patch(color=_COLOURS[k], label=v) for k, v in legend], loc="outside right center",
                    fontsize="x-small")
         fig.suptitle(f"{arm}, replicate {replicate}" + (f" (z slice {z} of {shape3[0]})" if shape3[0] > 1 else ""))
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
+
+    @staticmethod
+    def _gives_car(run) -> bool:
+        return any(getattr(e, "product", None) is not None for e in run.events)
 
     @staticmethod
     def _tissue_rgb(run) -> np.ndarray:
@@ -161,9 +167,11 @@ class Recorder:
         live = np.flatnonzero(c.kind[:c.n] != C.FREE)
         kinds, states, dead = c.kind[live], c.state[live], c.dead[live]
         colour = np.empty((live.size, 3))
+        # the CAR antigen matters only where CAR T cells are given
+        negative = (c.antigen[live] == 0) if Recorder._gives_car(run) else np.zeros(live.size, dtype=bool)
         for key, mask in (
-                ("tumor", (kinds == C.TUMOR) & (dead == C.ALIVE) & (c.antigen[live] > 0)),
-                ("tumor_antigen_negative", (kinds == C.TUMOR) & (dead == C.ALIVE) & (c.antigen[live] == 0)),
+                ("tumor", (kinds == C.TUMOR) & (dead == C.ALIVE) & ~negative),
+                ("tumor_antigen_negative", (kinds == C.TUMOR) & (dead == C.ALIVE) & negative),
                 ("corpse_apoptotic", dead == C.APOPTOTIC), ("corpse_ferroptotic", dead == C.FERROPTOTIC),
                 ("corpse_necrotic", dead == C.NECROTIC), ("treg", kinds == C.TREG), ("nk", kinds == C.NK),
                 ("m1", (kinds == C.MACROPHAGE) & (states == C.M1)), ("m2", (kinds == C.MACROPHAGE) & (states == C.M2))):
