@@ -285,12 +285,17 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
             raise InputError("scenario", f"unknown scenario {str(name_or_path)!r}",
                              f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}")
         text, where = entry.read_text(), str(name_or_path)
+        p = Path(str(entry))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(where, "malformed YAML" + (f" at line {mark.line + 1}" if mark else "")) from None
     scn = build_scenario(data, where)
+    if scn.spatial is not None:  # its files are relative to the scenario's folder
+        from .spatial.config import resolve_files
+
+        scn = scn.model_copy(update={"spatial": resolve_files(scn.spatial, p.absolute().parent)})
     validate_arms(scn)
     return scn
 

@@ -16,11 +16,13 @@ import numpy as np
 
 from ..biology.programs.t_cell import AXIS, STATES
 from ..biology.programs.tumor import STATE as TUMOR_STATE
+from ..rules.vocabulary import CELL_TYPE_NAMES
 
 FREE = -1
 #: Cell kinds.
 TUMOR, CD8, CD4, CAR_CD8, CAR_CD4, TREG, NK, MACROPHAGE = range(8)
-KIND_NAMES = ("tumor", "cd8_t_cell", "cd4_t_cell", "car_cd8_t_cell", "car_cd4_t_cell", "treg", "nk_cell", "macrophage")
+KIND_NAMES = CELL_TYPE_NAMES
+assert KIND_NAMES[TUMOR] == "tumor" and KIND_NAMES[MACROPHAGE] == "macrophage"
 #: T cell lineages by kind (the results contract's ``lineage`` coordinate).
 LINEAGE = {CD8: "cd8", CD4: "cd4", CAR_CD8: "car_cd8", CAR_CD4: "car_cd4"}
 #: T cell differentiation states (the ``state`` column of T cells), in :data:`STATES` order.

@@ -7,10 +7,17 @@ coordinates are ``x, y[, z]``; the engine stores arrays in ``(z,) y, x`` order.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import math
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..errors import InputError
+from ..rules.vocabulary import CELL_TYPE_NAMES as CELL_TYPES
 
 
 class _Strict(BaseModel):
@@ -120,3 +127,79 @@ class SpatialConfig(_Strict):
     def shape(self) -> tuple[int, ...]:
         """Sites per axis in array order ``(z,) y, x``."""
         return tuple(int(round(v / self.site_um)) for v in reversed(self.domain_um))
+
+
+def read_positions(cfg: SpatialConfig, path: str | Path, field: str, with_type: bool = False):
+    """Read a CSV of positions (columns ``x, y[, z]`` in um, and ``type`` if ``with_type``) into lattice sites.
+
+    Returns
+    -------
+    (sites, types)
+        Flat site indices (C order over ``(z,) y, x``) and, with ``with_type``, the index of each row's
+        type in :data:`CELL_TYPES` (empty otherwise).
+
+    Raises
+    ------
+    InputError
+        Naming ``field`` (and the row) for a missing file, a missing column, a coordinate that is not a
+        number or lies outside the domain, or an unknown cell type.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(field, f"file not found: {path}", "give the path of a CSV file (relative to the scenario)")
+    ndim = cfg.dimensions
+    shape3 = (1,) * (3 - ndim) + cfg.shape
+    axes = ["x", "y", "z"][:ndim]
+    sites, types = [], []
+    with p.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        need = axes + (["type"] if with_type else [])
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(field, f"{path} has no column {missing[0]!r}", f"give columns {', '.join(need)}")
+        for row_number, row in enumerate(reader, start=2):
+            try:
+                coords = [float(row[c]) for c in axes]
+            except (TypeError, ValueError):
+                raise InputError(f"{field} row {row_number}", "coordinates are not numbers",
+                                 "give x, y[, z] in um") from None
+            index = [int(math.floor(c / cfg.site_um)) if math.isfinite(c) else -1 for c in coords]
+            dims = list(reversed(shape3[3 - ndim:]))
+            if any(not (0 <= i < n) for i, n in zip(index, dims)):
+                raise InputError(f"{field} row {row_number}", f"position {coords} um is outside the domain",
+                                 f"keep x, y[, z] within [0, {cfg.domain_um}] um")
+            x, y = index[0], index[1]
+            z = index[2] if ndim == 3 else 0
+            sites.append((z * shape3[1] + y) * shape3[2] + x)
+            if with_type:
+                t = (row["type"] or "").strip()
+                if t not in CELL_TYPES:
+                    close = difflib.get_close_matches(t, CELL_TYPES, n=1)
+                    raise InputError(f"{field} row {row_number}", f"unknown cell type {t!r}",
+                                     f"did you mean {close[0]!r}?" if close else f"one of {', '.join(CELL_TYPES)}")
+                types.append(CELL_TYPES.index(t))
+    return np.array(sites, dtype=np.int64), np.array(types, dtype=np.int64)
+
+
+def resolve_files(cfg: SpatialConfig, base: Path) -> SpatialConfig:
+    """``cfg`` with its file paths made absolute against ``base`` (the scenario file's folder), each file read
+    and checked now, so a bad file fails when the scenario loads (InputError naming the field)."""
+    def absolute(path):
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+
+    geometry, vessels, rules = cfg.geometry, cfg.vessels, cfg.rules
+    if geometry.file is not None:
+        geometry = geometry.model_copy(update={"file": absolute(geometry.file)})
+    if vessels.file is not None:
+        vessels = vessels.model_copy(update={"file": absolute(vessels.file)})
+    if rules is not None:
+        rules = absolute(rules)
+    out = cfg.model_copy(update={"geometry": geometry, "vessels": vessels, "rules": rules})
+    if geometry.kind == "file":
+        read_positions(out, geometry.file, "spatial.geometry.file", with_type=True)
+    if vessels.placement == "file":
+        read_positions(out, vessels.file, "spatial.vessels.file")
+    if rules is not None and not Path(rules).is_file():
+        raise InputError("spatial.rules", f"file not found: {rules}", "give the path of a rules CSV (relative to the scenario)")
+    return out

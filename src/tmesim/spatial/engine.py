@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -50,6 +49,7 @@ from ..status import SolverStatus
 from .. import variables as V
 from . import cells as C
 from . import kernels as K
+from .config import read_positions
 from .fields import FieldSolver, FieldSpec
 from .lattice import Lattice
 from .layout import ROW
@@ -170,7 +170,7 @@ class SpatialRun:
         cfg = self.scenario.spatial.vessels
         mask = np.zeros(self.n_sites, dtype=bool)
         if cfg.placement == "file":
-            mask[self._read_positions(cfg.file, "spatial.vessels.file")[0]] = True
+            mask[read_positions(self.scenario.spatial, cfg.file, "spatial.vessels.file")[0]] = True
             return mask
         candidates = np.arange(self.n_sites)
         if cfg.placement == "outside":
@@ -182,52 +182,13 @@ class SpatialRun:
             mask[rng.choice(candidates, size=min(n, candidates.size), replace=False)] = True
         return mask
 
-    def _read_positions(self, path: str, field: str, with_type: bool = False):
-        import csv
-
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(field, f"file not found: {path}", "give the path of a CSV file")
-        ndim = self.scenario.spatial.dimensions
-        sites, types = [], []
-        with p.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            need = ["x", "y", "z"][:ndim] + (["type"] if with_type else [])
-            missing = [c for c in need if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(field, f"{path} has no column {missing[0]!r}", f"give columns {', '.join(need)}")
-            for row_number, row in enumerate(reader, start=2):
-                try:
-                    coords = [float(row[c]) for c in ["x", "y", "z"][:ndim]]
-                except (TypeError, ValueError):
-                    raise InputError(f"{field} row {row_number}", "coordinates are not numbers",
-                                     "give x, y[, z] in um") from None
-                index = [int(math.floor(c / self.site_um)) for c in coords]
-                dims = list(reversed(self.shape3[3 - ndim:]))
-                if any(not (0 <= i < n) for i, n in zip(index, dims)):
-                    raise InputError(f"{field} row {row_number}", f"position {coords} um is outside the domain",
-                                     f"keep x, y[, z] within {self.scenario.spatial.domain_um} um")
-                x, y = index[0], index[1]
-                z = index[2] if ndim == 3 else 0
-                sites.append((z * self.shape3[1] + y) * self.shape3[2] + x)
-                if with_type:
-                    t = row["type"].strip()
-                    if t not in C.KIND_NAMES:
-                        import difflib
-
-                        close = difflib.get_close_matches(t, C.KIND_NAMES, n=1)
-                        raise InputError(f"{field} row {row_number}", f"unknown cell type {t!r}",
-                                         f"did you mean {close[0]!r}?" if close else f"one of {', '.join(C.KIND_NAMES)}")
-                    types.append(C.KIND_NAMES.index(t))
-        return np.array(sites, dtype=np.int64), np.array(types, dtype=np.int64)
-
     def _tumor_x(self, fe_ext: float = 1.0) -> np.ndarray:
         return resting_state(self.p.tumor, fe_ext)
 
     def _place_initial_cells(self, rng) -> None:
         g = self.scenario.spatial.geometry
         if g.kind == "file":
-            sites, types = self._read_positions(g.file, "spatial.geometry.file", with_type=True)
+            sites, types = read_positions(self.scenario.spatial, g.file, "spatial.geometry.file", with_type=True)
             for s, t in zip(sites, types):
                 if self.cells.occupancy[s] != -1:
                     continue

@@ -1,0 +1,290 @@
+"""The spatial engine: its outputs, determinism, resume, bad input and discreteness.
+
+Runs use a few hundred sites and hours to a day of simulated time, so each
+takes seconds once the kernels are compiled (numba caches them on disk).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from tmesim import Simulation, load_scenario
+from tmesim.cli import main
+from tmesim.errors import InputError, SimulationError
+from tmesim.spatial import cells as C
+from tmesim.spatial.engine import SpatialRun, replicate_seeds
+from tmesim.spatial.outputs import CHECKPOINT_FILE, Recorder
+
+
+def spatial_scenario(path: Path, days: float = 0.5, **spatial) -> Path:
+    """Write a small 2D spatial scenario (B16 parameters, 12 x 12 sites of 20 um) and return its path."""
+    section = {"dimensions": 2, "domain_um": [240, 240], "site_um": 20, "dt_minutes": 6,
+               "geometry": {"kind": "spheroid", "radius_um": 60}, "vessels": {"density": 0.05, "placement": "outside"},
+               "snapshot_interval_hours": 6, "checkpoint_interval_hours": 3}
+    section.update(spatial)
+    data = {"name": "tiny_spatial", "parameter_set": "mouse_b16_icb_ferroptosis", "scale": "spatial", "days": days,
+            "output_interval_hours": 3, "seed": 7, "spatial": section,
+            "arms": [{"name": "control"},
+                     {"name": "anti-PD-1", "doses": [{"drug": "anti_pd1", "dose": 10, "unit": "mg/kg",
+                                                      "start_day": 0.1, "every_days": 3, "count": 1}]}]}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def timeseries_equal(a: xr.Dataset, b: xr.Dataset) -> None:
+    for ds in (a, b):
+        ds.attrs.pop("created", None)
+    xr.testing.assert_identical(a, b)
+
+
+# ---------------------------------------------------------------- results contract
+
+def test_spatial_results_carry_the_wellmixed_variables(tmp_path):
+    """Every summary works on both scales: the spatial Dataset has the well-mixed engine's variables."""
+    spatial = Simulation(spatial_scenario(tmp_path / "s.yaml", days=0.25)).run()
+    from tmesim import variables as V
+
+    expected = {e[0] for e in V.STATE + V.COUNTERS + V.DERIVED} - set(V.T_CELL_POOLS)
+    assert expected <= set(spatial.data_vars)
+    assert spatial.attrs["engine"] == "spatial"
+    assert spatial.sizes["arm"] == 2 and spatial.sizes["patient"] == 1
+    assert spatial["t_cells"].dims == ("arm", "patient", "time", "t_pool")
+    live = spatial["tumor_live"].isel(patient=0)
+    assert (live > 0).all()
+    # at the start the tumour fills the sites whose centres lie within 60 um (3 sites) of the domain's centre
+    offset = np.arange(12) + 0.5 - 6.0
+    assert int(live.isel(arm=0, time=0)) == int((offset[:, None] ** 2 + offset[None, :] ** 2 <= 9.0).sum())
+    # the tumour's cells take up oxygen from the 38 mmHg they start at
+    later = spatial["oxygen"].isel(time=slice(1, None))
+    assert (later < 37.0).all() and (later > 0).all()
+    assert int(spatial["solver_status"].max()) == 0
+
+
+def test_arms_share_their_replicate_seeds_and_replicates_differ(tmp_path):
+    """Arms are paired: an arm whose treatment starts after the end equals control draw for draw."""
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.5, replicates=2)
+    data = yaml.safe_load(path.read_text())
+    data["arms"][1]["doses"][0]["start_day"] = 5.0
+    path.write_text(yaml.safe_dump(data))
+    ds = Simulation(path).run()
+    a, b = ds["tumor_live"].isel(arm=0), ds["tumor_live"].isel(arm=1)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert not np.array_equal(ds["tumor_live"].isel(arm=0, patient=0), ds["tumor_live"].isel(arm=0, patient=1)) or \
+        not np.array_equal(ds["deaths_necrosis"].isel(arm=0, patient=0), ds["deaths_necrosis"].isel(arm=0, patient=1))
+    assert len(replicate_seeds(load_scenario(path))) == 2
+
+
+# ---------------------------------------------------------------- determinism
+
+_RUN_AND_DUMP = """
+import sys, numpy as np
+from tmesim import Simulation
+ds = Simulation(sys.argv[1]).run()
+np.savez(sys.argv[2], **{k: ds[k].values for k in ds.data_vars if ds[k].dtype.kind in 'fiu'})
+"""
+
+
+def test_results_do_not_depend_on_the_thread_count(tmp_path):
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.5)
+    out = {}
+    for threads in (1, 2):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        dump = tmp_path / f"t{threads}.npz"
+        subprocess.run([sys.executable, "-c", _RUN_AND_DUMP, str(path), str(dump)], check=True, env=env)
+        with np.load(dump) as data:
+            out[threads] = {k: data[k] for k in data.files}
+    assert out[1].keys() == out[2].keys()
+    for k in out[1]:
+        np.testing.assert_array_equal(out[1][k], out[2][k], err_msg=k)
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KilledAfter(Recorder):
+    """A recorder whose process 'dies' right after its n-th checkpoint."""
+
+    def __init__(self, folder, n):
+        super().__init__(folder, pictures=False)
+        self.n = n
+
+    def checkpoint(self, state):
+        path = super().checkpoint(state)
+        self.n -= 1
+        if self.n == 0:
+            raise _Killed
+        return path
+
+
+@pytest.mark.parametrize("kill_after", [1, 4])  # in the first arm's run; between the two arms' runs
+def test_resume_ends_as_the_uninterrupted_run(tmp_path, kill_after):
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.5)
+    whole = Simulation(path).run(recorder=Recorder(tmp_path / "whole", pictures=False))
+    folder = tmp_path / "killed"
+    with pytest.raises(_Killed):
+        Simulation(path).run(recorder=_KilledAfter(folder, kill_after))
+    assert (folder / CHECKPOINT_FILE).is_file()
+    resumed = Simulation(path).run(recorder=Recorder(folder, pictures=False))
+    timeseries_equal(resumed, whole)
+    assert not (folder / CHECKPOINT_FILE).exists()  # a finished run drops its checkpoint
+    # the snapshots written before and after the kill are those of the uninterrupted run
+    names = sorted(p.name for p in (tmp_path / "whole" / "cells").iterdir())
+    assert names == sorted(p.name for p in (folder / "cells").iterdir())
+    for name in names:
+        import pandas as pd
+
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "whole" / "cells" / name),
+                                      pd.read_parquet(folder / "cells" / name))
+
+
+def test_a_checkpoint_of_another_scenario_is_refused(tmp_path):
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.25)
+    folder = tmp_path / "run"
+    with pytest.raises(_Killed):
+        Simulation(path).run(recorder=_KilledAfter(folder, 1))
+    other = Simulation(path, seed=8)
+    with pytest.raises(InputError) as err:
+        other.run(recorder=Recorder(folder))
+    assert err.value.field == "--resume"
+
+
+# ---------------------------------------------------------------- CLI: outputs, resume, bad input
+
+def test_cli_run_writes_fields_cells_pictures_and_an_animation(tmp_path, capsys):
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.5)
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert not Path(str(out) + ".partial").exists()
+    ts = xr.open_dataset(out / "timeseries.nc")
+    assert ts.attrs["engine"] == "spatial"
+    fields = xr.open_dataset(out / "fields" / "control_r0_day0.25.nc")
+    assert fields["x"].attrs["units"] == "um" and fields["oxygen"].attrs["units"] == "mmHg"
+    np.testing.assert_allclose(fields["x"].values, np.arange(12) * 20.0 + 10.0)
+    import pandas as pd
+
+    cells = pd.read_parquet(out / "cells" / "control_r0_day0.5.parquet")
+    assert {"x_um", "y_um", "type", "state", "dead"} <= set(cells.columns)
+    tumor = cells[cells["type"] == "tumor"]
+    assert len(tumor) == int(ts["tumor_live"].isel(arm=0, patient=0, time=-1)) + \
+        int((tumor["dead"] != "alive").sum())
+    assert tumor["tumor_slc7a11"].between(0, 100).all()
+    assert (out / "figures" / "tissue_control_r0_day0.5.png").stat().st_size > 10_000
+    assert (out / "figures" / "tissue_control_r0.gif").is_file()
+    # a finished run has nothing to resume
+    assert main(["run", "--resume", str(out)]) == 2
+
+
+def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path):
+    """A real process killed mid-run, then `tmesim run --resume`."""
+    path = spatial_scenario(tmp_path / "s.yaml", days=1.0, checkpoint_interval_hours=1)
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = subprocess.Popen([sys.executable, "-m", "tmesim", "run", str(path), "--out", str(killed), "-q"])
+    partial = Path(str(killed) + ".partial")
+    import time
+
+    deadline = time.monotonic() + 300
+    while not (partial / CHECKPOINT_FILE).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    if killed.exists():  # it finished before we could kill it: nothing to test on this machine
+        pytest.skip("the run ended before the first checkpoint")
+    assert not killed.exists() and (partial / "scenario.yaml").is_file()
+    assert main(["run", "--resume", str(killed), "-q"]) == 0
+    assert main(["run", str(path), "--out", str(whole), "-q"]) == 0
+    timeseries_equal(xr.open_dataset(killed / "timeseries.nc"), xr.open_dataset(whole / "timeseries.nc"))
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"domain_um": [250, 240]}, "spatial.domain_um"),
+    ({"domain_um": [240, 240, 240]}, "spatial.domain_um"),
+    ({"colour": "red"}, "spatial.colour"),
+    ({"geometry": {"kind": "file", "file": "missing.csv"}}, "spatial.geometry.file"),
+    ({"geometry": {"kind": "spheroid"}}, "spatial.geometry"),
+    ({"vessels": {"placement": "file"}}, "spatial.vessels"),
+    ({"field_dt_minutes": 10}, "spatial"),
+    ({"oxygen_dt_minutes": 2}, "spatial"),
+    ({"rules": "no_such_rules.csv"}, "spatial.rules"),
+])
+def test_bad_spatial_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, change, field):
+    path = spatial_scenario(tmp_path / "s.yaml", **change)
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert field in err
+    assert not any(p.name.startswith("run") for p in tmp_path.iterdir())
+
+
+def test_bad_rows_of_a_cell_file_are_named(tmp_path, capsys):
+    cells = tmp_path / "cells.csv"
+    for body, problem in (("x,y,type\n10,10,tumor\n20,30,tumour_cell\n", "row 3"),
+                          ("x,y,type\n10,10,tumor\n900,30,tumor\n", "outside the domain"),
+                          ("x,type\n10,tumor\n", "no column 'y'"),
+                          ("x,y,type\nten,10,tumor\n", "row 2")):
+        cells.write_text(body)
+        path = spatial_scenario(tmp_path / "s.yaml", geometry={"kind": "file", "file": "cells.csv"})
+        assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err
+        assert "spatial.geometry.file" in err and problem in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cell_file_places_the_cells_it_lists(tmp_path):
+    (tmp_path / "cells.csv").write_text("x,y,type\n110,110,tumor\n130,110,tumor\n150,110,cd8_t_cell\n"
+                                        "10,230,macrophage\n")
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.0125, geometry={"kind": "file", "file": "cells.csv"})
+    scn = load_scenario(path)
+    run = SpatialRun(scn, 0, scn.arm_parameter_sets[0].vector(), replicate_seeds(scn)[0])
+    c = run.cells
+    kinds = {C.KIND_NAMES[k]: int(np.sum(c.kind[:c.n] == k)) for k in range(len(C.KIND_NAMES))}
+    assert kinds["tumor"] == 2 and kinds["cd8_t_cell"] == 1 and kinds["macrophage"] == 1
+    assert c.occupancy[5 * 12 + 7] >= 0 and c.kind[c.occupancy[5 * 12 + 7]] == C.CD8  # (150, 110) um -> x 7, y 5
+
+
+def test_negative_diffusion_coefficient_is_refused(tmp_path, capsys):
+    path = spatial_scenario(tmp_path / "s.yaml")
+    assert main(["run", str(path), "--set", "oxygen_diffusion=-1 um**2/min", "--out", str(tmp_path / "run")]) == 2
+    assert "oxygen_diffusion" in capsys.readouterr().err
+
+
+def test_a_field_going_non_finite_stops_the_run_naming_field_time_and_place(tmp_path):
+    scn = load_scenario(spatial_scenario(tmp_path / "s.yaml"))
+    run = SpatialRun(scn, 0, scn.arm_parameter_sets[0].vector(), replicate_seeds(scn)[0])
+    run.step()
+    run.fields.values[run.fields.field_index("ifng"), 3, 4] = np.nan
+    with pytest.raises(SimulationError) as err:
+        run.step()
+    msg = str(err.value)
+    assert "field 'ifng'" in msg and "non-finite" in msg and "t = 6 min" in msg and "voxel (3, 4)" in msg
+
+
+# ---------------------------------------------------------------- discreteness
+
+def test_a_residual_tumour_of_a_few_cells_goes_extinct_or_regrows_by_chance(tmp_path):
+    """A handful of tumour cells, no immune cells, division and death hazards of the same order: some
+    replicates lose every cell, others grow; the outcome is drawn, not set."""
+    (tmp_path / "cells.csv").write_text("x,y,type\n" + "".join(f"{110 + 20 * i},110,tumor\n" for i in range(2)))
+    path = spatial_scenario(tmp_path / "s.yaml", days=4.0, replicates=16, snapshot_interval_hours=0,
+                            checkpoint_interval_hours=0, geometry={"kind": "file", "file": "cells.csv"},
+                            vessels={"density": 0.0})
+    data = yaml.safe_load(path.read_text())
+    data["arms"] = [{"name": "residual"}]
+    data["output_interval_hours"] = 24
+    path.write_text(yaml.safe_dump(data))
+    scn = load_scenario(path).with_overrides(parameters={"tumor_basal_death_rate": "0.4 1/day"})
+    ds = Simulation(scn).run()
+    final = ds["tumor_live"].isel(arm=0, time=-1).values
+    assert (final == 0).sum() >= 1, final
+    assert (final > 2).sum() >= 1, final
