@@ -486,4 +486,4 @@ parameters:
     line = ", ".join(f"{kind} {expected[kind]}" for kind in SOURCE_KINDS)
     assert line in out
     rows = {row.split(",", 1)[0]: row for row in _params_cli(str(path), "--csv").splitlines()}
-    assert rows["tumor_basal_death_rate"].endswith(",fitted,1a")
+    assert rows["tumor_basal_death_rate"].endswith(",fitted,1a,0.02,1/day")  # then given_value, given_unit
