@@ -731,6 +731,8 @@ def main() -> None:
             fail(f"internal error ({what}); this is a bug in tmesim: "
                  + (f"the traceback is in {path}, please report it" if path else "please report it with the command"),
                  EXIT_BUG)
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+        fail("interrupted; nothing written", EXIT_INTERRUPTED)
     if isinstance(code, int) and code:
         raise SystemExit(code)
 

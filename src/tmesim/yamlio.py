@@ -146,6 +146,8 @@ def load_text(text: str, where: str) -> tuple[Any, dict[Path_, int]]:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None)
         at = f", line {mark.line + 1}" if mark else ""
+        if problem and "nesting depth" in problem:  # libyaml's own limit (1000 levels)
+            raise InputError(f"{where}{at}", f"nested more than {MAX_DEPTH} levels deep", "is this the right file?") from None
         raise InputError(f"{where}{at}", "malformed YAML" + (f": {problem}" if problem else ""),
                          "check the indentation and brackets there") from None
     except RecursionError:  # PyYAML's pure-Python parser recurses once per level

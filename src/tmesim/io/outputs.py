@@ -8,9 +8,9 @@ A run directory holds
 * whatever the caller adds (``tmesim run`` adds the analysis:
   ``summary.csv`` and ``figures/*.png``, see :func:`tmesim.analysis.write_analysis`).
 
-It is written into a hidden sibling temporary directory
-(``.<name>.partial-<pid>``, which a glob of finished runs such as
-``runs/*/timeseries.nc`` does not match) and renamed into place only when
+It is written into a temporary directory inside a hidden sibling folder
+(``.<name>.partial-<pid>-<n>/<name>``, which no glob of finished runs such as
+``runs/*/timeseries.nc`` matches, hidden or not) and renamed into place only when
 every file is complete, so a directory named like a run is always whole. The
 temporary directory is made before the work starts, so an output path that
 cannot be written fails at once; leftovers of killed processes (their pid no
@@ -24,6 +24,7 @@ package.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import re
@@ -44,8 +45,11 @@ RUNS_ROOT = Path("runs")
 TIMESERIES_FILE = "timeseries.nc"
 SCENARIO_FILE = "scenario.yaml"
 NETCDF_COMPRESSION = {"zlib": True, "complevel": 4}
-#: A temporary directory: ``.<name>.partial-<pid>`` (and, from tmesim 0.1.0, ``<name>.partial-<pid>``).
-PARTIAL = re.compile(r"^\.?(?P<name>.+)\.partial-(?P<pid>\d+)$")
+#: A temporary folder: ``.<name>.partial-<pid>-<n>`` (and, from tmesim 0.1.0, ``<name>.partial-<pid>``).
+PARTIAL = re.compile(r"^\.?(?P<name>.+)\.partial-(?P<pid>\d+)(-\d+)?$")
+_staged = itertools.count()
+#: Holders of this process's staged directories still being written (never removed as leftovers).
+_LIVE: set[str] = set()
 #: Global attributes every timeseries.nc carries (CF conventions, section 2.6.2), filled in when the
 #: Dataset lacks them. ``history`` holds no time stamp: the same scenario and seed give a byte-identical file.
 CF_CONVENTIONS = "CF-1.10"
@@ -237,6 +241,8 @@ def remove_stale_partials(folder: Path) -> list[Path]:
         if match is None or not entry.is_dir():
             continue
         pid = int(match["pid"])
+        if str(entry.absolute()) in _LIVE:
+            continue
         if pid == os.getpid() or not _pid_alive(pid):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
@@ -271,13 +277,17 @@ class StagedDir:
         except OSError as exc:
             raise _unwritable(parent, exc, what) from None
         remove_stale_partials(parent)
-        self.tmp = parent / f".{self.target.name}.partial-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+        #: Hidden folder holding :attr:`tmp`; removed at the end.
+        self.holder = parent / f".{self.target.name}.partial-{os.getpid()}-{next(_staged)}"
+        if self.holder.exists():
+            shutil.rmtree(self.holder)
+        #: Where the files go: one level down, so ``<parent>/*/timeseries.nc`` never matches it.
+        self.tmp = self.holder / self.target.name
         try:
-            self.tmp.mkdir()
+            self.tmp.mkdir(parents=True)
         except OSError as exc:
             raise _unwritable(self.target, exc, what) from None
+        _LIVE.add(str(self.holder.absolute()))
         #: Where the directory ended up (set by :meth:`commit`).
         self.final: Path | None = None
 
@@ -296,6 +306,7 @@ class StagedDir:
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
                     raise
                 continue
+            self._release()
             if k and not self.unique:
                 warnings.warn(f"{self.target} was filled by another process during this run; outputs written to "
                               f"{candidate}", RuntimeWarning, stacklevel=2)
@@ -303,9 +314,13 @@ class StagedDir:
             return self.final
         raise InputError(self.what, f"no free name beside {self.target}")
 
+    def _release(self) -> None:
+        shutil.rmtree(self.holder, ignore_errors=True)
+        _LIVE.discard(str(self.holder.absolute()))
+
     def discard(self) -> None:
         """Remove the temporary directory and everything in it."""
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._release()
 
     def __enter__(self) -> "StagedDir":
         return self
@@ -323,7 +338,7 @@ def atomic_dir(out_dir: Path, *, unique: bool = False) -> Iterator[Path]:
     rename it to ``out_dir`` when the block ends without an error, remove it otherwise.
 
     ``out_dir`` may exist only if empty (:func:`check_output_dir`) unless ``unique``; missing parents
-    are created. The temporary directory is ``.<name>.partial-<pid>``.
+    are created. The temporary directory is ``.<name>.partial-<pid>-<n>/<name>``.
     """
     with StagedDir(out_dir, unique=unique) as staged:
         yield staged.tmp

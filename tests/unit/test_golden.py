@@ -1,0 +1,223 @@
+"""Golden tables: numbers and labels that must not drift unnoticed.
+
+* ``UNITS``: the unit of every variable the well-mixed engine writes (a wrong
+  ``units`` attribute misleads every plot and every reader of timeseries.nc);
+* ``CRITERIA``: each reproduce check's scenario, criterion, required share,
+  status and effect unit (a threshold moved from 0.9 to 0.5 would let a
+  finding pass that the model does not reproduce);
+* ``tests/golden/rhs_flagship.json``: the right-hand side and derived outputs
+  of the model at fixed states of the flagship's arms, to 1e-9 (any change to
+  the model's numbers shows here first; regenerate deliberately with
+  ``python tests/unit/test_golden.py``, and say why in the commit).
+
+They are what mutation testing (tools/mutation.py, docs/testing.md) found the
+other tests did not pin.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+GOLDEN_RHS = Path(__file__).resolve().parents[1] / "golden" / "rhs_flagship.json"
+
+#: Unit of every state variable and derived output of the well-mixed engine (as its Dataset carries them).
+UNITS = {
+    'tumor_live': 'cell', 'tumor_dead_apoptotic': 'cell', 'tumor_dead_ferroptotic': 'cell',
+    'tumor_dead_necrotic': 'cell', 'tumor_stat1': '1', 'tumor_slc7a11': '1', 'tumor_acsl4': '1', 'tumor_gsh': 'mM',
+    'tumor_labile_iron': 'uM', 'tumor_pufa_pl': '1', 'tumor_lipid_peroxide': '1', 'cd8_effector': 'cell',
+    'cd8_progenitor_exhausted': 'cell', 'cd8_terminal_exhausted': 'cell', 'cd8_anergic': 'cell',
+    'cd8_senescent': 'cell', 'cd4_effector': 'cell', 'cd4_progenitor_exhausted': 'cell',
+    'cd4_terminal_exhausted': 'cell', 'treg': 'cell', 'car_cd8_stem_memory': 'cell', 'car_cd8_effector': 'cell',
+    'car_cd8_progenitor_exhausted': 'cell', 'car_cd8_terminal_exhausted': 'cell', 'car_cd4_stem_memory': 'cell',
+    'car_cd4_effector': 'cell', 'car_cd4_progenitor_exhausted': 'cell', 'car_cd4_terminal_exhausted': 'cell',
+    'nk': 'cell', 'macrophage_m1': 'cell', 'macrophage_m2': 'cell', 'host_t_mito_depolarization': '1',
+    'host_t_proteasome': '1', 'host_t_free_heme': '1', 'host_t_nuclear_heme': '1', 'host_t_bach2': '1',
+    'host_t_pd1': '1', 'host_t_lipid_peroxide': '1', 'car_t_mito_depolarization': '1', 'car_t_proteasome': '1',
+    'car_t_free_heme': '1', 'car_t_nuclear_heme': '1', 'car_t_bach2': '1', 'car_t_pd1': '1',
+    'car_t_lipid_peroxide': '1', 'ifng': 'pM', 'il12': 'pM', 'il10': 'pM', 'tgfb': 'pM', 'il2': 'pM', 'cxcl9': 'pM',
+    'kills_cd8': 'cell', 'kills_cd4': 'cell', 'kills_car_cd8': 'cell', 'kills_car_cd4': 'cell', 'kills_nk': 'cell',
+    'kills_macrophage': 'cell', 'deaths_ifng_apoptosis': 'cell', 'deaths_ferroptosis': 'cell',
+    'deaths_necrosis': 'cell', 't_cell_ferroptosis': 'cell', 'oxygen': 'mmHg', 'glucose': 'mM', 'tryptophan': 'uM',
+    'kynurenine': 'uM', 'cystine': 'uM', 'extracellular_iron': '1', 'ros': '1', 'ox_lipid_signal': '1',
+    'tumor_cystine_uptake': '1', 'tumor_gpx4_activity': '1', 'tumor_ferroptosis_hazard': '1/day', 'tumor_pdl1': '1',
+    'tumor_mhc1': '1', 'tumor_ido1': '1', 'host_t_stimulation': '1', 'car_t_stimulation': '1',
+    'host_t_pd1_inhibition': '1', 'pd1_blockade': '1',
+}
+#: Per check: (scenario, criterion, required share, informational, design, unit of the effect).
+CRITERIA = {
+    '1a': ('finding1_ifng_ferroptosis', '< 1', 0.9, False, 'draws', 'fold change of SLC7A11'),
+    '1b': ('finding1_ifng_ferroptosis', '< 1', 0.9, False, 'draws', 'fold change of GSH'),
+    '1c': ('finding1_ifng_ferroptosis', '> 1', 0.9, False, 'draws', 'fold change of lipid peroxide'),
+    '1d': ('finding1_ifng_ferroptosis', '< 1', 0.9, False, 'draws', 'fold change of cystine uptake'),
+    '1e': ('finding1_ifng_ferroptosis', '< 1', 0.9, False, 'draws', 'ratio of benefits'),
+    '2a': ('finding2_icb_ferroptosis_inducers', '< 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '2b': ('finding2_icb_ferroptosis_inducers', '< 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '2c': ('finding2_icb_ferroptosis_inducers', '> 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '2d': ('finding2_icb_ferroptosis_inducers', '> 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '2e': ('finding2_icb_ferroptosis_inducers', '> 0', 0.9, True, 'draws', 'excess log-kill (ln)'),
+    '2f': ('finding2_icb_ferroptosis_inducers', '> 0', 0.9, True, 'draws', 'excess log-kill (ln)'),
+    '3a': ('finding3_heme_bach2', '> 1', 0.9, False, 'draws', 'fold change of mitochondrial depolarisation'),
+    '3b': ('finding3_heme_bach2', '> 1', 0.9, False, 'draws', 'fold change of proteasome activity'),
+    '3c': ('finding3_heme_bach2', '> 1', 0.9, False, 'draws', 'fold change of free haem'),
+    '3d': ('finding3_heme_bach2', '< 1', 0.9, False, 'draws', 'fold change of BACH2'),
+    '3e': ('finding3_heme_bach2', '> 0', 0.9, False, 'draws', 'difference in fraction'),
+    '3f': ('finding3_heme_bach2', '> 1', 0.9, False, 'draws', 'fold change of BACH2'),
+    '3g': ('finding3_pgrmc2_tumor_control', '< 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '4a': ('ball_car_bortezomib', '< 1', 0.9, False, 'draws', 'fold change of proteasome'),
+    '4b': ('ball_car_bortezomib', '> 1', 0.9, False, 'draws', 'fold change of BACH2'),
+    '4c': ('ball_car_bortezomib', '< 0', 0.9, False, 'draws', 'difference in fraction'),
+    '4d': ('ball_car_bortezomib', '< 0', 0.9, False, 'draws', 'difference in log10 cells'),
+    '4e': ('ball_car_bortezomib', '< 0 and p < 0.05', 1.0, False, 'proteasome_cohort', 'Spearman rho'),
+    '5a': ('lymphoma_car_subsets', '> 1', 0.9, False, 'draws', 'ratio of kills per cell-day'),
+    '5b': ('lymphoma_car_subsets', '> 1', 0.9, False, 'draws', 'fold change of host effectors'),
+    '5c': ('lymphoma_car_subsets', '> 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '5d': ('lymphoma_car_subsets', '> 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '5e': ('lymphoma_car_subsets', '> 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '5f': ('lymphoma_car_subsets', '< 1', 0.9, True, 'draws', 'ratio of tumour AUC'),
+    '5g': ('lymphoma_car_subsets', '< 1', 0.9, True, 'draws', 'ratio of knock-out penalties'),
+    '6a': ('finding6_tam_polarization', '> 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '6b1': ('finding6_tam_polarization', '> 1', 0.9, False, 'draws', 'fold change of iron'),
+    '6b2': ('finding6_tam_polarization', '> 1', 0.9, False, 'draws', 'fold change of iron'),
+    '6c': ('finding6_tam_polarization', '> 1', 0.9, True, 'draws', 'fold change of hazard'),
+    '6d': ('finding6_tam_polarization', '< 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '6e': ('finding6_tam_polarization', '< 1', 0.9, False, 'draws', 'ratio of tumour AUC'),
+    '7a1': ('finding7_exhaustion_drivers', '> 0', 0.9, False, 'draws', 'difference in fraction'),
+    '7a2': ('finding7_exhaustion_drivers', '> 0', 0.9, False, 'draws', 'difference in fraction'),
+    '7a3': ('finding7_exhaustion_drivers', '> 0', 0.9, False, 'draws', 'difference in fraction'),
+    '7a4': ('finding7_exhaustion_drivers', '> 0', 0.9, False, 'draws', 'difference in fraction'),
+    '7a5': ('finding7_exhaustion_drivers', '> 0', 0.9, False, 'draws', 'difference in fraction'),
+    '7b1': ('finding7_exhaustion_drivers', '> 1', 0.9, False, 'draws', 'fold change of CD8 effectors'),
+    '7b2': ('finding7_exhaustion_drivers', '>= 0.9', 0.9, False, 'draws', 'fold change of terminal CD8'),
+}
+
+
+def test_every_variable_has_its_golden_unit():
+    from tmesim.wellmixed import state as S
+
+    names = [e[0] for e in S.CORE + S.QUAD + S.AUX]
+    assert names == list(UNITS)
+    assert {name: S.info(name)[0] for name in names} == UNITS
+
+
+def test_dataset_units_match_the_golden_table(flagship_run):
+    ds = flagship_run
+    from tmesim.results import variable
+
+    for name, unit in UNITS.items():
+        assert variable(ds, name).attrs["units"] == unit, name
+    for name in ds.data_vars:
+        if str(name).startswith("drug_"):
+            assert ds[name].attrs["units"] == "mg/L", name
+    assert ds["deaths_killing"].attrs["units"] == "cell"
+    assert ds["t_cells"].attrs["units"] == "cell"
+    assert ds["time"].attrs["units"] == "day"
+    assert ds["event_time"].attrs["units"] == "day"
+    assert ds["solver_steps"].attrs == {"long_name": "integrator steps", "units": "1"}
+    assert ds["solver_status"].attrs["flag_meanings"] == "ok max_steps step_size nonfinite"
+    assert list(ds["solver_status"].attrs["flag_values"]) == [0, 1, 2, 3]
+    assert ds.attrs["Conventions"] == "CF-1.10" and ds.attrs["title"] == "tmesim run of scenario b16_icb_ferroptosis"
+
+
+def test_every_check_has_its_golden_criterion():
+    from tmesim.reproduce.findings import FINDINGS, REQUIRED_FRACTION
+
+    assert REQUIRED_FRACTION == 0.9
+    got = {f.id: (f.scenario, f.criterion, f.required_fraction, f.informational, f.design, f.unit) for f in FINDINGS}
+    assert got == CRITERIA
+
+
+@pytest.mark.parametrize(("criterion", "values", "holds"), [
+    ("< 1", [0.5, 1.0, 1.5, math.nan], [True, False, False, False]),
+    ("> 1", [0.5, 1.0, 1.5, math.inf], [False, False, True, False]),
+    ("> 0", [-1e-9, 0.0, 1e-9], [False, False, True]),
+    ("< 0", [-1e-9, 0.0, 1e-9], [True, False, False]),
+    (">= 0.9", [0.89, 0.9, 0.91], [False, True, True]),
+])
+def test_each_criterion_decides_draws_as_written(criterion, values, holds):
+    from tmesim.reproduce.findings import FINDINGS
+
+    predicate = next(f.holds_per_draw for f in FINDINGS if f.criterion == criterion)
+    assert predicate(np.array(values)).tolist() == holds
+
+
+def test_a_check_holds_from_its_required_share_on(monkeypatch):
+    """90% of draws holding passes; 89.5% does not (the verdict's own threshold)."""
+    import xarray as xr
+
+    from tmesim.reproduce import findings as F
+    from tmesim.reproduce.runner import _evaluate_established
+
+    for n_hold, n, passes in ((9, 10, True), (179, 200, False), (180, 200, True)):
+        values = np.r_[np.full(n_hold, 0.5), np.full(n - n_hold, 2.0)]
+        check = F.Finding("9x", "t", (), "s", "c", "u", lambda ds, v=values: v, F.BELOW_1)
+        ds = xr.Dataset(coords={"patient": np.arange(n)}, attrs={"seed": 0})
+        result = _evaluate_established(check, ds, 0, n)
+        assert result.holds is passes and result.fraction == pytest.approx(n_hold / n)
+
+
+# ------------------------------------------------------------- the model's numbers
+def rhs_cases():
+    """Fixed inputs of the right-hand side: each flagship arm's parameters at three states (initial; every
+    population and mean state shifted by a fixed pattern with every drug present; with CAR T cells)."""
+    from tmesim import load_scenario
+    from tmesim.protocols import drugs as D
+    from tmesim.simulation import Simulation
+    from tmesim.wellmixed import model as M
+    from tmesim.wellmixed import state as S
+
+    batch = Simulation(load_scenario().with_overrides(days=8)).compile()
+    cases = []
+    pattern = 1.0 + 0.3 * np.sin(np.arange(S.N_STATE))
+    conc = np.linspace(0.5, 5.0, D.N_DRUGS)
+    for r in range(batch.n_rows):
+        p = batch.params[r]
+        y0 = M.initial_state(p)
+        y1 = y0 * pattern
+        y2 = y1.copy()
+        for name in S.NAMES:
+            if S.info(name)[0] == "cell" and y2[S.NAMES.index(name)] == 0.0:
+                y2[S.NAMES.index(name)] = 1e4  # CAR T pools and counters: present
+        cases.append((0.0, y0, p, np.zeros(D.N_DRUGS), np.zeros(D.N_DRUGS)))
+        cases.append((5 * 1440.0, y1, p, conc, np.full(D.N_DRUGS, 4 * 1440.0)))
+        cases.append((8 * 1440.0, y2, p, conc, np.full(D.N_DRUGS, 8 * 1440.0)))
+    return cases
+
+
+def rhs_values():
+    """``[{"dydt": [...], "aux": [...]}, ...]`` of :func:`rhs_cases` from the current model."""
+    from tmesim.wellmixed import model as M
+    from tmesim.wellmixed import state as S
+
+    out = []
+    for t, y, p, c0, t0 in rhs_cases():
+        dydt, aux = np.zeros(S.N_STATE), np.zeros(M.N_AUX)
+        M.evaluate(t, y, p, c0, t0, dydt, aux)
+        out.append({"dydt": dydt.tolist(), "aux": aux.tolist()})
+    return out
+
+
+def test_right_hand_side_matches_the_golden_values():
+    golden = json.loads(GOLDEN_RHS.read_text())
+    got = rhs_values()
+    assert len(got) == len(golden)
+    for k, (g, want) in enumerate(zip(got, golden)):
+        for key in ("dydt", "aux"):
+            np.testing.assert_allclose(g[key], want[key], rtol=1e-9, atol=1e-300, err_msg=f"case {k} {key}")
+
+
+@pytest.fixture(scope="module")
+def flagship_run():
+    from tmesim import load_scenario, simulate
+
+    return simulate(load_scenario().with_overrides(days=1, output_interval_hours=12))
+
+
+if __name__ == "__main__":  # regenerate the golden right-hand side (deliberately: the model's numbers changed)
+    GOLDEN_RHS.write_text(json.dumps(rhs_values()) + "\n")
+    print(f"wrote {GOLDEN_RHS}", file=sys.stderr)
