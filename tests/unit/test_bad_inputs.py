@@ -265,3 +265,40 @@ def test_api_entry_points_reject_bad_input(case, no_simulation):
     with pytest.raises(InputError) as info:
         build()
     assert info.value.field == field, str(info.value)
+
+
+def test_failed_rows_warn_through_the_api(monkeypatch):
+    from tests.conftest import build_run_dataset
+    from tmesim import load_scenario
+    from tmesim.errors import SimulationError
+    from tmesim.simulation import Simulation, SimulationWarning
+    from tmesim.wellmixed import engine
+
+    ds = build_run_dataset()
+    ds["solver_status"][0, 0] = 1
+    ds["solver_message"] = ds["solver_message"].astype(object)
+    ds["solver_message"][0, 0] = "too many steps"
+    monkeypatch.setattr(engine, "run", lambda sim, progress=None: ds)
+    sim = Simulation(load_scenario())
+    with pytest.warns(SimulationWarning, match="integration failed in 1 of 2 runs.*too many steps"):
+        sim.run()
+    with pytest.raises(SimulationError, match="too many steps"):
+        sim.run(raise_on_failure=True)
+
+
+def test_memory_estimate_names_what_to_change():
+    from tmesim import load_scenario
+    from tmesim.errors import InputError
+    from tmesim.simulation import Simulation
+
+    sim = Simulation(load_scenario())
+    est = sim.memory_bytes()
+    assert est["time_points"] == sim.output_days().size + 1 and est["rows"] == 4
+    sim.check_memory(available=int(10 * (est["outputs"] + est["events"])))
+    with pytest.raises(InputError) as info:
+        sim.check_memory(available=int(est["outputs"]))
+    assert info.value.field == "output_interval_hours" and "GiB" in str(info.value)
+    cohort = Simulation(load_scenario().with_overrides(cohort={"size": 5000}))
+    with pytest.raises(InputError) as info:
+        cohort.check_memory(available=10**6)
+    assert info.value.field == "cohort.size"
