@@ -5,6 +5,8 @@
 * ``CRITERIA``: each reproduce check's scenario, criterion, required share,
   status and effect unit (a threshold moved from 0.9 to 0.5 would let a
   finding pass that the model does not reproduce);
+* ``FLAGSHIP_STEPS_10_DAYS``: the solver's steps on the flagship (a ceiling
+  on the work it does);
 * ``tests/golden/rhs_flagship.json``: the right-hand side and derived outputs
   of the model at fixed states of the flagship's arms, to 1e-9 (any change to
   the model's numbers shows here first; regenerate deliberately with
@@ -215,7 +217,20 @@ def test_right_hand_side_matches_the_golden_values():
 def flagship_run():
     from tmesim import load_scenario, simulate
 
-    return simulate(load_scenario().with_overrides(days=1, output_interval_hours=12))
+    return simulate(load_scenario().with_overrides(days=10, output_interval_hours=12))
+
+
+#: Solver steps per arm of the flagship's first 10 days (control, anti-PD-1, IKE, anti-PD-1 + IKE) at the
+#: default tolerance, on the machine that recorded them; other CPUs may differ by a few steps.
+FLAGSHIP_STEPS_10_DAYS = (145, 212, 214, 244)
+
+
+def test_solver_steps_stay_near_their_golden_count(flagship_run):
+    """A ceiling on the work the solver does: a slower step-size controller (e.g. a halved growth factor)
+    or a looser one shows here before it shows in a benchmark."""
+    steps = flagship_run["solver_steps"].values[:, 0].tolist()
+    for arm, got, want in zip(flagship_run.arm.values, steps, FLAGSHIP_STEPS_10_DAYS):
+        assert 0.8 * want <= got <= 1.1 * want, (str(arm), got, want)
 
 
 if __name__ == "__main__":  # regenerate the golden right-hand side (deliberately: the model's numbers changed)
