@@ -302,3 +302,34 @@ def test_memory_estimate_names_what_to_change():
     with pytest.raises(InputError) as info:
         cohort.check_memory(available=10**6)
     assert info.value.field == "cohort.size"
+
+
+def _fake_findings(fail: bool):
+    def run_findings(ids, draws, seed, out, progress=None):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "finding1.png").write_bytes(b"\x89PNG")
+        if fail:
+            raise KeyboardInterrupt  # killed halfway through the figures
+        from tmesim.reproduce.findings import FINDINGS
+        from tmesim.reproduce.runner import _not_run
+
+        return [_not_run(FINDINGS[0], "missing scenario")]
+    return run_findings
+
+
+def test_reproduce_writes_its_folder_atomically(tmp_path, monkeypatch, capsys):
+    from tmesim.reproduce import runner
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "run_findings", _fake_findings(fail=True))
+    code, _, err = invoke(["reproduce", "1a", "--out", "figs", "--json", "r.json", "-q"], monkeypatch, capsys)
+    assert code == 130 and err.strip() == "error: interrupted; nothing written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no figures folder, no JSON, no hidden leftovers
+    monkeypatch.setattr(runner, "run_findings", _fake_findings(fail=False))
+    code, out, err = invoke(["reproduce", "1a", "--out", "figs", "--json", "r.json", "-q"], monkeypatch, capsys)
+    assert code == 1  # the check did not run: a required check fails
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "r.json"]
+    assert [p.name for p in (tmp_path / "figs").iterdir()] == ["finding1.png"]
+    code, *_ = invoke(["reproduce", "1a", "-q"], monkeypatch, capsys)
+    code, *_ = invoke(["reproduce", "1a", "-q"], monkeypatch, capsys)  # same second: both kept
+    assert len([p for p in (tmp_path / "runs").iterdir() if p.name.startswith("reproduce-")]) == 2

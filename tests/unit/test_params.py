@@ -551,7 +551,9 @@ class TestPinnedBehaviour:
 
 
 def test_params_table_shows_values_in_the_sets_units(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
+    from tmesim import cli
+
+    monkeypatch.setattr(cli.stdout, "width", 250)  # names unfolded
     out = _params_cli()
     rec = load_parameter_set(BASE).by_name["tumor_growth_rate"]
     assert rec.given_unit != rec.unit  # the set states 1/day, the engine uses 1/min
