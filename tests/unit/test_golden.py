@@ -98,6 +98,148 @@ CRITERIA = {
     '7b2': ('finding7_exhaustion_drivers', '>= 0.9', 0.9, False, 'draws', 'fold change of terminal CD8'),
 }
 
+#: Per check: what its effect is computed from (the metric objects with their variables, windows and days,
+#: and the arm names in its closure), read by :func:`definition`. A window or day moved, a variable or an
+#: arm swapped, changes a row.
+DEFINITIONS = {
+    '1a': ["'anti-PD-1'", "'control'", "Mean(variables=('tumor_slc7a11',), window=(7.0, 21.0), after_infusion=False, per_cell='tumor_live')"],
+    '1b': ["'anti-PD-1'", "'control'", "Mean(variables=('tumor_gsh',), window=(7.0, 21.0), after_infusion=False, per_cell='tumor_live')"],
+    '1c': ["'anti-PD-1'", "'control'", "Mean(variables=('tumor_lipid_peroxide',), window=(7.0, 21.0), after_infusion=False, per_cell='tumor_live')"],
+    '1d': ["'anti-PD-1'", "'control'", "Mean(variables=('tumor_cystine_uptake',), window=(7.0, 21.0), after_infusion=False, per_cell='tumor_live')"],
+    '1e': [],
+    '2a': ["'anti-PD-1 + cysteinase'", "('anti-PD-1', 'cysteinase')", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '2b': ["'anti-PD-1 + IKE'", "('anti-PD-1', 'IKE')", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '2c': ["'anti-PD-1 + liproxstatin-1'", "'anti-PD-1'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '2d': ["'SLC7A11-OE + anti-PD-1'", "'anti-PD-1'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '2e': ["'IKE'", "'anti-PD-1 + IKE'", "'anti-PD-1'", "'control'"],
+    '2f': ["'anti-PD-1 + cysteinase'", "'anti-PD-1'", "'control'", "'cysteinase'"],
+    '3a': ["'acute'", "'chronic'", "Mean(variables=('host_t_mito_depolarization',), window=(19.0, 21.0), after_infusion=False, per_cell=None)"],
+    '3b': ["'acute'", "'chronic'", "Mean(variables=('host_t_proteasome',), window=(19.0, 21.0), after_infusion=False, per_cell=None)"],
+    '3c': ["'acute'", "'chronic'", "Mean(variables=('host_t_free_heme',), window=(19.0, 21.0), after_infusion=False, per_cell=None)"],
+    '3d': ["'acute'", "'chronic'", "Mean(variables=('host_t_bach2',), window=(19.0, 21.0), after_infusion=False, per_cell=None)"],
+    '3e': ["'acute'", "'chronic'", "TerminalFraction(lineages=('cd8',), window=(19.0, 21.0), after_infusion=False)"],
+    '3f': ["'chronic + PGRMC2 blocker'", "'chronic'", "Mean(variables=('host_t_bach2',), window=(19.0, 21.0), after_infusion=False, per_cell=None)"],
+    '3g': ["'PGRMC2 blocker'", "'control'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '4a': ["'bortezomib product'", "'standard product'", "At(variables=('car_t_proteasome',), day=7.0, after_infusion=True)"],
+    '4b': ["'bortezomib product'", "'standard product'", "At(variables=('car_t_bach2',), day=7.0, after_infusion=True)"],
+    '4c': ["'bortezomib product'", "'standard product'", "TerminalFraction(lineages=('car_cd8', 'car_cd4'), window=(7.0, 21.0), after_infusion=True)"],
+    '4d': ["'bortezomib product'", "'standard product'", "LogBurden(variable='tumor_live', window=(None, None), after_infusion=True, floor=1.0)"],
+    '4e': [],
+    '5a': [],
+    '5b': ["'CD4 CAR'", "'CD8 CAR'", "Mean(variables=('nk', 'cd8_effector'), window=(0.0, None), after_infusion=True, per_cell=None)"],
+    '5c': ["'1:1 IFNg-KO CAR'", "'CD4:CD8 1:1'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '5d': ["'CD4:CD8 1:1'", "('1:1 host IFNGR-KO', '1:1 in IFNGR-deficient host')", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '5e': ["'CD4:CD8 1:1'", "('1:1 IL-12 blockade', '1:1 + IL-12 blockade')", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '5f': ["'CD4:CD8 1:1'", "('CD8 CAR', 'CD4 CAR')", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '5g': ["'1:1 IFNg-KO CAR in NSG-like host'", "'1:1 IFNg-KO CAR'", "'1:1 in NSG-like host'", "'CD4:CD8 1:1'"],
+    '6a': ["'M2-skewed + anti-PD-1'", "'anti-PD-1'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '6b1': ["'M2-skewed'", "'control'", "Mean(variables=('extracellular_iron',), window=(7.0, 21.0), after_infusion=False, per_cell=None)"],
+    '6b2': ["'M2-skewed'", "'control'", "Mean(variables=('tumor_labile_iron',), window=(7.0, 21.0), after_infusion=False, per_cell='tumor_live')"],
+    '6c': ["'M2-skewed'", "'control'", "Mean(variables=('tumor_ferroptosis_hazard',), window=(7.0, 21.0), after_infusion=False, per_cell='tumor_live')"],
+    '6d': ["'TLR7/8 agonist + anti-PD-1'", "'anti-PD-1'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '6e': ["'CSF1R inhibitor + anti-PD-1'", "'anti-PD-1'", "AUC(variable='tumor_live', window=(None, None), after_infusion=False)"],
+    '7a1': ["'baseline'", "'hypoxia'", "TerminalFraction(lineages=('cd8',), window=(4.0, 10.0), after_infusion=False)"],
+    '7a2': ["'baseline'", "'glucose deprivation'", "TerminalFraction(lineages=('cd8',), window=(4.0, 10.0), after_infusion=False)"],
+    '7a3': ["'baseline'", "'tryptophan deprivation'", "TerminalFraction(lineages=('cd8',), window=(4.0, 10.0), after_infusion=False)"],
+    '7a4': ["'IL-10/TGF-beta'", "'baseline'", "TerminalFraction(lineages=('cd8',), window=(4.0, 10.0), after_infusion=False)"],
+    '7a5': ["'baseline'", "'lipid peroxidation'", "TerminalFraction(lineages=('cd8',), window=(4.0, 10.0), after_infusion=False)"],
+    '7b1': ["'anti-PD-1'", "'baseline'", "Mean(variables=('cd8_effector',), window=(7.0, 21.0), after_infusion=False, per_cell=None)"],
+    '7b2': ["'anti-PD-1'", "'baseline'", "Mean(variables=('cd8_terminal_exhausted',), window=(7.0, 21.0), after_infusion=False, per_cell=None)"],
+}
+
+
+def definition(fn, seen=None) -> list[str]:
+    """The metric dataclasses and arm names in the closure of a check's effect function (recursively)."""
+    import dataclasses
+
+    seen = set() if seen is None else seen
+    if id(fn) in seen:
+        return []
+    seen.add(id(fn))
+    out = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out.append(repr(value))
+        elif isinstance(value, (str, tuple)):
+            out.append(repr(value))
+        elif callable(value):
+            out += definition(value, seen)
+    return out
+
+
+def test_every_check_is_defined_as_recorded():
+    from tmesim.reproduce.findings import FINDINGS
+
+    assert {f.id: sorted(set(definition(f.effect))) for f in FINDINGS} == DEFINITIONS
+
+
+def test_windows_statements_and_panels():
+    from tmesim.reproduce import findings as F
+
+    assert (F.TREATMENT_WINDOW, F.LATE_WINDOW, F.ONSET_WINDOW) == ((7.0, 21.0), (19.0, 21.0), (4.0, 10.0))
+    assert (F.ROBUSTNESS_SIGMA, F.ALPHA) == (0.25, 0.05)
+    assert list(F.STATEMENTS) == list(F.PANELS) == list(F.SCENARIOS) == [1, 2, 3, 4, 5, 6, 7]
+    assert F.STATEMENTS[4].startswith("a bortezomib-manufactured CAR T product")
+    assert F.PANELS[7][0] == ("terminal fraction of CD8 T cells", ("cd8",))
+    assert F.PROTEASOME_COHORT == {"size": 600, "variability": {"car_proteasome_expression": 0.4, "all": 0.1}}
+
+
+def test_metric_helpers_on_known_curves():
+    from tmesim.reproduce import findings as F
+
+    t = np.arange(11.0)
+    y = np.stack([t, 2 * t])  # two patients
+    np.testing.assert_allclose(F.integral(t, y, 2.5, 7.5), [25.0, 50.0])  # interior points and interpolated ends
+    np.testing.assert_allclose(F.integral(t, y, None, None), [50.0, 100.0])
+    np.testing.assert_allclose(F.integral(t, y, 8.0, 3.0), [0.0, 0.0])
+    np.testing.assert_allclose(F.window_mean(t, y, 2.0, 4.0), [3.0, 6.0])
+    np.testing.assert_allclose(F.window_mean(t, y, 20.0, 30.0), [10.0, 20.0])  # past the end: the last value
+    np.testing.assert_allclose(F.at(t, y, 2.5), [2.5, 5.0])
+    assert F.clip_window(t, -5.0, 50.0) == (0.0, 10.0)
+
+
+def test_metrics_relative_to_an_infusion_and_the_first_output_after():
+    import xarray as xr
+
+    from tmesim.reproduce import findings as F
+    from tmesim.results import event_variables
+    from tmesim.protocols.events import Event
+
+    t = np.arange(11.0)
+    values = np.stack([np.broadcast_to(t, (2, 11)), np.broadcast_to(10 * t, (2, 11))])
+    ds = xr.Dataset({"x": (("arm", "patient", "time"), values, {"units": "1"})},
+                    coords={"arm": ["a", "b"], "patient": [0, 1], "time": t})
+    for name, (dims, data, attrs) in event_variables([[Event(2.0, "infusion", "car_t", 1e6, "cell")],
+                                                      [Event(4.0, "infusion", "car_t", 1e6, "cell")]]).items():
+        ds[name] = (dims, data, attrs)
+    mean = F.Mean(("x",), (1.0, 3.0), after_infusion=True)
+    np.testing.assert_allclose(mean(ds, "a"), [4.0, 4.0])  # days 3-5
+    np.testing.assert_allclose(mean(ds, "b"), [60.0, 60.0])  # days 5-7, ten times x
+    np.testing.assert_allclose(F.At(("x",), 1.5, after_infusion=True)(ds, "a"), [3.5, 3.5])
+    np.testing.assert_allclose(F.first_after(ds, "a", "x", 2.0), [3.0, 3.0])
+    np.testing.assert_allclose(F.first_after(ds, "a", "x", 99.0), [10.0, 10.0])  # none after: the last
+    with pytest.raises(F.MissingData, match=r"missing arm 'c' \(or 'd'\)"):
+        F.arm_name(ds, ("c", "d"))
+    with pytest.raises(F.MissingData, match=r"^missing arm 'c'$"):
+        F.arm_name(ds, "c")
+    assert F.arm_name(ds, ("c", "b")) == "b"
+
+
+def test_lowest_auc_note_counts_the_winning_arm():
+    import xarray as xr
+
+    from tmesim.reproduce import findings as F
+
+    t = np.arange(3.0)
+    tum = np.array([[[1, 1, 1]] * 3, [[2, 2, 2], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]], dtype=float)
+    ds = xr.Dataset({"tumor_live": (("arm", "patient", "time"), tum)}, coords={"arm": ["x", "y"], "patient": [0, 1, 2],
+                                                                              "time": t})
+    assert F._lowest_auc_note(("x", "y"))(ds) == "lowest tumour AUC: y in 2/3 draws"
+
 
 def test_every_variable_has_its_golden_unit():
     from tmesim.wellmixed import state as S
@@ -173,7 +315,11 @@ def rhs_cases():
     from tmesim.wellmixed import model as M
     from tmesim.wellmixed import state as S
 
-    batch = Simulation(load_scenario().with_overrides(days=8)).compile()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # doses after day 8: not given, as intended here
+        batch = Simulation(load_scenario().with_overrides(days=8)).compile()
     cases = []
     pattern = 1.0 + 0.3 * np.sin(np.arange(S.N_STATE))
     conc = np.linspace(0.5, 5.0, D.N_DRUGS)
