@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOJIT = {"NUMBA_DISABLE_JIT": "1"}
 #: Tests left out with numba off: the dispatcher-type check, and those that run a simulation (too slow uncompiled).
-_NOJIT_K = "not documented_modules and not dataset_units"
+_NOJIT_K = "not documented_modules and not dataset_units and not solver_steps"
 #: name -> (path under the repository, test files (pytest arguments), extra environment)
 MODULES = {
     "biology": ("src/tmesim/biology", ["tests/unit/test_biology.py", "tests/unit/test_golden.py", "-k", _NOJIT_K], NOJIT),
