@@ -87,7 +87,9 @@ name = "local"
     subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=work, env=env, check=True,
                    capture_output=True)
     db = sqlite3.connect(session)
-    jobs = [row[0] for row in db.execute("select job_id from work_items order by job_id")]
+    # in source order (job ids are random), so that an unchanged module gets the same sample every run
+    jobs = [row[0] for row in db.execute("""select job_id from mutation_specs order by module_path, start_pos_row,
+                                            start_pos_col, operator_name, occurrence""")]
     total = len(jobs)
     if sample and sample < total:
         keep = set(random.Random(seed).sample(jobs, sample))
