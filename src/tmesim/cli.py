@@ -327,7 +327,7 @@ def _prepare_run(scenario: str, overrides: list[str] | None, days: float | None,
 
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise InputError("--seed", f"must be between 0 and 2^63-1, got {seed}",
-                         "a run stores its seed as a 64-bit integer (netCDF, JSON)")
+                         "timeseries.nc stores the seed as a 64-bit integer")
     if days is not None and not (math.isfinite(days) and 0 < days <= 3650):
         raise InputError("--days", f"must be a number of days in (0, 3650], got {days:g}")
     scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)

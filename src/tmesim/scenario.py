@@ -39,8 +39,9 @@ from .yamlio import line_of, load_text, read_text
 
 DEFAULT_SCENARIO = "b16_icb_ferroptosis"
 
-#: Largest seed: numpy's SeedSequence takes any non-negative integer, but a run stores its seed as a
-#: netCDF attribute and in JSON, where an integer is at most 64 bits (signed in netCDF's int64).
+#: Largest seed: numpy's SeedSequence takes any non-negative integer, but timeseries.nc stores the seed
+#: as a netCDF attribute, whose integers are at most 64 bits (int64: a larger seed failed there, after the
+#: whole simulation had run).
 MAX_SEED = 2**63 - 1
 #: Largest dose (mg/kg, after unit conversion): the OECD limit dose of acute toxicity testing
 #: (OECD test guidelines 420/423/425: a substance showing no effect at 2,000 mg/kg is not tested

@@ -150,7 +150,7 @@ def check_seed(seed: int) -> None:
     """Raise :class:`InputError` (naming ``--seed``) unless ``0 <= seed <= MAX_SEED_OFFSET``."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED_OFFSET:
         raise InputError("--seed", f"must be between 0 and 2^62, got {seed!r}",
-                         "seeds are stored as 64-bit integers (netCDF, JSON)")
+                         "timeseries.nc stores seeds as 64-bit integers")
 
 
 def seed_plan(draws: int, first_seed: int, per_seed: int = DRAWS_PER_SEED) -> list[tuple[int, int]]:
