@@ -8,7 +8,8 @@
 * ``FLAGSHIP_STEPS_10_DAYS``: the solver's steps on the flagship (a ceiling
   on the work it does);
 * ``tests/golden/rhs_flagship.json``: the right-hand side and derived outputs
-  of the model at fixed states of the flagship's arms, to 1e-9 (any change to
+  of the model at fixed states of the flagship's and the B-ALL CAR T
+  scenario's arms, and the state after each infusion and dose, to 1e-9 (any change to
   the model's numbers shows here first; regenerate deliberately with
   ``python tests/unit/test_golden.py``, and say why in the commit).
 
@@ -18,6 +19,7 @@ other tests did not pin.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -306,57 +308,97 @@ def test_a_check_holds_from_its_required_share_on(monkeypatch):
 
 
 # ------------------------------------------------------------- the model's numbers
-def rhs_cases():
-    """Fixed inputs of the right-hand side: each flagship arm's parameters at three states (initial; every
-    population and mean state shifted by a fixed pattern with every drug present; with CAR T cells)."""
-    from tmesim import load_scenario
-    from tmesim.protocols import drugs as D
-    from tmesim.simulation import Simulation
-    from tmesim.wellmixed import model as M
-    from tmesim.wellmixed import state as S
-
+@functools.lru_cache(maxsize=1)
+def _batches():
+    """Compiled rows (one patient) of the flagship and the B-ALL CAR T scenario, 8 days."""
     import warnings
+
+    from tmesim import load_scenario
+    from tmesim.simulation import Simulation
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # doses after day 8: not given, as intended here
-        batch = Simulation(load_scenario().with_overrides(days=8)).compile()
+        return tuple(Simulation(load_scenario(name).with_overrides(days=8, cohort={"size": 1})).compile()
+                     for name in ("b16_icb_ferroptosis", "ball_car_bortezomib"))
+
+
+@functools.lru_cache(maxsize=1)
+def rhs_cases():
+    """Fixed inputs of the right-hand side: each arm's parameters of the flagship and of the B-ALL CAR T
+    scenario at three states: initial; every variable shifted by a fixed pattern (the ones that start at
+    zero given a typical value: 1e4 cells, 5 pM, 0.3 of a relative state) with every drug present; the
+    same with every CAR T pool holding cells."""
+    from tmesim.protocols import drugs as D
+    from tmesim.wellmixed import model as M
+    from tmesim.wellmixed import state as S
+
+    rows = [batch.params[r] for batch in _batches() for r in range(batch.n_rows)]
+    typical = {"cell": 1e4, "pM": 5.0}
     cases = []
     pattern = 1.0 + 0.3 * np.sin(np.arange(S.N_STATE))
     conc = np.linspace(0.5, 5.0, D.N_DRUGS)
-    for r in range(batch.n_rows):
-        p = batch.params[r]
+    for p in rows:
         y0 = M.initial_state(p)
         y1 = y0 * pattern
+        for i, name in enumerate(S.NAMES):
+            if y1[i] == 0.0 and not name.startswith("car_"):
+                y1[i] = typical.get(S.info(name)[0], 0.3) * pattern[i]
         y2 = y1.copy()
-        for name in S.NAMES:
-            if S.info(name)[0] == "cell" and y2[S.NAMES.index(name)] == 0.0:
-                y2[S.NAMES.index(name)] = 1e4  # CAR T pools and counters: present
+        for i, name in enumerate(S.NAMES):
+            if name.startswith("car_") and y2[i] == 0.0:
+                y2[i] = typical.get(S.info(name)[0], 0.3) * pattern[i]
         cases.append((0.0, y0, p, np.zeros(D.N_DRUGS), np.zeros(D.N_DRUGS)))
         cases.append((5 * 1440.0, y1, p, conc, np.full(D.N_DRUGS, 4 * 1440.0)))
         cases.append((8 * 1440.0, y2, p, conc, np.full(D.N_DRUGS, 8 * 1440.0)))
     return cases
 
 
-def rhs_values():
-    """``[{"dydt": [...], "aux": [...]}, ...]`` of :func:`rhs_cases` from the current model."""
-    from tmesim.wellmixed import model as M
-    from tmesim.wellmixed import state as S
+def event_cases():
+    """The B-ALL CAR T scenario's infusion payloads applied to a state with and without CAR T cells, and a
+    dose of each drug: ``(kind, payload, y, c0)``."""
+    from tmesim.protocols import drugs as D
+    from tmesim.protocols.schedule import EVENT_DOSE
 
+    batch = _batches()[1]
+    states = [y for t, y, p, c0, t0 in rhs_cases()[-2:]]  # the last arm: without, then with CAR T cells
     out = []
-    for t, y, p, c0, t0 in rhs_cases():
-        dydt, aux = np.zeros(S.N_STATE), np.zeros(M.N_AUX)
-        M.evaluate(t, y, p, c0, t0, dydt, aux)
-        out.append({"dydt": dydt.tolist(), "aux": aux.tolist()})
+    for r in range(batch.n_rows):
+        for j in range(int(batch.n_ev[r])):
+            for y in states:
+                out.append((int(batch.ev_kind[r, j]), batch.ev_payload[r, j].copy(), y.copy(), np.linspace(1, 2, D.N_DRUGS)))
+    for d in range(D.N_DRUGS):
+        payload = np.zeros(batch.ev_payload.shape[-1])
+        payload[:2] = d, 3.0 + d
+        out.append((EVENT_DOSE, payload, states[0].copy(), np.linspace(1, 2, D.N_DRUGS)))
     return out
 
 
-def test_right_hand_side_matches_the_golden_values():
+def rhs_values():
+    """``{"rhs": [{"dydt", "aux"}, ...], "events": [{"y", "c0"}, ...]}`` of :func:`rhs_cases` and
+    :func:`event_cases` from the current model."""
+    from tmesim.wellmixed import model as M
+    from tmesim.wellmixed import state as S
+
+    rhs = []
+    for t, y, p, c0, t0 in rhs_cases():
+        dydt, aux = np.zeros(S.N_STATE), np.zeros(M.N_AUX)
+        M.evaluate(t, y, p, c0, t0, dydt, aux)
+        rhs.append({"dydt": dydt.tolist(), "aux": aux.tolist()})
+    events = []
+    for kind, payload, y, c0 in event_cases():
+        M.apply_event(kind, payload, y, c0)
+        events.append({"y": y.tolist(), "c0": c0.tolist()})
+    return {"rhs": rhs, "events": events}
+
+
+def test_right_hand_side_and_events_match_the_golden_values():
     golden = json.loads(GOLDEN_RHS.read_text())
     got = rhs_values()
-    assert len(got) == len(golden)
-    for k, (g, want) in enumerate(zip(got, golden)):
-        for key in ("dydt", "aux"):
-            np.testing.assert_allclose(g[key], want[key], rtol=1e-9, atol=1e-300, err_msg=f"case {k} {key}")
+    for part, keys in (("rhs", ("dydt", "aux")), ("events", ("y", "c0"))):
+        assert len(got[part]) == len(golden[part]), part
+        for k, (g, want) in enumerate(zip(got[part], golden[part])):
+            for key in keys:
+                np.testing.assert_allclose(g[key], want[key], rtol=1e-9, atol=1e-300, err_msg=f"{part} {k} {key}")
 
 
 @pytest.fixture(scope="module")
