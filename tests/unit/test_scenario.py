@@ -442,3 +442,38 @@ class TestPinnedBehaviour:
         data = _base(days=2)
         data["arms"][0]["products"] = [{"day": 3, "cells": 1e6}]
         assert "products[0]: the infusion on day 3" in late_doses(build_scenario(data))[0]
+
+    def test_exact_limits(self):
+        from tmesim.scenario import MAX_COHORT, MAX_SEED
+
+        assert MAX_SEED == 2**63 - 1 and MAX_COHORT == 1_000_000
+        assert build_scenario(_base(seed=2**63 - 1)).seed == 2**63 - 1
+        assert _error(build_scenario, _base(seed=2**63)).field == "seed"
+        assert build_scenario(_base(cohort={"size": MAX_COHORT})).cohort.size == MAX_COHORT
+        assert _error(build_scenario, _base(cohort={"size": MAX_COHORT + 1})).field == "cohort.size"
+        assert build_scenario(_base(cohort={"size": 2, "variability": {"all": 0.0}})).cohort.variability == {"all": 0.0}
+        for value, ok in ((100, True), (100.5, False)):
+            data = _base()
+            data["arms"][0]["products"] = [{"day": 1, "cells": 1e6, "proteasome_expression": value}]
+            if ok:
+                build_scenario(data)
+            else:
+                assert _error(build_scenario, data).field == "arms[0].products[0].proteasome_expression"
+
+    @pytest.mark.parametrize(("where", "value"), [("cells", "1e6"), ("size", 2.0), ("size", "2"), ("size", True)])
+    def test_numbers_must_be_numbers(self, where, value):
+        data = _base()
+        if where == "cells":
+            data["arms"][0]["products"] = [{"day": 1, "cells": value}]
+            field = "arms[0].products[0].cells"
+        else:
+            data["cohort"] = {"size": value}
+            field = "cohort.size"
+        assert _error(build_scenario, data).field == field
+
+    def test_a_dose_half_a_day_after_the_end_is_late(self):
+        from tmesim.scenario import late_doses
+
+        data = _base(days=2)
+        data["arms"][1]["doses"] = [{"drug": "ike", "dose": 1, "start_day": 2.5}, {"drug": "ike", "dose": 1, "start_day": 2}]
+        assert [line.split(":")[0] for line in late_doses(build_scenario(data))] == ["arms[1].doses[0]"]
