@@ -560,3 +560,19 @@ def test_params_table_shows_values_in_the_sets_units(monkeypatch):
     row = next(line for line in out.splitlines() if line.strip().startswith("tumor_growth_rate "))
     assert f"{rec.given_value:.6g}" in row and rec.given_unit in row and "1/min" not in row
     assert "units the set states" in out
+
+
+def test_inheritance_deeper_than_five_is_refused(tmp_path):
+    parent = BASE
+    for k in range(6):
+        parent = str(_write(tmp_path, f"name: s{k}\ninherits: {parent}\nparameters: {{}}\n", f"s{k}.yaml"))
+    _raises_naming("inherits", load_parameter_set, parent, contains=("too deep",))
+
+
+def test_an_incomplete_set_names_its_first_missing_parameter(tmp_path):
+    path = _write(tmp_path, "name: c\nparameters:\n  tumor_growth_rate: {value: 0.3, unit: 1/day, "
+                            "source: \"assumption: abc\", source_kind: assumption}\n")
+    _raises_naming(str(path), load_parameter_set, str(path), contains=(f"{len(NAMES) - 1} parameters missing, first "
+                                                                        f"{NAMES[1]!r}",))
+    path = _write(tmp_path, "name: c\nzeta: 1\nalpha: 2\nparameters: {}\n", "k.yaml")
+    _raises_naming(f"{path}.alpha", load_parameter_set, str(path))
