@@ -424,3 +424,77 @@ def test_solver_steps_stay_near_their_golden_count(flagship_run):
 if __name__ == "__main__":  # regenerate the golden right-hand side (deliberately: the model's numbers changed)
     GOLDEN_RHS.write_text(json.dumps(rhs_values()) + "\n")
     print(f"wrote {GOLDEN_RHS}", file=sys.stderr)
+
+
+def test_integral_uses_the_interior_points_in_order():
+    from tmesim.reproduce import findings as F
+
+    t = np.arange(11.0)
+    y = (t**2)[None, :]
+    grid = np.r_[2.5, np.arange(3.0, 8.0), 7.5]
+    np.testing.assert_allclose(F.integral(t, y, 2.5, 7.5), [np.trapezoid(np.interp(grid, t, y[0]), grid)])
+    assert F.integral(t, y, 2.5, 7.5)[0] != pytest.approx((7.5**3 - 2.5**3) / 3)  # the trapezoid rule, not exact
+
+
+def test_metric_defaults_are_not_after_an_infusion():
+    from tmesim.reproduce import findings as F
+
+    assert F.Mean(("x",)).window == F.TREATMENT_WINDOW
+    assert F.TerminalFraction().window == F.LATE_WINDOW and F.TerminalFraction().lineages == ("cd8",)
+    for metric in (F.Mean(("x",)), F.At(("x",), 1.0), F.AUC(), F.LogBurden(), F.TerminalFraction()):
+        assert metric.after_infusion is False, metric
+    assert F.AUC().window == F.LogBurden().window == (None, None)
+    assert F.LogBurden().floor == 1.0 and F.AUC().variable == F.LogBurden().variable == "tumor_live"
+
+
+def _two_arm_dataset(a, b):
+    import xarray as xr
+
+    t = np.arange(3.0)
+    values = np.stack([np.broadcast_to(np.asarray(a, float)[:, None], (len(a), 3)),
+                       np.broadcast_to(np.asarray(b, float)[:, None], (len(b), 3))])
+    return xr.Dataset({"x": (("arm", "patient", "time"), values)},
+                      coords={"arm": ["a", "b"], "patient": np.arange(len(a)), "time": t})
+
+
+def test_effect_builders():
+    from tmesim.reproduce import findings as F
+
+    ds = _two_arm_dataset([1.0, 2.0], [4.0, 1.0])
+    mean = F.Mean(("x",), (None, None))
+    np.testing.assert_allclose(F.difference(mean, "a", "b")(ds), [-3.0, 1.0])
+    np.testing.assert_allclose(F.ratio(mean, "a", "b")(ds), [0.25, 2.0])
+    np.testing.assert_allclose(F.ratio_to_best(mean, "a", ("b", "a"))(ds), [1.0, 2.0])
+
+
+def test_a_check_with_a_p_value_holds_only_where_p_is_small():
+    from tmesim.reproduce import findings as F
+
+    check = F.Finding("9p", "t", (), "s", "c", "u", lambda ds: np.array([-0.5, -0.5, -0.5, 0.5]), F.NEGATIVE,
+                      p_value=lambda ds: np.array([0.01, 0.2, np.nan, 0.01]))
+    values, holds, p = check.evaluate(None)
+    assert holds.tolist() == [True, False, False, False]
+    assert check.criterion == "< 0 and p < 0.05"
+
+
+def test_spearman_needs_three_patients():
+    import xarray as xr
+
+    from tmesim.reproduce import findings as F
+
+    rng = np.random.default_rng(0)
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])
+    monkey = {"product_proteasome": lambda ds: x, "proteasome_outcome": lambda ds: y}
+    original = {k: getattr(F, k) for k in monkey}
+    try:
+        for k, v in monkey.items():
+            setattr(F, k, v)
+        ds = xr.Dataset(coords={"patient": np.arange(3)})
+        rho, p = F.proteasome_spearman(ds)[0]
+        assert rho == pytest.approx(-1.0)
+        y[:] = rng.normal(size=3)
+        x[0] = np.nan
+        assert np.isnan(F.proteasome_spearman(ds)[0, 0])  # two valid patients: no correlation
+    finally:
+        for k, v in original.items():
+            setattr(F, k, v)
