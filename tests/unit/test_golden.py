@@ -498,3 +498,25 @@ def test_spearman_needs_three_patients():
     finally:
         for k, v in original.items():
             setattr(F, k, v)
+
+
+def test_safe_ratio_is_nan_where_the_denominator_is_not_positive():
+    import xarray as xr
+
+    from tmesim.analysis.summary import safe_ratio
+
+    num = xr.DataArray([1.0, 1.0, 1.0, 1.0, 0.0])
+    den = xr.DataArray([2.0, 0.5, 0.0, -1.0, 0.0])
+    out = safe_ratio(num, den).values
+    np.testing.assert_allclose(out[:2], [0.5, 2.0])
+    assert np.isnan(out[2:]).all()
+
+
+def test_terminal_fraction_template_is_the_tumour_when_there_are_no_t_cells():
+    from tests.conftest import build_run_dataset
+    from tmesim.analysis.summary import terminal_exhaustion_fraction
+
+    ds = build_run_dataset().drop_vars(["t_cells", "t_pool", "lineage", "state"])
+    ds = ds.assign(other=ds["tumor_live"].isel(time=0))  # a first variable without time
+    fraction = terminal_exhaustion_fraction(ds[["other", "tumor_live"]])
+    assert fraction.dims == ds["tumor_live"].dims and bool(fraction.isnull().all())
