@@ -1,8 +1,10 @@
 """Command-line interface: a thin layer over the Python API.
 
 Heavy modules (the engine, xarray, matplotlib) are imported inside the
-commands so ``tmesim --help`` stays fast. Errors raised on purpose are turned
-into one line on stderr in :func:`main`, the only place that handles them.
+commands so ``tmesim --help`` stays fast. Every error is turned into one line
+on stderr in :func:`main`, the only place that handles them: exit 2 for bad
+input, 3 for a failed simulation, 1 for a bug (its traceback written to a log
+file that the line names).
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -29,8 +34,10 @@ if TYPE_CHECKING:
 
 FLAGSHIP_SCENARIO = "b16_icb_ferroptosis"
 FLAGSHIP_PARAMETER_SET = "mouse_b16_icb_ferroptosis"
+EXIT_BUG = 1
 EXIT_INPUT_ERROR = 2
 EXIT_SIMULATION_ERROR = 3
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="tmesim",
@@ -44,6 +51,42 @@ app.add_typer(bench_app, name="bench")
 
 stdout = Console()
 stderr = Console(stderr=True)
+
+
+def _flags_without_placeholder() -> None:
+    """Show on/off flags in ``--help`` without typer's ``<bool>`` type placeholder (a flag takes no value)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_tmesim", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._tmesim = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_placeholder()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tmesim import __version__
+
+        print(f"tmesim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Simulate the tumour-immune microenvironment under immunotherapy."""
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:
@@ -91,6 +134,57 @@ def check_solver_status(ds: xr.Dataset) -> None:
         raise SimulationError(f"{line}; nothing written")
 
 
+def numba_cache_is_cold() -> bool:
+    """Whether the engine's compiled solver is missing from numba's on-disk cache, so the first run
+    compiles it (about a minute). Read from numba's own cache index of the solver (the index numba
+    loads, with its source stamp check); when that cannot be read, from the presence of the file."""
+    from tmesim.wellmixed import solver
+
+    kernel = solver.integrate
+    try:
+        return not kernel._cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 -- numba internals changed: fall back to the file
+        from tmesim import _jitcache
+
+        return not any(any(d.glob("solver.integrate-*.nbi")) for d in _jitcache._cache_dirs())
+
+
+class RunDisplay:
+    """What ``tmesim run`` shows on stderr while it works: a spinner while numba compiles ("compiling
+    (first run only)") or the run starts, a bar while it simulates, then the outputs and figures
+    written. Silent when disabled (``--quiet``, stderr not a terminal)."""
+
+    def __init__(self, bar=None, cold: bool = False):
+        self.bar = bar
+        self.task = None
+        if bar is not None:
+            first = "compiling (first run only)" if cold else "simulating"
+            self.task = bar.add_task(first, total=None)
+
+    def simulating(self, fraction: float) -> None:
+        """Progress callback of the simulation (fraction done)."""
+        if self.bar is not None:
+            self.bar.update(self.task, description="simulating", total=1.0, completed=min(max(fraction, 0.0), 1.0))
+
+    def stage(self, what: str, done: int | None = None, total: int | None = None) -> None:
+        """A step after the simulation, e.g. ``stage("drawing figures", 2, 7)``."""
+        if self.bar is not None:
+            self.bar.update(self.task, description=what, total=total, completed=done or 0)
+
+
+@contextmanager
+def run_display(enabled: bool, cold: bool = False) -> Iterator[RunDisplay]:
+    """A :class:`RunDisplay` on stderr (silent when not ``enabled``)."""
+    if not enabled:
+        yield RunDisplay()
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        yield RunDisplay(bar, cold)
+
+
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Callable[[float], None] | None]:
     """A rich progress bar on stderr, yielding the ``progress(fraction)`` callback (None when disabled).
@@ -118,6 +212,15 @@ def _format_value(value: Any, spec: str = ".4g") -> str:
     return str(value)
 
 
+#: Death modes of the summary (``deaths_<mode>``) in words.
+DEATH_MODE_LABELS = {
+    "killing": "killed by immune cells",
+    "ifng_apoptosis": "IFN-gamma-induced apoptosis",
+    "ferroptosis": "ferroptotic deaths",
+    "necrosis": "necrotic deaths",
+}
+
+
 def summary_table(summary: pd.DataFrame) -> Table:
     """Rich table of the per-arm summary printed after ``tmesim run``: one row per metric, one column per arm.
 
@@ -140,7 +243,7 @@ def summary_table(summary: pd.DataFrame) -> Table:
     for column in summary.columns:
         if column.startswith("deaths_"):
             mode = column.removeprefix("deaths_").removesuffix("_cells")
-            metrics[column] = (f"deaths by {mode} (cells)", ".3g")
+            metrics[column] = (f"{DEATH_MODE_LABELS.get(mode, 'deaths: ' + mode.replace('_', ' '))} (cells)", ".3g")
     metrics["terminal_exhaustion_fraction"] = ("terminal exhausted T (fraction)", ".2f")
     cohort = " (median across patients)" if summary["n_patients"].max() > 1 else ""
     table = Table(title=f"Per-arm summary{cohort}", box=box.SIMPLE_HEAD)
@@ -171,16 +274,18 @@ def run(
         ),
     ] = FLAGSHIP_SCENARIO,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output directory (default runs/<scenario>-<time>).")
+        Path | None, typer.Option("--out", "-o", metavar="DIR",
+                                  help="Output directory (default runs/<scenario>-<time>, made unique).")
     ] = None,
     overrides: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", metavar="NAME=VALUE", help="Override a parameter, e.g. --set 'tumor_growth_rate=0.3 1/day'."
+            "--set", metavar="NAME=VALUE", help="Override a parameter, e.g. --set 'tumor_growth_rate=0.3 1/day' "
+                                                "(a bare number is read in the unit the parameter set states)."
         ),
     ] = None,
-    days: Annotated[float | None, typer.Option(help="Simulated duration in days (default: the scenario's).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    days: Annotated[float | None, typer.Option(metavar="N", help="Simulated duration in days (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Random seed, 0 to 2^63-1 (default: the scenario's).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output directory.")] = False,
     resume: Annotated[
         Path | None,
@@ -192,52 +297,137 @@ def run(
 
     A spatial run writes into DIR.partial (snapshots, pictures and checkpoints as it goes) and renames it to
     DIR when it ends; if it is stopped, `--resume DIR` continues it and ends as the uninterrupted run would."""
-    from tmesim.scenario import load_scenario
-
     if resume is not None:
-        given = [name for name, v in (("--set", overrides), ("--days", days), ("--seed", seed), ("--out", out)) if v]
+        given = [name for name, v in (("--set", overrides), ("--days", days), ("--seed", seed), ("--out", out))
+                 if v is not None and v != []]
         if given or scenario != FLAGSHIP_SCENARIO:
             raise InputError("--resume", f"given with {', '.join(given) or 'a scenario'}",
                              "resume takes the run folder only: the scenario is the one saved in it")
         from tmesim.io.outputs import SCENARIO_FILE, find_resumable
+        from tmesim.simulation import Simulation
 
         partial = find_resumable(resume)
-        scn = load_scenario(partial / SCENARIO_FILE)
-        out = resume
+        sim = _prepare_run(str(partial / SCENARIO_FILE), None, None, None, None)[0]
+        if sim.scenario.scale != "spatial":
+            raise InputError("--resume", f"scenario {sim.scenario.name!r} is well-mixed", "only spatial runs resume")
+        out_dir = resume
     else:
-        scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
+        sim, out_dir = _prepare_run(scenario, overrides, days, seed, out)
     # the engine, xarray and matplotlib load only once the input is known to be valid
     from tmesim.analysis import summarize, write_analysis
-    from tmesim.io.outputs import check_output_dir, default_run_dir, finish_resumable, start_resumable, write_run
-    from tmesim.simulation import Simulation
+    from tmesim.io.outputs import StagedDir, default_run_dir, finish_resumable, start_resumable, write_run
+    from tmesim.simulation import SimulationWarning
 
-    out_dir = out or default_run_dir(scn.name)
-    check_output_dir(out_dir)
-    if scn.scale == "spatial":
+    show = not quiet and stderr.is_terminal
+    if sim.scenario.scale == "spatial":
         from tmesim.spatial.outputs import Recorder
 
+        out_dir = out_dir or default_run_dir(sim.scenario.name)
         if resume is None:
-            partial = start_resumable(out_dir, scn.to_yaml())
-        with progress_bar(not quiet and stderr.is_terminal) as progress:
-            ds = Simulation(scn).run(progress, recorder=Recorder(partial))
-        try:
-            check_solver_status(ds)
-        except SimulationError as exc:
-            raise SimulationError(f"{exc}; the snapshots up to the failure are in {partial}") from None
-        out_dir = finish_resumable(ds, scn.to_yaml(), partial, out_dir,
-                                   extra=lambda folder: write_analysis(ds, folder))
+            partial = start_resumable(out_dir, sim.scenario.to_yaml())
+        with run_display(show, show and numba_cache_is_cold()) as display:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SimulationWarning)  # a failed row is an error below
+                ds = sim.run(display.simulating, recorder=Recorder(partial))
+            try:
+                check_solver_status(ds)
+            except SimulationError as exc:
+                raise SimulationError(f"{exc}; the snapshots up to the failure are in {partial}") from None
+            display.stage("writing timeseries.nc")
+
+            def analysis(folder: Path) -> None:
+                write_analysis(ds, folder, progress=lambda done, total: display.stage("drawing figures", done, total))
+
+            out_dir = finish_resumable(ds, sim.scenario.to_yaml(), partial, out_dir, extra=analysis)
     else:
-        if resume is not None:
-            raise InputError("--resume", f"scenario {scn.name!r} is well-mixed", "only spatial runs resume")
-        with progress_bar(not quiet and stderr.is_terminal) as progress:
-            ds = Simulation(scn).run(progress)
-        check_solver_status(ds)
-        out_dir = write_run(ds, scn.to_yaml(), out_dir, extra=lambda folder: write_analysis(ds, folder))
+        staged = StagedDir(out_dir or default_run_dir(sim.scenario.name), unique=out_dir is None, what="--out")
+        try:
+            with run_display(show, show and numba_cache_is_cold()) as display:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SimulationWarning)  # a failed row is an error below
+                    ds = sim.run(display.simulating)
+                check_solver_status(ds)
+                display.stage("writing timeseries.nc")
+
+                def analysis(folder: Path) -> None:
+                    write_analysis(ds, folder,
+                                   progress=lambda done, total: display.stage("drawing figures", done, total))
+
+                out_dir = write_run(ds, sim.scenario.to_yaml(), staged, extra=analysis)
+        finally:
+            staged.discard()  # a no-op once committed
     if quiet:
         print(out_dir)
         return
     stdout.print(summary_table(summarize(ds)))
     stdout.print(f"outputs written to [bold]{out_dir}[/bold]")
+
+
+def _prepare_run(scenario: str, overrides: list[str] | None, days: float | None, seed: int | None,
+                 out: Path | None):
+    """Everything ``tmesim run`` and ``tmesim check`` validate before a run: the scenario with its
+    overrides, the seed, the size against memory (:class:`~tmesim.simulation.Simulation`), the output
+    directory. Returns ``(simulation, out)``."""
+    from tmesim.scenario import MAX_SEED, load_scenario
+
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise InputError("--seed", f"must be between 0 and 2^63-1, got {seed}",
+                         "timeseries.nc stores the seed as a 64-bit integer")
+    if days is not None and not (math.isfinite(days) and 0 < days <= 3650):
+        raise InputError("--days", f"must be a number of days in (0, 3650], got {days:g}")
+    scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
+    if out is not None:
+        from tmesim.io.outputs import check_output_dir
+
+        check_output_dir(out, "--out")
+    from tmesim.simulation import Simulation
+
+    return Simulation(scn), out
+
+
+@app.command()
+def check(
+    scenario: Annotated[
+        str,
+        typer.Argument(metavar="SCENARIO", help="Shipped scenario name or path to a scenario YAML."),
+    ] = FLAGSHIP_SCENARIO,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="NAME=VALUE", help="Override a parameter, as for `tmesim run`."),
+    ] = None,
+    days: Annotated[float | None, typer.Option(metavar="N", help="Simulated duration in days.")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Random seed.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="Output directory to check.")] = None,
+) -> None:
+    """Validate a scenario as `tmesim run` would, without running it, and summarise it."""
+    sim, _ = _prepare_run(scenario, overrides, days, seed, out)
+    print(check_summary(sim))
+
+
+def check_summary(sim) -> str:
+    """One paragraph describing a validated :class:`~tmesim.simulation.Simulation`."""
+    scn = sim.scenario
+    n_doses = sum(d.count for arm in scn.arms for d in arm.doses)
+    n_products = sum(len(arm.products) for arm in scn.arms)
+    changed = sum(len(arm.knobs) + len(arm.parameters) for arm in scn.arms)
+    est = sim.memory_bytes()
+    arms = ", ".join(a.name for a in scn.arms)
+    cohort = (f"a cohort of {scn.cohort.size} virtual patients" if scn.cohort.size > 1 else "one patient")
+    parts = [
+        f"{scn.name}: valid. {len(scn.arms)} arm{'s' * (len(scn.arms) != 1)} ({arms}), {cohort}, "
+        f"{scn.days:g} days with outputs every {scn.output_interval_hours:g} h ({sim.output_days().size} time points),",
+        f"parameter set {scn.parameter_set} with {len(scn.parameters)} scenario override"
+        f"{'s' * (len(scn.parameters) != 1)} and {changed} arm knob or parameter change{'s' * (changed != 1)},",
+        f"{n_doses} dose{'s' * (n_doses != 1)} and {n_products} CAR T infusion{'s' * (n_products != 1)}, seed {scn.seed};",
+        f"about {est['outputs'] / 3 / 2**20:.3g} MiB of results.",
+    ]
+    from tmesim.scenario import late_doses
+
+    late = late_doses(scn)
+    if late:
+        parts.append(f"{len(late)} schedule{'s' * (len(late) != 1)} reach{'es' * (len(late) == 1)} past the end "
+                     "of the run (see the warnings).")
+    return " ".join(parts)
 
 
 @app.command()
@@ -263,20 +453,23 @@ def params(
     records = list(parameter_set.records())
     fields = ("name", "value", "unit", "source", "description")
     if as_csv:
+        # value and unit are the engine's (internal) ones, as in timeseries.nc; given_* as the set states them
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(fields + ("note", "source_kind", "calibrated_on"))
+        writer.writerow(fields + ("note", "source_kind", "calibrated_on", "given_value", "given_unit"))
         writer.writerows([getattr(record, field) for field in fields + ("note", "source_kind")]
-                         + [";".join(record.calibrated_on)] for record in records)
+                         + [";".join(record.calibrated_on), record.given_value, record.given_unit] for record in records)
         return
-    table = Table(title=f"Parameter set {set_name}", box=box.SIMPLE_HEAD, expand=True)
+    table = Table(title=f"Parameter set {set_name} (values in the units the set states)", box=box.SIMPLE_HEAD,
+                  expand=True)
     table.add_column("name", overflow="fold", ratio=3)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("unit", no_wrap=True)
     table.add_column("source", overflow="fold", ratio=2)
     table.add_column("kind", overflow="fold", ratio=1)
     table.add_column("description", ratio=3)
+    shown = {"value": "given_value", "unit": "given_unit"}  # as the set states them, not the engine's units
     for record in records:
-        cells = [escape(_format_value(getattr(record, field), ".6g")) for field in fields]
+        cells = [escape(_format_value(getattr(record, shown.get(field, field)), ".6g")) for field in fields]
         if record.note:
             label = "derivation" if record.source_kind == "derived" else "note"
             cells[-1] += f"\n[dim]{label}: {escape(record.note)}[/dim]"
@@ -344,15 +537,16 @@ def reproduce(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Folder for one figure per finding (default runs/reproduce-<time>)."),
+        typer.Option("--out", "-o", metavar="DIR",
+                     help="Folder for one figure per finding (default runs/reproduce-<time>, made unique)."),
     ] = None,
     draws: Annotated[
-        int, typer.Option(help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")
+        int, typer.Option(metavar="N", help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")
     ] = 200,  # = reproduce.runner.DEFAULT_DRAWS (not imported here: it pulls in matplotlib)
     json_path: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the results as a JSON list to FILE.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Offset added to every scenario's seed.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Offset added to every scenario's seed (>= 0).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Check the findings the model must reproduce; exit 1 if any required check fails."""
@@ -360,24 +554,34 @@ def reproduce(
     from tmesim.reproduce.runner import check_draws, run_findings, write_json
 
     check_draws(draws)
+    from tmesim.reproduce.runner import check_seed
+
+    check_seed(seed)
     reproduce_findings.select(ids)  # reject unknown ids before simulating anything
-    from tmesim.io.outputs import default_run_dir
+    from tmesim.io.outputs import StagedDir, check_output_file, default_run_dir
 
-    out_dir = out or default_run_dir("reproduce")
-    if quiet or not stderr.is_terminal:
-        results = run_findings(ids, draws=draws, seed=seed, out=out_dir)
-    else:
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
-        columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=stderr, transient=True) as bar:
-            task = bar.add_task("simulating", total=1.0)
-            results = run_findings(ids, draws=draws, seed=seed, out=out_dir,
-                                   progress=lambda what, done: bar.update(task, description=what,
-                                                                          completed=min(max(done, 0.0), 1.0)))
-    stdout.print(_reproduce_table(results, draws))
     if json_path is not None:
-        write_json(results, json_path)
+        check_output_file(json_path, "--json")
+    # figures go into a hidden temporary folder renamed into place at the end, as for `tmesim run`
+    staged = StagedDir(out or default_run_dir("reproduce"), unique=out is None, what="--out")
+    try:
+        if quiet or not stderr.is_terminal:
+            results = run_findings(ids, draws=draws, seed=seed, out=staged.tmp)
+        else:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=stderr, transient=True) as bar:
+                task = bar.add_task("simulating", total=1.0)
+                results = run_findings(ids, draws=draws, seed=seed, out=staged.tmp,
+                                       progress=lambda what, done: bar.update(task, description=what,
+                                                                              completed=min(max(done, 0.0), 1.0)))
+        if json_path is not None:
+            write_json(results, json_path)
+        out_dir = staged.commit()
+    finally:
+        staged.discard()
+    stdout.print(_reproduce_table(results, draws))
     required = [r for r in results if not r.informational]
     failed = [r for r in required if not r.passed]
     stdout.print(f"{len(required) - len(failed)} of {len(required)} required checks hold"
@@ -474,7 +678,7 @@ def rules_check(
 
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -487,30 +691,93 @@ def _is_usage_error(exc: BaseException) -> bool:
     return getattr(exc, "exit_code", None) == 2 and callable(getattr(exc, "format_message", None))
 
 
-def main() -> None:
-    """Console entry point (``tmesim``): run the app, turning expected errors into one line and an exit code.
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``warning: <message>`` line on stderr each (no source line, no traceback)."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
-    Exit codes: 0 success, 2 bad input (:class:`~tmesim.errors.InputError`, a
-    missing file, or a usage error such as an unknown option; always one
-    ``error:`` line), 3 failed simulation
-    (:class:`~tmesim.errors.SimulationError`).
+
+def crash_log_dirs() -> list[Path]:
+    """Where a bug's traceback is written, first that works: ``$TMESIM_LOG_DIR``, the user's cache
+    folder (``$XDG_CACHE_HOME/tmesim`` or ``~/.cache/tmesim``), the temporary folder."""
+    import tempfile
+
+    dirs = []
+    if os.environ.get("TMESIM_LOG_DIR"):
+        dirs.append(Path(os.environ["TMESIM_LOG_DIR"]))
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    dirs += [Path(cache) / "tmesim", Path(tempfile.gettempdir())]
+    return dirs
+
+
+def write_crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback of ``exc`` with the command line and versions; returns the file (None if
+    no folder could be written)."""
+    import platform
+    import shlex
+    import traceback
+
+    from tmesim import __version__
+
+    text = (f"tmesim {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+            f"command: {shlex.join(['tmesim', *sys.argv[1:]])}\n"
+            f"time: {datetime.now().isoformat(timespec='seconds')}\n\n"
+            + "".join(traceback.format_exception(exc)))
+    name = f"tmesim-crash-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+    for folder in crash_log_dirs():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def main() -> None:
+    """Console entry point (``tmesim``): run the app; every error becomes one line and an exit code.
+
+    Exit codes: 0 success (and plain ``tmesim``, which prints the help), 2 bad
+    input (:class:`~tmesim.errors.InputError`, a file that cannot be read or
+    written, a usage error such as an unknown option), 3 failed simulation
+    (:class:`~tmesim.errors.SimulationError`, out of memory), 130 interrupted
+    (Ctrl-C), 1 a bug: anything else, its traceback written to a log file the
+    line names (:func:`write_crash_log`). ``tmesim reproduce`` also exits 1
+    when a required check fails (it says so above). Warnings print as one
+    ``warning:`` line each.
     """
-    try:
-        code = app(standalone_mode=False)
-    except typer.Abort:
-        fail("aborted", EXIT_INPUT_ERROR)
-    except InputError as exc:
-        fail(str(exc), EXIT_INPUT_ERROR)
-    except FileNotFoundError as exc:
-        fail(f"no such file: {exc.filename or exc}", EXIT_INPUT_ERROR)
-    except SimulationError as exc:
-        fail(str(exc), EXIT_SIMULATION_ERROR)
-    except Exception as exc:
-        if not _is_usage_error(exc):
-            raise
-        ctx = getattr(exc, "ctx", None)
-        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        fail(f"{exc.format_message()}{where}", EXIT_INPUT_ERROR)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            code = app(standalone_mode=False)
+        except typer.Abort:
+            fail("aborted", EXIT_INPUT_ERROR)
+        except KeyboardInterrupt:
+            fail("interrupted; nothing written", EXIT_INTERRUPTED)
+        except InputError as exc:
+            fail(str(exc), EXIT_INPUT_ERROR)
+        except SimulationError as exc:
+            fail(str(exc), EXIT_SIMULATION_ERROR)
+        except MemoryError:
+            fail("out of memory; nothing written (store outputs less often, or run fewer days, arms or patients)",
+                 EXIT_SIMULATION_ERROR)
+        except OSError as exc:
+            where = exc.filename or ""
+            fail(f"{where}: {exc.strerror or exc}" if where else str(exc), EXIT_INPUT_ERROR)
+        except Exception as exc:
+            if _is_usage_error(exc):
+                if type(exc).__name__ == "NoArgsIsHelpError" or not exc.format_message().strip():
+                    return  # plain `tmesim` (or a group without its command): the help was printed
+                ctx = getattr(exc, "ctx", None)
+                where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                fail(f"{exc.format_message()}{where}", EXIT_INPUT_ERROR)
+            path = write_crash_log(exc)
+            what = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+            fail(f"internal error ({what}); this is a bug in tmesim: "
+                 + (f"the traceback is in {path}, please report it" if path else "please report it with the command"),
+                 EXIT_BUG)
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+        fail("interrupted; nothing written", EXIT_INTERRUPTED)
     if isinstance(code, int) and code:
         raise SystemExit(code)
 

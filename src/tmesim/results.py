@@ -105,6 +105,11 @@ def assemble(scenario, *, engine: str, days: np.ndarray, arms: Sequence[str],
         if diff:
             per_arm[arm.name] = diff
     ds.attrs.update(
+        # CF global attributes (no time stamp in history: the same scenario and seed give the same Dataset)
+        Conventions="CF-1.10",
+        title=f"tmesim run of scenario {scenario.name}",
+        source=f"tmesim {__version__} ({engine} engine)",
+        history=f"simulated by tmesim {__version__}, {engine} engine, seed {int(scenario.seed)}",
         engine=engine,
         tmesim_version=__version__,
         scenario=scenario.to_yaml(),

@@ -22,10 +22,11 @@ Bad input raises :class:`tmesim.errors.InputError` naming the field.
 from __future__ import annotations
 
 import difflib
+import warnings
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,8 +36,29 @@ from .params import ParameterSet, load_parameter_set
 from .params.index import CATALOGUE
 from .protocols import drugs
 from .spatial.config import SpatialConfig
+from .yamlio import line_of, load_text, read_text
 
 DEFAULT_SCENARIO = "b16_icb_ferroptosis"
+
+#: Largest seed: numpy's SeedSequence takes any non-negative integer, but timeseries.nc stores the seed
+#: as a netCDF attribute, whose integers are at most 64 bits (int64: a larger seed failed there, after the
+#: whole simulation had run).
+MAX_SEED = 2**63 - 1
+#: Largest dose (mg/kg, after unit conversion): the OECD limit dose of acute toxicity testing
+#: (OECD test guidelines 420/423/425: a substance showing no effect at 2,000 mg/kg is not tested
+#: higher). Every dose of the shipped scenarios is at most 200 mg/kg.
+MAX_DOSE_MG_PER_KG = 2000.0
+#: Most doses in one schedule (plausibility: daily doses for 27 years; memory is checked separately).
+MAX_DOSE_COUNT = 10_000
+#: Most CAR+ cells in one infusion: assumption, ten times the largest adoptive transfers given to
+#: patients (tumour-infiltrating lymphocytes, up to ~1e11 cells; CAR T products are 1e7-1e9 cells).
+MAX_INFUSED_CELLS = 1e12
+#: Most virtual patients in one scenario (memory is checked separately).
+MAX_COHORT = 1_000_000
+
+
+class ScenarioWarning(UserWarning):
+    """Something in a scenario that runs but is probably not what was meant (a dose after the end)."""
 
 
 class _Strict(BaseModel):
@@ -47,11 +69,11 @@ class Dose(_Strict):
     """A drug schedule: ``count`` doses every ``every_days`` from ``start_day``."""
 
     drug: str
-    dose: float = Field(gt=0, allow_inf_nan=False)
+    dose: float = Field(gt=0, allow_inf_nan=False, strict=True)
     unit: str = "mg/kg"
-    start_day: float = Field(ge=0, allow_inf_nan=False)
-    every_days: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    count: int = Field(default=1, ge=1)
+    start_day: float = Field(ge=0, allow_inf_nan=False, strict=True)
+    every_days: float | None = Field(default=None, gt=0, allow_inf_nan=False, strict=True)
+    count: int = Field(default=1, ge=1, le=MAX_DOSE_COUNT, strict=True)
 
     @field_validator("drug")
     @classmethod
@@ -76,13 +98,14 @@ class Dose(_Strict):
 class Product(_Strict):
     """A CAR T cell infusion."""
 
-    day: float = Field(ge=0, allow_inf_nan=False)
-    cells: float = Field(gt=0, allow_inf_nan=False, description="CAR+ cells infused")
-    cd4_fraction: float = Field(default=0.5, ge=0, le=1)
+    day: float = Field(ge=0, allow_inf_nan=False, strict=True)
+    cells: float = Field(gt=0, le=MAX_INFUSED_CELLS, allow_inf_nan=False, strict=True, description="CAR+ cells infused")
+    cd4_fraction: float = Field(default=0.5, ge=0, le=1, strict=True)
     manufacturing: Literal["standard", "bortezomib"] = "standard"
-    ifng_knockout: bool = False
-    proteasome_expression: float = Field(default=1.0, gt=0, allow_inf_nan=False,
-                                         description="product's intrinsic proteasome expression (relative)")
+    ifng_knockout: bool = Field(default=False, strict=True)
+    proteasome_expression: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False, strict=True,
+                                         description="product's intrinsic proteasome expression (relative; "
+                                                     "at most 100, an assumption: products differ by a few-fold)")
 
 
 class Arm(_Strict):
@@ -91,7 +114,7 @@ class Arm(_Strict):
     name: str = Field(min_length=1)
     doses: list[Dose] = []
     products: list[Product] = []
-    knobs: dict[str, float] = {}
+    knobs: dict[str, Annotated[float, Field(strict=True, allow_inf_nan=False)]] = {}
     parameters: dict[str, Any] = {}
 
     @field_validator("knobs")
@@ -113,8 +136,8 @@ class Cohort(_Strict):
     parameter) to the standard deviation of its log (0.25 ~ +/-25%).
     """
 
-    size: int = Field(default=1, ge=1)
-    variability: dict[str, float] = {}
+    size: int = Field(default=1, ge=1, le=MAX_COHORT, strict=True)
+    variability: dict[str, Annotated[float, Field(strict=True)]] = {}
 
     @field_validator("variability")
     @classmethod
@@ -137,9 +160,9 @@ class Scenario(_Strict):
     scale: Literal["wellmixed", "spatial"] = "wellmixed"
     spatial: SpatialConfig | None = None
     parameters: dict[str, Any] = {}
-    days: float = Field(gt=0, le=3650, allow_inf_nan=False)
-    output_interval_hours: float = Field(default=6.0, gt=0, allow_inf_nan=False)
-    seed: int = Field(default=0, ge=0)
+    days: float = Field(gt=0, le=3650, allow_inf_nan=False, strict=True)
+    output_interval_hours: float = Field(default=6.0, gt=0, allow_inf_nan=False, strict=True)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, strict=True)
     cohort: Cohort = Cohort()
     arms: list[Arm] = Field(min_length=1)
 
@@ -192,7 +215,8 @@ class Scenario(_Strict):
         """
         data = self.model_dump()
         if parameters:
-            data["parameters"] = {**data["parameters"], **parameters}
+            set_name = fields.get("parameter_set", self.parameter_set)
+            data["parameters"] = {**data["parameters"], **with_units(parameters, set_name)}
         if days is not None:
             data["days"] = days
         if seed is not None:
@@ -214,8 +238,9 @@ def _format_loc(loc) -> str:
     return out
 
 
-def build_scenario(data: Any, where: str = "scenario") -> Scenario:
-    """Validate a mapping into a :class:`Scenario` (InputError on failure)."""
+def build_scenario(data: Any, where: str = "scenario", lines: dict | None = None) -> Scenario:
+    """Validate a mapping into a :class:`Scenario` (InputError on failure, naming the field, and its
+    line in the file when ``lines`` (``{path: line}``, from :func:`tmesim.yamlio.load_text`) is given)."""
     if not isinstance(data, dict):
         raise InputError(where, "a scenario must be a YAML mapping")
     try:
@@ -234,6 +259,14 @@ def build_scenario(data: Any, where: str = "scenario") -> Scenario:
                 fix = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(model.model_fields)}"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        else:
+            msg = msg[:1].lower() + msg[1:]
+            given = err.get("input")
+            if isinstance(given, (bool, int, float, str)) and not isinstance(given, dict) and len(repr(given)) < 40:
+                msg += f", got {given!r}"
+        line = line_of(lines or {}, err["loc"])
+        if line is not None:
+            msg += f" (line {line} of {where})"
         raise InputError(field, msg, fix) from None
 
 
@@ -271,12 +304,16 @@ def list_scenarios() -> list[tuple[str, str]]:
 
 
 def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
-    """Load a shipped scenario by name, or a scenario YAML file by path."""
+    """Load a shipped scenario by name, or a scenario YAML file by path.
+
+    The YAML is read strictly (:mod:`tmesim.yamlio`): a repeated key, a binary or non-UTF-8 file
+    and a document nested too deeply are errors naming the line.
+    """
+    if not isinstance(name_or_path, (str, Path)):
+        raise InputError("scenario", f"expected a scenario name or a path, got {type(name_or_path).__name__}")
     p = Path(str(name_or_path))
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise InputError("scenario", f"file not found: {p}")
-        text, where = p.read_text(), str(p)
+    if p.suffix in (".yaml", ".yml") or p.exists() or len(p.parts) > 1:
+        text, where = read_text(p, "scenario"), str(p)
     else:
         entry = _scenario_dir().joinpath(f"{name_or_path}.yaml")
         if not entry.is_file():
@@ -286,12 +323,8 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
                              f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}")
         text, where = entry.read_text(), str(name_or_path)
         p = Path(str(entry))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(where, "malformed YAML" + (f" at line {mark.line + 1}" if mark else "")) from None
-    scn = build_scenario(data, where)
+    data, lines = load_text(text, where)
+    scn = build_scenario(data, where, lines)
     if scn.spatial is not None:  # its files are relative to the scenario's folder
         from .spatial.config import resolve_files
 
@@ -308,4 +341,63 @@ def validate_arms(scn: Scenario) -> None:
     scn.arm_parameter_sets
     for i, arm in enumerate(scn.arms):
         for k, dose in enumerate(arm.doses):
-            conversion_factor(dose.unit, "mg/kg", f"arms[{i}].doses[{k}].unit")
+            mg_per_kg = dose.dose * conversion_factor(dose.unit, "mg/kg", f"arms[{i}].doses[{k}].unit")
+            # the bound is in mg/kg, so it is checked after the conversion (1 g/kg is 1000 mg/kg)
+            if mg_per_kg > MAX_DOSE_MG_PER_KG:
+                raise InputError(f"arms[{i}].doses[{k}].dose",
+                                 f"{dose.dose:g} {dose.unit} is {mg_per_kg:g} mg/kg, above {MAX_DOSE_MG_PER_KG:g} mg/kg",
+                                 "the OECD limit dose of toxicity testing; check the dose and its unit")
+
+
+def with_units(parameters: dict[str, Any], set_name: str) -> dict[str, Any]:
+    """``parameters`` with every bare number (a number, or text without a unit) given the unit the
+    parameter set states for it: it is read in that unit anyway, and a saved scenario then says so
+    (``0.3`` -> ``"0.3 1/day"``). Other values (with a unit, mappings, unknown names) pass unchanged
+    and are checked where they are applied."""
+    out = dict(parameters)
+    base = None
+    for name, value in parameters.items():
+        bare = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, str) and len(value.split()) == 1:
+            bare = True
+        if not bare or name not in CATALOGUE:
+            continue
+        if base is None:
+            try:
+                base = load_parameter_set(set_name)
+            except InputError:
+                return out  # reported when the scenario is built
+        unit = base.by_name[name].given_unit
+        text = value.strip() if isinstance(value, str) else repr(value)
+        out[name] = text if str(unit).strip() in ("", "1") else f"{text} {unit}"
+    return out
+
+
+def late_doses(scn: Scenario) -> list[str]:
+    """One line per dose schedule or infusion of ``scn`` that falls (partly) after the end of the run.
+
+    They are not errors: shortening a run with ``--days`` to look at its start is common (the
+    flagship's doses begin on day 6); the engine gives what falls within the run and records only
+    those events. :class:`Simulation` warns (:class:`ScenarioWarning`) with these lines.
+    """
+    out = []
+    end = scn.days
+    for i, arm in enumerate(scn.arms):
+        for k, dose in enumerate(arm.doses):
+            late = [d for d in dose.days() if d > end + 1e-9]
+            if late:
+                which = "the dose" if dose.count == 1 else (
+                    f"all {dose.count} doses" if len(late) == dose.count else f"{len(late)} of {dose.count} doses")
+                out.append(f"arms[{i}].doses[{k}]: {which} of {dose.drug} after day {end:g}, the end of the run, "
+                           "will not be given")
+        for k, prod in enumerate(arm.products):
+            if prod.day > end + 1e-9:
+                out.append(f"arms[{i}].products[{k}]: the infusion on day {prod.day:g} is after day {end:g}, "
+                           "the end of the run, and will not be given")
+    return out
+
+
+def warn_late_doses(scn: Scenario, stacklevel: int = 3) -> None:
+    """Warn (:class:`ScenarioWarning`) once per line of :func:`late_doses`."""
+    for line in late_doses(scn):
+        warnings.warn(line, ScenarioWarning, stacklevel=stacklevel)

@@ -17,6 +17,8 @@ times). ``Simulation(scenario).run()`` runs the engine the scenario's
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +29,28 @@ from .errors import InputError
 
 #: Integration methods of the well-mixed engine (see :mod:`tmesim.wellmixed.solver`).
 METHODS = ("ros34pw2", "ros2")
+#: Copies of the output arrays a run holds at its peak (the engine's arrays, the Dataset, the copy
+#: written to netCDF, the summary's and figures' selections), measured on the flagship: ~3.
+MEMORY_COPIES = 3.0
+
+
+class SimulationWarning(RuntimeWarning):
+    """Some rows of a run failed to integrate; their values are NaN (see ``solver_status``)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -92,9 +116,13 @@ class Simulation:
         elif not isinstance(scenario, Scenario):
             raise InputError("scenario", f"expected a Scenario, a scenario name or a YAML path, got {type(scenario).__name__}")
         if seed is not None:
-            scenario = scenario.with_overrides(seed=seed)
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+                raise InputError("seed", f"expected a non-negative integer, got {seed!r}")
+            scenario = scenario.with_overrides(seed=int(seed))
         if patient_values:
-            sizes = {len(v) for v in patient_values.values()}
+            if not isinstance(patient_values, dict):
+                raise InputError("patient_values", f"expected a mapping of name -> values, got {type(patient_values).__name__}")
+            sizes = {np.size(v) for v in patient_values.values()}
             if len(sizes) != 1:
                 raise InputError("patient_values", f"parameters have different numbers of patients: {sorted(sizes)}",
                                  "give every parameter one value per patient")
@@ -104,6 +132,13 @@ class Simulation:
             if n != scenario.cohort.size:
                 scenario = scenario.with_overrides(cohort={**scenario.cohort.model_dump(), "size": n})
         self.patient_values = dict(patient_values or {})
+        for name, values in self.patient_values.items():
+            try:
+                array = np.asarray(values, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"patient_values.{name}", "values must be numbers") from None
+            if not np.all(np.isfinite(array)):
+                raise InputError(f"patient_values.{name}", "values must be finite (a NaN or inf was given)")
         if solver is not None and not isinstance(solver, SolverOptions):
             raise InputError("solver", f"expected SolverOptions, got {type(solver).__name__}",
                              "e.g. solver=SolverOptions(rtol=1e-5)")
@@ -111,6 +146,48 @@ class Simulation:
         self.solver = solver or SolverOptions()
         #: The run's root SeedSequence: every random stream derives from it.
         self.seed_sequence = np.random.SeedSequence(scenario.seed)
+        self.check_memory()
+        from .scenario import warn_late_doses
+
+        warn_late_doses(scenario, stacklevel=3)
+
+    def memory_bytes(self) -> dict[str, float]:
+        """Estimated peak memory of the run (bytes), by part: ``outputs`` (time points x rows x
+        variables, :data:`MEMORY_COPIES` copies) and ``events`` (rows x events x payload), with the
+        sizes they come from (``time_points``, ``rows``, ``variables``, ``events``)."""
+        from .protocols.drugs import N_DRUGS
+        from .protocols.schedule import PAYLOAD
+        from .wellmixed import state as S
+
+        scn = self.scenario
+        step_days = scn.output_interval_hours / 24.0
+        n_times = math.floor(scn.days / step_days + 1e-9) + 2
+        rows = len(scn.arms) * scn.cohort.size
+        n_vars = S.N_STATE + S.N_AUX_BASE + N_DRUGS
+        n_events = max([sum(d.count for d in arm.doses) + len(arm.products) for arm in scn.arms] + [1])
+        return {"outputs": 8.0 * n_times * rows * n_vars * MEMORY_COPIES,
+                "events": 8.0 * rows * n_events * (PAYLOAD + 2) * 2,
+                "time_points": n_times, "rows": rows, "variables": n_vars, "events_per_row": n_events}
+
+    def check_memory(self, available: int | None = None) -> None:
+        """Raise :class:`InputError` naming what to change when the run would need more memory than
+        is available (``available`` bytes; :func:`available_memory` by default), before anything runs."""
+        est = self.memory_bytes()
+        need = est["outputs"] + est["events"]
+        available = available_memory() if available is None else available
+        if available is None or need <= 0.8 * available:
+            return
+        scn = self.scenario
+        if est["events"] > est["outputs"]:
+            field, fix = "arms[].doses[].count", "give fewer doses (count)"
+        elif est["time_points"] > 20 * est["rows"]:
+            field, fix = "output_interval_hours", f"store outputs less often than every {scn.output_interval_hours:g} h"
+        else:
+            field, fix = "cohort.size", f"run fewer than {scn.cohort.size} patients (or fewer arms)"
+        raise InputError(field, f"the run would need about {need / 2**30:.3g} GiB ({est['time_points']:,} time points "
+                         f"x {est['rows']:,} arm-patients x {est['variables']} variables, "
+                         f"{est['events_per_row']:,} events per row), more than the {available / 2**30:.3g} GiB "
+                         "of memory available", fix)
 
     def __repr__(self) -> str:
         return (f"Simulation({self.scenario.name!r}, scale={self.scenario.scale!r}, seed={self.scenario.seed}, "
@@ -158,6 +235,8 @@ class Simulation:
         (spatial runs: :class:`tmesim.spatial.outputs.Recorder`) writes
         snapshots and checkpoints, and resumes from its folder's checkpoint.
         """
+        if progress is not None and not callable(progress):
+            raise InputError("progress", f"expected a function of the fraction done, got {type(progress).__name__}")
         engine = self._engine()
         if recorder is not None:
             if self.scenario.scale != "spatial":
@@ -169,6 +248,13 @@ class Simulation:
             from .results import raise_on_failure as check
 
             check(ds)
+        else:
+            from .results import failure_summary
+
+            line = failure_summary(ds)
+            if line is not None:
+                warnings.warn(f"{line}; those rows are NaN in the results (solver_status says which)",
+                              SimulationWarning, stacklevel=2)
         return ds
 
 

@@ -486,4 +486,93 @@ parameters:
     line = ", ".join(f"{kind} {expected[kind]}" for kind in SOURCE_KINDS)
     assert line in out
     rows = {row.split(",", 1)[0]: row for row in _params_cli(str(path), "--csv").splitlines()}
-    assert rows["tumor_basal_death_rate"].endswith(",fitted,1a")
+    assert rows["tumor_basal_death_rate"].endswith(",fitted,1a,0.02,1/day")  # then given_value, given_unit
+
+
+# ------------------------------------------------- pinned by mutation testing (docs/testing.md)
+class TestPinnedBehaviour:
+    @pytest.mark.parametrize("kind", ["direction", "derived", "assumption"])
+    def test_only_fitted_values_have_calibrations(self, tmp_path, kind):
+        source = "assumption: test value" if kind == "assumption" else "Halle2016"
+        path = _write(tmp_path, f"name: c\ninherits: {BASE}\nparameters:\n  tumor_growth_rate: {{value: 0.3, unit: 1/day, "
+                                f"source: \"{source}\", source_kind: {kind}, note: \"n\", calibrated_on: [\"4d\"]}}\n")
+        _raises_naming("parameters.tumor_growth_rate.calibrated_on", load_parameter_set, str(path),
+                       contains=("use source_kind 'fitted'",))
+
+    def test_a_three_letter_reason_is_a_reason(self, tmp_path):
+        path = _write(tmp_path, f"name: c\ninherits: {BASE}\nparameters:\n  tumor_growth_rate: {{value: 0.3, unit: 1/day, "
+                                f"source: \"assumption: abc\", source_kind: assumption}}\n")
+        assert load_parameter_set(str(path)).by_name["tumor_growth_rate"].source == "assumption: abc"
+
+    def test_inheritance_chains_of_five_sets_load(self, tmp_path):
+        parent = BASE
+        for k in range(5):
+            path = _write(tmp_path, f"name: s{k}\ninherits: {parent}\nparameters: {{}}\n", f"s{k}.yaml")
+            parent = str(path)
+        assert load_parameter_set(parent).name == "s4"
+
+    @pytest.mark.parametrize(("override", "text"), [
+        ("-1 1/day", "must be >= 0 1/day, got -1 1/day"),
+        ("-1 1/h", "must be >= 0 1/h, got -1 1/h"),
+        ("20 1/day", "must be <= 14.4 1/day, got 20 1/day"),
+        ("1 1/h", "must be <= 0.6 1/h, got 1 1/h"),
+    ])
+    def test_bounds_are_stated_in_the_unit_given(self, base, override, text):
+        _raises_naming("parameters.tumor_growth_rate", base.with_overrides, {"tumor_growth_rate": override},
+                       contains=(text,))
+
+    def test_every_upper_bound_says_where_it_comes_from(self):
+        for name, spec in CATALOGUE.items():
+            assert spec.get("max") is not None, name
+            assert str(spec.get("max_source", "")).startswith(("definition:", "assumption:")), name
+
+    def test_bounds_hold_every_shipped_value_with_room_for_robustness_draws(self):
+        """No shipped value is within a factor 2 of a bound it did not have before this catalogue
+        gave every parameter one, so cohort clipping (protocols/schedule.py) leaves draws alone."""
+        from tmesim.scenario import list_scenarios, load_scenario
+
+        sets = [load_parameter_set(n) for n in SET_NAMES]
+        sets += [ps for n, _ in list_scenarios() for ps in load_scenario(n).arm_parameter_sets]
+        for name, spec in CATALOGUE.items():
+            if str(spec["max_source"]).startswith("assumption: a typo guard"):
+                assert max(ps.by_name[name].value for ps in sets) * 10 <= spec["max"] * (1 + 1e-12), name
+
+    def test_yaml_errors_name_the_line(self, tmp_path):
+        path = _write(tmp_path, "name: c\nparameters:\n  a: {value: [1, 2}\n")
+        _raises_naming(f"{path}, line 3", load_parameter_set, str(path), contains=("malformed YAML",))
+        path = _write(tmp_path, f"name: c\ninherits: {BASE}\nparameters:\n  tumor_growth_rate: {{value: 0.3, unit: 1/day, "
+                                "value: 0.4, source: \"assumption: x y z\", source_kind: assumption}\n", "d.yaml")
+        _raises_naming(f"{path}, line 4", load_parameter_set, str(path), contains=("duplicate key 'value'",))
+
+    @pytest.mark.parametrize("value", [True, False])
+    def test_a_boolean_is_not_a_number(self, base, value):
+        _raises_naming("parameters.tumor_growth_rate", base.with_overrides, {"tumor_growth_rate": value},
+                       contains=("not a number",))
+
+
+def test_params_table_shows_values_in_the_sets_units(monkeypatch):
+    from tmesim import cli
+
+    monkeypatch.setattr(cli.stdout, "width", 250)  # names unfolded
+    out = _params_cli()
+    rec = load_parameter_set(BASE).by_name["tumor_growth_rate"]
+    assert rec.given_unit != rec.unit  # the set states 1/day, the engine uses 1/min
+    row = next(line for line in out.splitlines() if line.strip().startswith("tumor_growth_rate "))
+    assert f"{rec.given_value:.6g}" in row and rec.given_unit in row and "1/min" not in row
+    assert "units the set states" in out
+
+
+def test_inheritance_deeper_than_five_is_refused(tmp_path):
+    parent = BASE
+    for k in range(6):
+        parent = str(_write(tmp_path, f"name: s{k}\ninherits: {parent}\nparameters: {{}}\n", f"s{k}.yaml"))
+    _raises_naming("inherits", load_parameter_set, parent, contains=("too deep",))
+
+
+def test_an_incomplete_set_names_its_first_missing_parameter(tmp_path):
+    path = _write(tmp_path, "name: c\nparameters:\n  tumor_growth_rate: {value: 0.3, unit: 1/day, "
+                            "source: \"assumption: abc\", source_kind: assumption}\n")
+    _raises_naming(str(path), load_parameter_set, str(path), contains=(f"{len(NAMES) - 1} parameters missing, first "
+                                                                        f"{NAMES[1]!r}",))
+    path = _write(tmp_path, "name: c\nzeta: 1\nalpha: 2\nparameters: {}\n", "k.yaml")
+    _raises_naming(f"{path}.alpha", load_parameter_set, str(path))

@@ -154,3 +154,67 @@ def test_tumour_state_is_not_drawn_after_the_tumour_is_gone(run_dataset):
     fig = plots.figure_ferroptosis_axis(ds, plots.arm_colours(ds))
     gsh = _lines_by_label(fig.axes[2])["anti-PD-1"].get_ydata()
     assert np.isfinite(gsh[:4]).all() and np.isnan(gsh[4:]).all()
+
+
+# ------------------------------------------------------------ issue 20: readable figures
+def test_counts_are_on_log_axes_and_other_axes_have_no_offset(run_dataset):
+    colours = plots.arm_colours(run_dataset)
+    for build in (plots.figure_death_modes, plots.figure_t_cell_states):
+        fig = build(run_dataset, colours)
+        assert all(ax.get_yscale() == "log" for ax in fig.axes if ax.get_visible()), build.__name__
+    fig = plots.figure_macrophages(run_dataset, colours)
+    scales = [ax.get_yscale() for ax in fig.axes if ax.get_visible()]
+    assert scales == ["log", "log", "linear"]  # M1, M2 cells; the M1 fraction
+    fig.canvas.draw()
+    fraction_axis = [ax for ax in fig.axes if ax.get_visible()][2]
+    assert fraction_axis.yaxis.get_offset_text().get_text() == ""
+    fig = plots.figure_cytokines(run_dataset.assign(ifng=run_dataset["ifng"] * 1e6 + 3e9), colours)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        if ax.get_visible():
+            assert ax.yaxis.get_offset_text().get_text() == ""
+    assert plots._tick_label(2.5e9) == "2.5e9" and plots._tick_label(0.35) == "0.35"
+
+
+def test_pools_and_death_modes_never_reaching_a_cell_are_left_out(run_dataset):
+    ds = run_dataset.copy(deep=True)
+    ds["t_cells"].loc[{"t_pool": ["car_cd8_effector", "car_cd8_terminal_exhausted"]}] = 0.0
+    ds["t_cells"].loc[{"t_pool": "cd8_anergic"}] = 0.5  # under one cell throughout
+    ds["deaths_necrosis"] = ds["deaths_necrosis"] * 0.0
+    colours = plots.arm_colours(ds)
+    fig = plots.figure_t_cell_states(ds, colours)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["effector", "progenitor exhausted", "terminal exhausted", "senescent"]
+    assert ":" not in {line.get_linestyle() for ax in panels for line in ax.get_lines() if line.get_label()[0] != "_"}
+    assert all(line.get_linestyle() != ":" for ax in panels for line in ax.get_lines())
+    legend = [t.get_text() for t in panels[0].get_legend().get_texts()]
+    assert "CAR CD8" not in legend and legend[-2:] == ["CD8", "CD4"]
+    titles = [ax.get_title() for ax in plots.figure_death_modes(ds, colours).axes if ax.get_visible()]
+    assert len(titles) == 2 and not any("necrosis" in t for t in titles)
+    ds["t_cells"][:] = 0.0
+    assert plots.figure_t_cell_states(ds, colours) is None
+
+
+def test_cohort_bands_are_named_in_the_legend_and_drawn_once_per_panel(cohort_dataset):
+    colours = plots.arm_colours(cohort_dataset)
+    fig = plots.figure_tumor_burden(cohort_dataset, colours)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["control", "anti-PD-1", "interquartile range\n(3 patients)"]
+    fig = plots.figure_t_cell_states(cohort_dataset, colours)
+    terminal = [ax for ax in fig.axes if ax.get_title().startswith("terminal exhausted")][0]
+    # three lineages, two arms: one band per arm (the first lineage's), not six
+    assert len([c for c in terminal.collections if isinstance(c, PolyCollection)]) == 2
+    assert terminal.get_title() == "terminal exhausted (band: CD8)"
+    assert "interquartile range\n(3 patients)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_single_patient_legends_have_no_band_entry(run_dataset):
+    fig = plots.figure_tumor_burden(run_dataset, plots.arm_colours(run_dataset))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["control", "anti-PD-1"]
+
+
+def test_plot_run_reports_progress(run_dataset, tmp_path):
+    calls = []
+    plots.plot_run(run_dataset, tmp_path, progress=lambda done, total: calls.append((done, total)))
+    n = len(plots.FIGURES)
+    assert calls == [(k, n) for k in range(n + 1)]

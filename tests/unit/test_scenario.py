@@ -335,3 +335,145 @@ def test_robustness_draws_leave_knobs_and_the_switch_reference_at_rest():
     assert schedule.NAMES.index("pufa_supply") in knobs
     assert np.all(f[:, knobs] == 1.0)
     assert np.ptp(f[:, schedule.NAMES.index("tumor_lipid_peroxide_resting")]) > 0.2
+
+
+# ------------------------------------------------- pinned by mutation testing (docs/testing.md)
+class TestPinnedBehaviour:
+    def test_a_scenario_is_immutable(self):
+        scn = build_scenario(_base())
+        with pytest.raises(Exception):
+            scn.days = 3  # type: ignore[misc]
+
+    def test_a_dose_on_day_zero_is_allowed_and_one_dose_is_the_default(self):
+        data = _base()
+        dose = data["arms"][1]["doses"][0]
+        dose.update(start_day=0)
+        del dose["count"], dose["every_days"]
+        scn = build_scenario(data)
+        assert scn.arms[1].doses[0].count == 1 and scn.arms[1].doses[0].days() == [0.0]
+
+    @pytest.mark.parametrize(("drug", "hint"), [("anti_pd_1", "did you mean 'anti_pd1'?"), ("zzz", "known: ")])
+    def test_unknown_drug_hint(self, drug, hint):
+        data = _base()
+        data["arms"][1]["doses"][0]["drug"] = drug
+        assert hint in str(_error(build_scenario, data))
+
+    def test_unknown_knob_lists_the_knobs_when_nothing_is_close(self):
+        data = _base()
+        data["arms"][0]["knobs"] = {"zzz": 1}
+        assert "knobs: " in str(_error(build_scenario, data))
+
+    @pytest.mark.parametrize(("field", "value"), [("days", float("inf")), ("output_interval_hours", float("inf")),
+                                                  ("output_interval_hours", float("nan")), ("output_interval_hours", 0)])
+    def test_non_finite_durations(self, field, value):
+        assert _error(build_scenario, _base(**{field: value})).field == field
+
+    @pytest.mark.parametrize("cells", [0, -1, float("nan"), 2e12])
+    def test_bad_infusion_sizes(self, cells):
+        data = _base()
+        data["arms"][0]["products"] = [{"day": 1, "cells": cells}]
+        assert _error(build_scenario, data).field == "arms[0].products[0].cells"
+
+    @pytest.mark.parametrize("fraction", [-0.1, 1.01])
+    def test_cd4_fraction_is_a_fraction(self, fraction):
+        data = _base()
+        data["arms"][0]["products"] = [{"day": 1, "cells": 1e6, "cd4_fraction": fraction}]
+        assert _error(build_scenario, data).field == "arms[0].products[0].cd4_fraction"
+
+    def test_cohort_variability_is_bounded_above(self):
+        assert _error(build_scenario, _base(cohort={"size": 2, "variability": {"all": 5.0}})).field == "cohort.variability"
+        assert build_scenario(_base(cohort={"size": 2, "variability": {"all": 4.99}})).cohort.variability["all"] == 4.99
+        err = _error(build_scenario, _base(cohort={"size": 2, "variability": {"tumor_growth_rat": 0.1}}))
+        assert "did you mean 'tumor_growth_rate'?" in str(err)
+
+    def test_yaml_keeps_the_schema_order(self):
+        text = build_scenario(_base()).to_yaml()
+        keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith((" ", "-"))]
+        assert keys == ["name", "description", "parameter_set", "scale", "parameters", "days", "output_interval_hours",
+                        "seed", "cohort", "arms"]
+
+    def test_unknown_nested_key_suggests_from_its_own_model(self):
+        err = _error(build_scenario, _base(cohort={"size": 2, "variabilty": {}}))
+        assert err.field == "cohort.variabilty" and err.fix == "did you mean 'variability'?"
+        data = _base()
+        data["arms"][1]["doses"][0]["zzz"] = 1
+        assert "allowed: drug, dose, unit" in str(_error(build_scenario, data))
+
+    def test_errors_name_the_line(self, tmp_path):
+        text = "name: t\ndays: 2\narms:\n  - name: a\n    doses:\n      - {drug: ike, dose: 1, start_day: -1}\n"
+        err = _error(load_scenario, _write(tmp_path, text))
+        assert err.field == "arms[0].doses[0].start_day" and "(line 6 of" in str(err)
+        err = _error(load_scenario, _write(tmp_path, "name: t\ndays: 2\narms: [{name: a}\n", "m.yaml"))
+        assert ", line 4" in str(err) and "malformed YAML" in str(err)
+
+    def test_dose_bound_is_in_mg_per_kg_after_conversion(self):
+        from tmesim.scenario import MAX_DOSE_MG_PER_KG, validate_arms
+
+        for dose, unit, ok in ((2000, "mg/kg", True), (2001, "mg/kg", False), (2, "g/kg", True), (2.5, "g/kg", False),
+                               (2e6, "ug/kg", True)):
+            data = _base()
+            data["arms"][1]["doses"][0].update(dose=dose, unit=unit)
+            scn = build_scenario(data)
+            if ok:
+                validate_arms(scn)
+            else:
+                err = _error(validate_arms, scn)
+                assert err.field == "arms[1].doses[0].dose" and f"{MAX_DOSE_MG_PER_KG:g} mg/kg" in str(err)
+
+    def test_a_bare_override_records_the_sets_unit(self):
+        scn = load_scenario().with_overrides(parameters={"tumor_growth_rate": 0.3, "stat1_time_constant": "6",
+                                                         "tumor_slc7a11_overexpression": 2, "ifng_decay_rate": "1 1/h"})
+        unit = scn.base_parameters.by_name["tumor_growth_rate"].given_unit
+        assert scn.parameters["tumor_growth_rate"] == f"0.3 {unit}"
+        assert scn.parameters["stat1_time_constant"] == f"6 {scn.base_parameters.by_name['stat1_time_constant'].given_unit}"
+        assert scn.parameters["tumor_slc7a11_overexpression"] == "2"  # dimensionless: no unit to add
+        assert scn.parameters["ifng_decay_rate"] == "1 1/h"  # a unit given is kept
+        again = build_scenario(yaml.safe_load(scn.to_yaml()))
+        assert again.base_parameters["tumor_growth_rate"] == scn.base_parameters["tumor_growth_rate"]
+
+    def test_late_doses_are_listed_not_refused(self):
+        from tmesim.scenario import late_doses
+
+        scn = load_scenario().with_overrides(days=10)
+        lines = late_doses(scn)
+        assert lines[0] == ("arms[1].doses[0]: 3 of 5 doses of anti_pd1 after day 10, the end of the run, "
+                            "will not be given")
+        assert late_doses(load_scenario()) == []
+        data = _base(days=2)
+        data["arms"][0]["products"] = [{"day": 3, "cells": 1e6}]
+        assert "products[0]: the infusion on day 3" in late_doses(build_scenario(data))[0]
+
+    def test_exact_limits(self):
+        from tmesim.scenario import MAX_COHORT, MAX_SEED
+
+        assert MAX_SEED == 2**63 - 1 and MAX_COHORT == 1_000_000
+        assert build_scenario(_base(seed=2**63 - 1)).seed == 2**63 - 1
+        assert _error(build_scenario, _base(seed=2**63)).field == "seed"
+        assert build_scenario(_base(cohort={"size": MAX_COHORT})).cohort.size == MAX_COHORT
+        assert _error(build_scenario, _base(cohort={"size": MAX_COHORT + 1})).field == "cohort.size"
+        assert build_scenario(_base(cohort={"size": 2, "variability": {"all": 0.0}})).cohort.variability == {"all": 0.0}
+        for value, ok in ((100, True), (100.5, False)):
+            data = _base()
+            data["arms"][0]["products"] = [{"day": 1, "cells": 1e6, "proteasome_expression": value}]
+            if ok:
+                build_scenario(data)
+            else:
+                assert _error(build_scenario, data).field == "arms[0].products[0].proteasome_expression"
+
+    @pytest.mark.parametrize(("where", "value"), [("cells", "1e6"), ("size", 2.0), ("size", "2"), ("size", True)])
+    def test_numbers_must_be_numbers(self, where, value):
+        data = _base()
+        if where == "cells":
+            data["arms"][0]["products"] = [{"day": 1, "cells": value}]
+            field = "arms[0].products[0].cells"
+        else:
+            data["cohort"] = {"size": value}
+            field = "cohort.size"
+        assert _error(build_scenario, data).field == field
+
+    def test_a_dose_half_a_day_after_the_end_is_late(self):
+        from tmesim.scenario import late_doses
+
+        data = _base(days=2)
+        data["arms"][1]["doses"] = [{"drug": "ike", "dose": 1, "start_day": 2.5}, {"drug": "ike", "dose": 1, "start_day": 2}]
+        assert [line.split(":")[0] for line in late_doses(build_scenario(data))] == ["arms[1].doses[0]"]

@@ -6,7 +6,11 @@ returns ``None`` when the run has none of the figure's variables;
 chosen by their ``group`` attribute where the contract gives one, axes are
 labelled from ``long_name`` and ``units``, and each arm keeps one colour in
 every figure. With more than one patient, lines are the median across patients
-and the shaded band is the interquartile range.
+and the shaded band is the interquartile range (the legend says so). Cell
+counts are drawn on log axes from 0.1 cell; other axes print each tick's
+value in full (no offset or exponent above the axis). A pool or death mode
+that never reaches one cell in any arm is left out (no empty panels or lines
+at zero).
 
 Figures are built as :class:`matplotlib.figure.Figure` objects, which render
 with the Agg backend and never enter pyplot's global state, so nothing needs
@@ -26,6 +30,8 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from tmesim.analysis.summary import safe_ratio
 from tmesim.biology.programs.t_cell import STATES as T_CELL_STATES
@@ -45,6 +51,7 @@ FERROPTOSIS_ORDER = (
 LINEAGE_STYLES = {"cd8": "-", "cd4": "--", "car_cd8": ":", "car_cd4": "-."}
 LINEAGE_LABELS = {"cd8": "CD8", "cd4": "CD4", "car_cd8": "CAR CD8", "car_cd4": "CAR CD4"}
 DIMENSIONLESS = {"", "1", "dimensionless"}
+CELL_UNITS = {"cell", "cells"}
 PANEL_SIZE_IN = (4.2, 3.0)
 DPI = 150
 
@@ -135,7 +142,34 @@ def _median_and_band(da: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray | Non
     return median, band
 
 
-def draw_arms(ax: Axes, da: xr.DataArray, colours: Colours, *, linestyle: str = "-", label: bool = True) -> None:
+def _tick_label(value: float, _position=None) -> str:
+    """A tick's value in full, to 3 significant digits (``2.5e9``, ``0.35``): no offset or shared exponent."""
+    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+def plain_ticks(ax: Axes) -> None:
+    """Label a linear y axis tick by tick (matplotlib would move a shared offset or exponent above it)."""
+    if ax.get_yscale() == "linear":
+        ax.yaxis.set_major_formatter(FuncFormatter(_tick_label))
+
+
+def n_patients(ds: xr.Dataset | xr.DataArray) -> int:
+    """Patients in ``ds`` (1 without a ``patient`` dimension)."""
+    return int(ds.sizes.get("patient", 1))
+
+
+def band_handle(n: int) -> Patch:
+    """Legend entry of the shaded band: the interquartile range across ``n`` patients."""
+    return Patch(facecolor="0.6", alpha=0.35, label=f"interquartile range\n({n} patients)")
+
+
+def populated(da: xr.DataArray, threshold: float = 1.0) -> bool:
+    """Whether a count ever reaches ``threshold`` (one cell) in some arm, patient and time."""
+    return bool((da >= threshold).any())
+
+
+def draw_arms(ax: Axes, da: xr.DataArray, colours: Colours, *, linestyle: str = "-", label: bool = True,
+              band: bool = True) -> None:
     """Draw one line per arm (median across patients, with its IQR band).
 
     Parameters
@@ -150,8 +184,11 @@ def draw_arms(ax: Axes, da: xr.DataArray, colours: Colours, *, linestyle: str = 
         Matplotlib line style of every line.
     label
         Whether the lines carry the arm names for a legend.
+    band
+        Whether to shade the interquartile range (with more than one patient).
     """
-    median, band = _median_and_band(da)
+    median, quartiles_all = _median_and_band(da)
+    band = quartiles_all if band else None
     time = da["time"].values
     for arm in median["arm"].values:
         colour = colours[str(arm)]
@@ -173,16 +210,22 @@ def _variable_grid(ds: xr.Dataset, arrays: Iterable[xr.DataArray], title: str, c
     for ax, da in zip(axes, arrays):
         draw_arms(ax, da, colours)
         ax.set_xlabel(_time_label(ds))
+        units = str(da.attrs.get("units", ""))
         if len(arrays) > 1:
             # the panel title names the variable; the y axis only needs its unit
             ax.set_title(textwrap.fill(str(da.attrs.get("long_name", da.name)), 40), fontsize="medium")
-            units = str(da.attrs.get("units", ""))
             ax.set_ylabel(units if units not in DIMENSIONLESS else "relative")
         else:
             ax.set_ylabel(axis_label(da))
-        if log_y:
+        if log_y or (units in CELL_UNITS and populated(da)):
+            # cell counts span decades (expansion, clearance)
             ax.set_yscale("log")
-    axes[0].legend(title="arm", fontsize="small")
+            floor_cell_axis(ax)
+        plain_ticks(ax)
+    handles, _ = axes[0].get_legend_handles_labels()
+    if n_patients(ds) > 1:
+        handles.append(band_handle(n_patients(ds)))
+    axes[0].legend(handles=handles, title="arm", fontsize="small")
     return fig
 
 
@@ -213,35 +256,46 @@ def figure_tumor_burden(ds: xr.Dataset, colours: Colours) -> Figure | None:
     """Live tumour cells per arm (log scale, cells, from 0.1 cell) against time (days)."""
     if "tumor_live" not in ds:
         return None
-    fig = _variable_grid(ds, [ds["tumor_live"]], "Tumour burden", colours, log_y=True)
-    floor_cell_axis(fig.axes[0])
-    return fig
+    return _variable_grid(ds, [ds["tumor_live"]], "Tumour burden", colours, log_y=True)
 
 
 def figure_death_modes(ds: xr.Dataset, colours: Colours) -> Figure | None:
-    """Cumulative tumour cell deaths (cells) by mode (killing, ferroptosis, necrosis), one panel per mode."""
-    arrays = [ds[name] for name in death_variables(ds)]
+    """Cumulative tumour cell deaths (cells, log axes) by mode (killing, ferroptosis, necrosis), one panel
+    per mode that kills at least one cell in some arm."""
+    arrays = [ds[name] for name in death_variables(ds) if populated(ds[name])]
     return _variable_grid(ds, arrays, "Cumulative tumour cell deaths by mode", colours)
 
 
 def figure_t_cell_states(ds: xr.Dataset, colours: Colours) -> Figure | None:
-    """T cells (cells) by state, one panel per state; colour = arm, line style = lineage (endogenous / CAR)."""
-    pools = t_pools(ds)
+    """T cells (cells, log axes) by state, one panel per state; colour = arm, line style = lineage
+    (endogenous / CAR). Only pools that hold at least one cell in some arm are drawn (no CAR T lines
+    in a run without CAR T cells, no stem-like memory panel without them); with a cohort, the
+    interquartile band is shaded for the first lineage of each panel only (the others' bands would
+    overlap into a blur), as the legend says."""
+    pools = [name for name in t_pools(ds) if populated(variable(ds, name))]
     if not pools:
         return None
     lineage_of = dict(zip(ds["t_pool"].values.tolist(), ds["lineage"].values.tolist()))
-    found_lineages = set(lineage_of.values())
-    present = [state for state in T_CELL_STATES if t_pools(ds, state=state)]
+    state_of = dict(zip(ds["t_pool"].values.tolist(), ds["state"].values.tolist()))
+    found_lineages = {lineage_of[name] for name in pools}
+    present = [state for state in T_CELL_STATES if any(state_of[name] == state for name in pools)]
     fig, axes = _new_figure(len(present), "T cell states")
     for ax, state in zip(axes, present):
-        for name in t_pools(ds, state=state):
-            draw_arms(ax, variable(ds, name), colours, linestyle=LINEAGE_STYLES[lineage_of[name]], label=False)
-        ax.set_title(state.replace("_", " "))
+        names = [name for name in pools if state_of[name] == state]
+        for k, name in enumerate(names):
+            draw_arms(ax, variable(ds, name), colours, linestyle=LINEAGE_STYLES[lineage_of[name]], label=False,
+                      band=k == 0)
+        ax.set_title(state.replace("_", " ") + ("" if len(names) < 2 or n_patients(ds) < 2
+                                               else f" (band: {LINEAGE_LABELS[lineage_of[names[0]]]})"))
         ax.set_xlabel(_time_label(ds))
         ax.set_ylabel(f"T cells ({ds['t_cells'].attrs.get('units', 'cell')})")
+        ax.set_yscale("log")
+        floor_cell_axis(ax)
     handles = [Line2D([], [], color=colour, label=arm) for arm, colour in colours.items()]
     handles += [Line2D([], [], color="0.3", linestyle=LINEAGE_STYLES[lineage], label=LINEAGE_LABELS[lineage])
                 for lineage in T_CELL_LINEAGES if lineage in found_lineages]
+    if n_patients(ds) > 1:
+        handles.append(band_handle(n_patients(ds)))
     axes[0].legend(handles=handles, title="arm / lineage", fontsize="small")
     return fig
 
@@ -298,7 +352,7 @@ FIGURES: dict[str, Callable[[xr.Dataset, Colours], Figure | None]] = {
 }
 
 
-def plot_run(ds: xr.Dataset, out_dir: Path) -> list[Path]:
+def plot_run(ds: xr.Dataset, out_dir: Path, progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Write the standard figures of a run as PNG files.
 
     Patients whose integration failed (``solver_status != 0``) are left out.
@@ -309,6 +363,8 @@ def plot_run(ds: xr.Dataset, out_dir: Path) -> list[Path]:
         Engine output (see ``docs/architecture.md``).
     out_dir
         Folder to write into; created if missing.
+    progress
+        Called as ``progress(done, total)`` before each figure and at the end.
 
     Returns
     -------
@@ -321,11 +377,15 @@ def plot_run(ds: xr.Dataset, out_dir: Path) -> list[Path]:
     data = successful(ds)
     colours = arm_colours(ds)
     written = []
-    for stem, build in FIGURES.items():
+    for k, (stem, build) in enumerate(FIGURES.items()):
+        if progress is not None:
+            progress(k, len(FIGURES))
         fig = build(data, colours)
         if fig is None:
             continue
         path = out_dir / f"{stem}.png"
         fig.savefig(path, dpi=DPI)
         written.append(path)
+    if progress is not None:
+        progress(len(FIGURES), len(FIGURES))
     return written

@@ -40,6 +40,7 @@ import yaml
 
 from ..errors import InputError
 from ..units import conversion_factor
+from ..yamlio import load_text, read_text
 from .index import CATALOGUE, NAMES
 
 #: libyaml's loader where PyYAML has it (sets are long; the pure-Python one takes ~0.1 s a set).
@@ -211,6 +212,10 @@ def make_record(name: str, value, unit, source: str, field: str, note: str | Non
     spec = CATALOGUE[name]
     if unit is None or str(unit).strip() == "":
         raise InputError(field, f"missing unit for {name!r}", f"give a unit compatible with {spec['unit']!r}")
+    if not isinstance(unit, str):
+        raise InputError(field, f"unit must be text, got {unit!r}", f"e.g. {spec['unit']!r}")
+    if isinstance(value, (bool, np.bool_)):
+        raise InputError(field, f"value {value!r} is not a number", "write the number (true is not 1 here)")
     try:
         given = float(value)
     except (TypeError, ValueError):
@@ -331,23 +336,18 @@ def list_parameter_sets() -> list[tuple[str, str]]:
 
 
 def _read(name_or_path: str) -> tuple[dict, str]:
+    if not isinstance(name_or_path, (str, Path)):
+        raise InputError("parameter_set", f"expected a set name or a path, got {type(name_or_path).__name__}")
     p = Path(str(name_or_path))
-    if p.suffix in (".yaml", ".yml"):
-        if not p.exists():
-            raise InputError("parameter_set", f"file not found: {p}")
-        text, where = p.read_text(), str(p)
+    if p.suffix in (".yaml", ".yml") or len(p.parts) > 1 or (p.exists() and not p.is_dir()):
+        text, where = read_text(p, "parameter_set"), str(p)
     else:
         entry = _sets_dir().joinpath(f"{name_or_path}.yaml")
         if not entry.is_file():
             known = [n for n, _ in list_parameter_sets()]
             raise InputError("parameter_set", f"unknown parameter set {name_or_path!r}", suggest(str(name_or_path), known) or f"known: {', '.join(known)}")
         text, where = entry.read_text(), str(name_or_path)
-    try:
-        doc = yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(where, f"malformed YAML{at}") from None
+    doc, _ = load_text(text, where)
     if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
         raise InputError(where, "a parameter set needs a 'parameters:' mapping")
     unknown = set(doc) - {"name", "description", "inherits", "parameters"}

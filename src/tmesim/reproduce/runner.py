@@ -120,18 +120,37 @@ def _json_safe(value):
 
 
 def write_json(results: Sequence[Result], path: Path) -> Path:
-    """Write ``results`` as a JSON list (see :meth:`Result.to_json`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
-    return path
+    """Write ``results`` as a JSON list (see :meth:`Result.to_json`), through a temporary file renamed
+    into place (a killed run leaves no half-written file)."""
+    from ..io.outputs import write_text_atomic
+
+    return write_text_atomic(Path(path), json.dumps([r.to_json() for r in results], indent=2) + "\n")
 
 
 # ------------------------------------------------------------- simulation
+#: Most robustness draws per scenario (each draw is a virtual patient in every arm; 100,000 draws of
+#: the largest scenario already take hours on two cores).
+MAX_DRAWS = 100_000
+#: Largest seed offset: scenario seeds plus the offset plus one per seed used stay within the 64-bit
+#: seeds a run can store (:data:`tmesim.scenario.MAX_SEED`).
+MAX_SEED_OFFSET = 2**62
+
+
 def check_draws(draws: int) -> None:
-    """Raise :class:`InputError` (naming ``--draws``) unless ``draws >= 1``."""
+    """Raise :class:`InputError` (naming ``--draws``) unless ``1 <= draws <= MAX_DRAWS``."""
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)):
+        raise InputError("--draws", f"must be a whole number, got {draws!r}")
     if draws < 1:
         raise InputError("--draws", f"must be >= 1, got {draws}")
+    if draws > MAX_DRAWS:
+        raise InputError("--draws", f"must be <= {MAX_DRAWS:,}, got {draws:,}", "a share is good to ~0.2 points at 100,000")
+
+
+def check_seed(seed: int) -> None:
+    """Raise :class:`InputError` (naming ``--seed``) unless ``0 <= seed <= MAX_SEED_OFFSET``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED_OFFSET:
+        raise InputError("--seed", f"must be between 0 and 2^62, got {seed!r}",
+                         "timeseries.nc stores seeds as 64-bit integers")
 
 
 def seed_plan(draws: int, first_seed: int, per_seed: int = DRAWS_PER_SEED) -> list[tuple[int, int]]:
