@@ -40,6 +40,20 @@ def spatial_scenario(path: Path, days: float = 0.5, **spatial) -> Path:
     return path
 
 
+@pytest.fixture
+def tmesim(monkeypatch):
+    """``tmesim(*argv)`` runs the CLI in-process through ``cli.main`` and returns its exit code."""
+    def invoke(*argv) -> int:
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setattr("sys.argv", ["tmesim", *map(str, argv)])
+        try:
+            main()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
+        return 0
+    return invoke
+
+
 def timeseries_equal(a: xr.Dataset, b: xr.Dataset) -> None:
     for ds in (a, b):
         ds.attrs.pop("created", None)
@@ -69,6 +83,7 @@ def test_spatial_results_carry_the_wellmixed_variables(tmp_path):
     assert int(spatial["solver_status"].max()) == 0
 
 
+@pytest.mark.filterwarnings("ignore:arms\[1\].doses\[0\]")
 def test_arms_share_their_replicate_seeds_and_replicates_differ(tmp_path):
     """Arms are paired: an arm whose treatment starts after the end equals control draw for draw."""
     path = spatial_scenario(tmp_path / "s.yaml", days=0.5, replicates=2)
@@ -160,10 +175,10 @@ def test_a_checkpoint_of_another_scenario_is_refused(tmp_path):
 
 # ---------------------------------------------------------------- CLI: outputs, resume, bad input
 
-def test_cli_run_writes_fields_cells_pictures_and_an_animation(tmp_path, capsys):
+def test_cli_run_writes_fields_cells_pictures_and_an_animation(tmp_path, capsys, tmesim):
     path = spatial_scenario(tmp_path / "s.yaml", days=0.5)
     out = tmp_path / "run"
-    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert tmesim("run", str(path), "--out", str(out), "--quiet") == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert not Path(str(out) + ".partial").exists()
     ts = xr.open_dataset(out / "timeseries.nc")
@@ -182,14 +197,15 @@ def test_cli_run_writes_fields_cells_pictures_and_an_animation(tmp_path, capsys)
     assert (out / "figures" / "tissue_control_r0_day0.5.png").stat().st_size > 10_000
     assert (out / "figures" / "tissue_control_r0.gif").is_file()
     # a finished run has nothing to resume
-    assert main(["run", "--resume", str(out)]) == 2
+    assert tmesim("run", "--resume", str(out)) == 2
 
 
-def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path):
+def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path, tmesim):
     """A real process killed mid-run, then `tmesim run --resume`."""
     path = spatial_scenario(tmp_path / "s.yaml", days=1.0, checkpoint_interval_hours=1)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    proc = subprocess.Popen([sys.executable, "-m", "tmesim", "run", str(path), "--out", str(killed), "-q"])
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from tmesim.cli import main; sys.argv[0] = 'tmesim'; main()",
+                             "run", str(path), "--out", str(killed), "-q"])
     partial = Path(str(killed) + ".partial")
     import time
 
@@ -201,8 +217,8 @@ def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path):
     if killed.exists():  # it finished before we could kill it: nothing to test on this machine
         pytest.skip("the run ended before the first checkpoint")
     assert not killed.exists() and (partial / "scenario.yaml").is_file()
-    assert main(["run", "--resume", str(killed), "-q"]) == 0
-    assert main(["run", str(path), "--out", str(whole), "-q"]) == 0
+    assert tmesim("run", "--resume", str(killed), "-q") == 0
+    assert tmesim("run", str(path), "--out", str(whole), "-q") == 0
     timeseries_equal(xr.open_dataset(killed / "timeseries.nc"), xr.open_dataset(whole / "timeseries.nc"))
 
 
@@ -217,17 +233,17 @@ def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path):
     ({"oxygen_dt_minutes": 2}, "spatial"),
     ({"rules": "no_such_rules.csv"}, "spatial.rules"),
 ])
-def test_bad_spatial_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, change, field):
+def test_bad_spatial_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, change, field, tmesim):
     path = spatial_scenario(tmp_path / "s.yaml", **change)
     out = tmp_path / "run"
-    assert main(["run", str(path), "--out", str(out)]) == 2
+    assert tmesim("run", str(path), "--out", str(out)) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert field in err
     assert not any(p.name.startswith("run") for p in tmp_path.iterdir())
 
 
-def test_bad_rows_of_a_cell_file_are_named(tmp_path, capsys):
+def test_bad_rows_of_a_cell_file_are_named(tmp_path, capsys, tmesim):
     cells = tmp_path / "cells.csv"
     for body, problem in (("x,y,type\n10,10,tumor\n20,30,tumour_cell\n", "row 3"),
                           ("x,y,type\n10,10,tumor\n900,30,tumor\n", "outside the domain"),
@@ -235,7 +251,7 @@ def test_bad_rows_of_a_cell_file_are_named(tmp_path, capsys):
                           ("x,y,type\nten,10,tumor\n", "row 2")):
         cells.write_text(body)
         path = spatial_scenario(tmp_path / "s.yaml", geometry={"kind": "file", "file": "cells.csv"})
-        assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
+        assert tmesim("run", str(path), "--out", str(tmp_path / "run")) == 2
         err = capsys.readouterr().err
         assert "spatial.geometry.file" in err and problem in err, err
     assert not (tmp_path / "run").exists()
@@ -253,9 +269,9 @@ def test_a_cell_file_places_the_cells_it_lists(tmp_path):
     assert c.occupancy[5 * 12 + 7] >= 0 and c.kind[c.occupancy[5 * 12 + 7]] == C.CD8  # (150, 110) um -> x 7, y 5
 
 
-def test_negative_diffusion_coefficient_is_refused(tmp_path, capsys):
+def test_negative_diffusion_coefficient_is_refused(tmp_path, capsys, tmesim):
     path = spatial_scenario(tmp_path / "s.yaml")
-    assert main(["run", str(path), "--set", "oxygen_diffusion=-1 um**2/min", "--out", str(tmp_path / "run")]) == 2
+    assert tmesim("run", str(path), "--set", "oxygen_diffusion=-1 um**2/min", "--out", str(tmp_path / "run")) == 2
     assert "oxygen_diffusion" in capsys.readouterr().err
 
 
@@ -276,9 +292,10 @@ def test_a_residual_tumour_of_a_few_cells_goes_extinct_or_regrows_by_chance(tmp_
     """A handful of tumour cells, no immune cells, division and death hazards of the same order: some
     replicates lose every cell, others grow; the outcome is drawn, not set."""
     (tmp_path / "cells.csv").write_text("x,y,type\n" + "".join(f"{110 + 20 * i},110,tumor\n" for i in range(2)))
+    # hazards make the outcome independent of the step: long steps keep the 16 replicates cheap
     path = spatial_scenario(tmp_path / "s.yaml", days=4.0, replicates=16, snapshot_interval_hours=0,
                             checkpoint_interval_hours=0, geometry={"kind": "file", "file": "cells.csv"},
-                            vessels={"density": 0.0})
+                            vessels={"density": 0.0}, dt_minutes=30, field_dt_minutes=30, oxygen_dt_minutes=30)
     data = yaml.safe_load(path.read_text())
     data["arms"] = [{"name": "residual"}]
     data["output_interval_hours"] = 24

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import InputError
 from ..rules.vocabulary import CELL_TYPE_NAMES as CELL_TYPES
@@ -89,8 +89,8 @@ class SpatialConfig(_Strict):
     """
 
     dimensions: Literal[2, 3] = 2
-    domain_um: list[float] = Field(min_length=2, max_length=3)
     site_um: float = Field(default=20.0, gt=0, allow_inf_nan=False)
+    domain_um: list[float] = Field(min_length=2, max_length=3)
     dt_minutes: float = Field(default=6.0, gt=0, le=60, allow_inf_nan=False)
     field_dt_minutes: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     oxygen_dt_minutes: float = Field(default=0.1, gt=0, allow_inf_nan=False)
@@ -111,17 +111,21 @@ class SpatialConfig(_Strict):
                              f"({self.field_dt_minutes:g})")
         return self
 
-    @model_validator(mode="after")
-    def _domain(self):
-        if len(self.domain_um) != self.dimensions:
-            raise ValueError(f"domain_um has {len(self.domain_um)} lengths for {self.dimensions} dimensions")
-        for axis, length in zip("xyz", self.domain_um):
+    @field_validator("domain_um")
+    @classmethod
+    def _domain(cls, domain_um, info):
+        dimensions, site_um = info.data.get("dimensions"), info.data.get("site_um")
+        if dimensions is not None and len(domain_um) != dimensions:
+            raise ValueError(f"has {len(domain_um)} lengths for {dimensions} dimensions")
+        for axis, length in zip("xyz", domain_um):
             if not (math.isfinite(length) and length > 0):
-                raise ValueError(f"domain_um {axis} must be a positive length, got {length}")
-            n = length / self.site_um
+                raise ValueError(f"{axis} must be a positive length, got {length}")
+            if site_um is None:
+                continue
+            n = length / site_um
             if abs(n - round(n)) > 1e-9 * max(n, 1.0) or round(n) < 1:
-                raise ValueError(f"domain_um {axis} = {length:g} um is not a whole number of {self.site_um:g} um sites")
-        return self
+                raise ValueError(f"{axis} = {length:g} um is not a whole number of {site_um:g} um sites")
+        return domain_um
 
     @property
     def shape(self) -> tuple[int, ...]:
