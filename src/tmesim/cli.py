@@ -437,6 +437,98 @@ def rules_check(
         print("<base> is the behaviour's value from the cell's program at run time.")
 
 
+# ---- tmesim trial / cohorts / sensitivity / calibrate / bench trial: virtual trials; see docs/trials.md ----
+@contextmanager
+def _patient_bar(enabled: bool, what: str = "patients") -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar over patients on stderr, yielding ``progress(done, total)`` (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _trial_table(arms: pd.DataFrame, kind: str) -> Table:
+    """Rich table of a trial's arms (one column per arm): patients, failures, response rates and the
+    survival median with 95% intervals, and the comparison with the reference arm."""
+    def rate(row, name):
+        value = row[f"{name}_rate"]
+        return "-" if not math.isfinite(value) else \
+            f"{100 * value:.1f}% ({100 * row[f'{name}_lo']:.1f}-{100 * row[f'{name}_hi']:.1f})"
+
+    def days(value):
+        return "not reached" if value == math.inf else _format_value(float(value), ".3g")
+
+    survival = "pfs" if kind == "solid" else "efs"
+    names = ("objective_response", "disease_control") if kind == "solid" else ("remission", "mrd_negative", "relapse")
+    metrics = {"patients": lambda r: str(r["patients"]), "failed integrations": lambda r: str(r["failed"])}
+    for name in names:
+        metrics[name.replace("_", " ") + " rate"] = lambda r, n=name: rate(r, n)
+    def median(r):
+        m, lo, hi = (r[f"median_{survival}_{k}"] for k in ("days", "lo", "hi"))
+        return "not reached" if m == lo == hi == math.inf else f"{days(m)} ({days(lo)}-{days(hi)})"
+
+    metrics[f"median {survival.upper()} (days)"] = median
+    metrics["HR vs reference"] = lambda r: "-" if not math.isfinite(r["hr_lo"]) else \
+        f"{r['hazard_ratio']:.2f} ({r['hr_lo']:.2f}-{r['hr_hi']:.2f})"
+    metrics["log-rank p vs reference"] = lambda r: _format_value(float(r["logrank_p"]), ".2g")
+    table = Table(title="Trial arms (95% intervals)", box=box.SIMPLE_HEAD)
+    table.add_column("", ratio=1, min_width=16)
+    for arm in arms["arm"]:
+        table.add_column(str(arm), justify="right", header_style="bold")
+    rows = [r for _, r in arms.iterrows()]
+    for label, cell in metrics.items():
+        table.add_row(label, *(cell(r) for r in rows))
+    return table
+
+
+@app.command()
+def trial(
+    cohort: Annotated[str, typer.Argument(metavar="COHORT", help="Cohort YAML file or a shipped cohort (see `tmesim cohorts`).")],
+    patients: Annotated[int | None, typer.Option(help="Virtual patients (default: the cohort's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/trial-<cohort>-<time>); rerun into it to resume.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler to run on, e.g. tcp://host:8786.")] = None,
+    dask_local: Annotated[int | None, typer.Option("--dask-local", metavar="N", help="Start a local Dask cluster of N worker processes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the patients' draws (default: the cohort's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Patients per task (default: the cohort's, 250).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
+) -> None:
+    """Run a virtual trial: draw the cohort, run every arm, write patients.parquet, arms.csv, figures and report.html."""
+    from tmesim.trials import load_cohort, make_executor
+
+    if workers is not None and (scheduler is not None or dask_local is not None):
+        raise InputError("--workers", "applies to local processes, not to Dask", "drop --workers, or drop --scheduler/--dask-local")
+    spec = load_cohort(cohort, patients=patients, seed=seed, batch_size=batch_size)
+    executor = make_executor(workers, scheduler, dask_local)
+    from tmesim.io.outputs import default_run_dir
+    from tmesim.trials import run_trial
+
+    out_dir = out or default_run_dir(f"trial-{spec.name}")
+    with _patient_bar(not quiet and stderr.is_terminal) as progress:
+        result = run_trial(spec, out_dir, executor, progress)
+    if quiet:
+        print(out_dir)
+        return
+    stdout.print(_trial_table(result.arms, spec.endpoints.type))
+    failed = int((result.patients["status"] != 0).sum())
+    stdout.print(f"{spec.n_patients} patients x {len(spec.arms)} arms: {result.n_run} run now, {result.n_skipped} "
+                 f"already recorded, {failed} runs failed to integrate (kept with their messages). "
+                 f"Outputs in [bold]{out_dir}[/bold] (report.html, patients.parquet, arms.csv).")
+
+
+@app.command()
+def cohorts() -> None:
+    """List the shipped trial cohorts."""
+    from tmesim.trials import list_cohorts
+
+    stdout.print(mapping_table("Cohorts", dict(list_cohorts()), ("name", "description")))
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
