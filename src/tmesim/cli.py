@@ -529,6 +529,91 @@ def cohorts() -> None:
     stdout.print(mapping_table("Cohorts", dict(list_cohorts()), ("name", "description")))
 
 
+def _split_names(items: list[str] | None) -> list[str]:
+    """``--params a,b --params c`` -> ``[a, b, c]`` (commas or repeats)."""
+    return [n.strip() for item in (items or []) for n in item.split(",") if n.strip()]
+
+
+@app.command()
+def sensitivity(
+    cohort: Annotated[str, typer.Argument(metavar="COHORT", help="Cohort YAML file or a shipped cohort.")],
+    endpoint: Annotated[str, typer.Option(help="Per-patient endpoint to analyse, e.g. best_change_pct, pfs_days, log10_burden_mean.")],
+    params: Annotated[list[str] | None, typer.Option("--params", help="Drawn parameters to vary, comma-separated (default: all the cohort draws).")] = None,
+    method: Annotated[str, typer.Option(help="sobol (first-order and total indices) or morris (screening).")] = "sobol",
+    samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2; runs = samples x (k + 2)) or Morris trajectories (runs = samples x (k + 1)).")] = 64,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/sensitivity-<cohort>-<time>).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler.")] = None,
+    dask_local: Annotated[int | None, typer.Option("--dask-local", metavar="N", help="Start a local Dask cluster of N workers.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the SALib sample (default: the cohort's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Global sensitivity of a trial endpoint to the cohort's parameters (SALib Sobol or Morris), per arm."""
+    from tmesim.analysis.sensitivity import check_request
+    from tmesim.trials import load_cohort, make_executor
+
+    spec = load_cohort(cohort)
+    check_request(spec, _split_names(params), endpoint, method, samples)
+    executor = make_executor(workers, scheduler, dask_local)
+    from tmesim.analysis.sensitivity import run_sensitivity, write_sensitivity
+    from tmesim.io.outputs import default_run_dir
+
+    out_dir = out or default_run_dir(f"sensitivity-{spec.name}")
+    with _patient_bar(not quiet and stderr.is_terminal, "runs") as progress:
+        result = run_sensitivity(spec, _split_names(params), endpoint, method, samples, executor, progress, seed)
+    files = write_sensitivity(result, out_dir)
+    table = Table(title=f"{method.capitalize()} sensitivity of {endpoint} (95% intervals)", box=box.SIMPLE_HEAD)
+    columns = ("S1", "S1_conf", "ST", "ST_conf") if method == "sobol" else ("mu_star", "mu_star_conf", "sigma")
+    for column in ("arm", "parameter", *columns):
+        table.add_column(column, justify="left" if column in ("arm", "parameter") else "right")
+    for _, row in result.table.iterrows():
+        table.add_row(str(row["arm"]), str(row["parameter"]), *(_format_value(float(row[c]), ".3g") for c in columns))
+    stdout.print(table)
+    stdout.print(f"{len(result.runs)} runs; written: {', '.join(str(f) for f in files)}")
+
+
+@app.command()
+def calibrate(
+    data: Annotated[Path, typer.Argument(metavar="DATA.csv", help="CSV of tumour sizes: columns arm, day, size (cells unless --cells-per-unit).")],
+    params: Annotated[list[str], typer.Option("--params", help="Parameters to fit, comma-separated.")],
+    scenario: Annotated[str, typer.Option(help="Scenario whose arms the data's arm names refer to.")] = FLAGSHIP_SCENARIO,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Parameter-set YAML to write (default <DATA>_fitted.yaml beside the data).")] = None,
+    size_variable: Annotated[str, typer.Option(help="Model variable the sizes measure.")] = "tumor_live",
+    cells_per_unit: Annotated[float, typer.Option(help="Cells per unit of the size column (e.g. 1e6 for mm3).")] = 1.0,
+    name: Annotated[str | None, typer.Option(help="Name of the fitted parameter set.")] = None,
+) -> None:
+    """Fit parameters to measured tumour sizes per arm (least squares on log10 size); write a parameter set."""
+    from tmesim.analysis.calibration import calibration_scenario, check_parameters, read_observations
+    from tmesim.scenario import load_scenario
+
+    names = _split_names(params)
+    scn = load_scenario(scenario)
+    check_parameters(scn, names)
+    observations = read_observations(data, cells_per_unit)
+    calibration_scenario(scn, observations)  # arm names checked before the fit
+    out_file = out or data.with_name(f"{data.stem}_fitted.yaml")
+    from tmesim.analysis.calibration import calibrate as fit, write_parameter_set
+
+    result = fit(scn, observations, names, size_variable)
+    path = write_parameter_set(result, scn, data, out_file, name)
+    ps = scn.base_parameters
+    table = Table(title=f"Fit to {data.name} ({result.n_points} points, residual sd {result.residual_sd:.3g} log10)",
+                  box=box.SIMPLE_HEAD)
+    for column in ("parameter", "start", "fitted", "95% interval", "unit"):
+        table.add_column(column, justify="left" if column in ("parameter", "unit") else "right")
+    from tmesim.units import conversion_factor
+
+    for j, pname in enumerate(result.names):
+        unit = ps.by_name[pname].given_unit
+        f = conversion_factor(unit, ps.by_name[pname].unit, pname)
+        table.add_row(pname, f"{result.start[j] / f:.4g}", f"{result.values[j] / f:.4g}",
+                      f"{result.lower[j] / f:.4g}-{result.upper[j] / f:.4g}", unit)
+    stdout.print(table)
+    if not result.success:
+        stdout.print(f"[yellow]the optimiser stopped without converging: {result.message}[/yellow]")
+    stdout.print(f"parameter set written to [bold]{path}[/bold] (use it with `parameter_set: {path}` in a scenario)")
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)

@@ -172,3 +172,39 @@ def assemble(cohort: Cohort, store: TrialStore, figures: bool = True, report: bo
 
         files.append(write_report(folder, cohort, patients, arms, comparisons, biomarkers, figure_files))
     return TrialResult(folder, patients, arms, 0, 0, files=files)
+
+
+def run_values(cohort: Cohort, values: dict[str, np.ndarray], executor=None, progress: Progress | None = None,
+               batch_size: int | None = None) -> pd.DataFrame:
+    """Run the cohort's arms for explicit parameter values (``{name: one value per row}``, in the units the
+    cohort states for drawn parameters) instead of draws, and return the per-row table (rows numbered
+    0..n-1 in ``patient``), in memory: what sensitivity analysis needs. A batch that raises raises."""
+    from .executors import LocalExecutor
+
+    sizes = {len(v) for v in values.values()}
+    if len(sizes) != 1:
+        raise InputError("values", f"parameters have different numbers of rows: {sorted(sizes)}")
+    n = sizes.pop()
+    factor = {d.name: (d.unit, d.factor) for d in cohort.draws}
+    internal = {name: np.asarray(v, dtype=float) * factor[name][1] for name, v in values.items()}
+    executor = executor or LocalExecutor()
+    size = batch_size or cohort.spec.batch_size
+    scenario = cohort.scenario.model_dump(mode="json")
+    tables, done = [], 0
+    with executor:
+        specs = [BatchSpec(index=i, scenario=scenario, patients=np.arange(s, min(s + size, n), dtype=np.int64),
+                           values={k: v[s:s + size] for k, v in internal.items()},
+                           units={k: factor[k] for k in values}, endpoints=cohort.endpoints.model_dump(),
+                           baseline_day=cohort.baseline_day, timeseries=(), numba_threads=executor.numba_threads())
+                 for i, s in enumerate(range(0, n, size))]
+        for spec, result in executor.run(run_batch, specs):
+            if isinstance(result, BaseException):
+                raise SimulationError(f"a batch raised: {type(result).__name__}: {' '.join(str(result).split())[:300]}")
+            tables.append(result.table)
+            done += len(spec.patients)
+            if progress is not None:
+                progress(done, n)
+    order = {arm: i for i, arm in enumerate(cohort.arms)}
+    table = pd.concat(tables, ignore_index=True)
+    return table.sort_values(["patient", "arm"], key=lambda c: c.map(order) if c.name == "arm" else c,
+                             kind="stable").reset_index(drop=True)
