@@ -67,7 +67,8 @@ class SolidEndpoints(_Strict):
     a change is computed on the diameter of a sphere of that many cells, ``(N/N0)^(1/3) - 1``,
     as RECIST measures diameters; ``volume`` compares cell counts directly. ``confirm_progression``
     applies iRECIST's rule for immunotherapy (Seymour 2017): a PD counts only if the next assessment
-    confirms it.
+    confirms it. ``stable_disease_min_days``: an SD counts towards the best overall response only
+    from this many days after baseline (RECIST 1.1 leaves the minimum to the protocol, often 6-8 weeks).
     """
 
     type: Literal["solid"]
@@ -80,6 +81,7 @@ class SolidEndpoints(_Strict):
     complete_response_fraction: float = Field(default=0.01, gt=0, lt=1, allow_inf_nan=False)
     death_above_cells: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     confirm_progression: bool = False
+    stable_disease_min_days: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
 
 class LeukemiaEndpoints(_Strict):
@@ -130,6 +132,7 @@ class CohortFile(_Strict):
     endpoints: Endpoints
     biomarkers: list[str] = []
     timeseries: list[str] = list(DEFAULT_TIMESERIES)
+    solver: dict[str, Any] = {}
 
 
 # ------------------------------------------------------------------ errors
@@ -154,6 +157,16 @@ def _fix_for(err: dict) -> str | None:
         return f"did you mean {close[0]!r}?" if close else (f"allowed: {', '.join(known)}" if known else None)
     if err["type"] == "union_tag_invalid":
         return f"use one of {', '.join(DISTRIBUTIONS)}" if "parameters" in loc else "use 'solid' or 'leukemia'"
+    ctx = err.get("ctx") or {}
+    bounds = {"greater_than": ("gt", "above"), "greater_than_equal": ("ge", "at least"),
+              "less_than": ("lt", "below"), "less_than_equal": ("le", "at most")}
+    if err["type"] in bounds:
+        key, word = bounds[err["type"]]
+        return f"give a value {word} {ctx.get(key)}"
+    if err["type"] == "missing":
+        return "add it (docs/trials.md lists every field)"
+    if err["type"] in ("float_parsing", "int_parsing", "float_type", "int_type"):
+        return "write a plain number"
     if err["type"] == "union_tag_not_found":
         return (f"add 'distribution:' ({', '.join(DISTRIBUTIONS)})" if "parameters" in loc
                 else "add 'type: solid' or 'type: leukemia'")
@@ -408,7 +421,23 @@ def resolve_cohort(spec: CohortFile, source: str = "cohort", text: str = "", bas
         bounds = _check_catalogue_bounds(name, dist, unit, factor, f)
         draws.append(ParameterDraw(name, dist, unit, factor, bounds))
     cholesky = _correlation_factor(spec, [d.name for d in draws])
+    check_solver(spec.solver)
     return Cohort(spec, source, scenario, tuple(draws), cholesky, reference, text, base)
+
+
+def check_solver(options: dict) -> None:
+    """Validate the cohort's ``solver:`` options as :class:`tmesim.SolverOptions` would take them."""
+    from dataclasses import fields
+
+    from ..simulation import SolverOptions
+
+    known = [f.name for f in fields(SolverOptions)]
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise InputError(f"solver.{key}", "unknown solver option",
+                             f"did you mean {close[0]!r}?" if close else f"options: {', '.join(known)}")
+    SolverOptions(**options)
 
 
 def _cohort_dir():

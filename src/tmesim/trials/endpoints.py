@@ -16,7 +16,8 @@ on the model's cell counts, assessed at the output times from the baseline day o
   only if the next assessment is still PD against the same nadir (dated at the
   first; a PD at the last assessment counts);
 * best overall response: the best class up to and including the first PD (no
-  confirmation and no minimum SD duration, as in a randomised trial);
+  confirmation of CR/PR, as in a randomised trial); an SD counts only from
+  ``stable_disease_min_days`` after baseline (default 0);
 * time to progression (first PD; censored at the last assessment), progression-free
   survival (progression or, with ``death_above_cells``, the first time the burden
   reaches that lethal size), duration of response (first CR/PR to progression or
@@ -115,7 +116,7 @@ def solid_endpoints(t: np.ndarray, size: np.ndarray, cfg, baseline: float) -> di
     upto = np.where(first_pd[:, None] >= 0, k <= first_pd[:, None], True)  # assessments counted for the BOR
     any_cr = (is_cr & upto).any(axis=1)
     any_pr = (is_pr & upto & ~is_pd).any(axis=1)
-    any_sd = (~is_pd & upto).any(axis=1)
+    any_sd = (~is_pd & upto & (ta - baseline >= cfg.stable_disease_min_days - 1e-9)[None, :]).any(axis=1)
     bor = np.where(any_cr, "CR", np.where(any_pr, "PR", np.where(any_sd, "SD", "PD"))).astype(object)
     no_assessment = ta.size == 0
     bor[~valid | no_assessment] = "NE"

@@ -78,7 +78,7 @@ def batch_specs(cohort: Cohort, patients: np.ndarray, batch_size: int, numba_thr
         specs.append(BatchSpec(index=index, scenario=scenario, patients=ids, values=values, units=units,
                                endpoints=cohort.endpoints.model_dump(), baseline_day=cohort.baseline_day,
                                biomarkers=tuple(cohort.spec.biomarkers), timeseries=kept,
-                               numba_threads=numba_threads))
+                               numba_threads=numba_threads, solver=dict(cohort.spec.solver)))
     return specs
 
 
@@ -195,7 +195,8 @@ def run_values(cohort: Cohort, values: dict[str, np.ndarray], executor=None, pro
         specs = [BatchSpec(index=i, scenario=scenario, patients=np.arange(s, min(s + size, n), dtype=np.int64),
                            values={k: v[s:s + size] for k, v in internal.items()},
                            units={k: factor[k] for k in values}, endpoints=cohort.endpoints.model_dump(),
-                           baseline_day=cohort.baseline_day, timeseries=(), numba_threads=executor.numba_threads())
+                           baseline_day=cohort.baseline_day, timeseries=(), numba_threads=executor.numba_threads(),
+                           solver=dict(cohort.spec.solver))
                  for i, s in enumerate(range(0, n, size))]
         for spec, result in executor.run(run_batch, specs):
             if isinstance(result, BaseException):
