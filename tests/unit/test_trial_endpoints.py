@@ -37,7 +37,7 @@ def test_recist_classes_and_times():
         traj([(0, 1), (10, 0.1), (40, 0.1)]),  # CR: volume 1e-3 of baseline, below 1%
         traj([(0, 1), (10, 0.6), (40, 0.6)]),  # PR: -40% diameter, never progresses
         traj([(0, 1), (40, 1.1)]),  # SD: +10%
-        traj([(0, 1), (5, 1.25), (40, 2)]),  # PD: +20% at day 4
+        traj([(0, 1), (5, 1.3), (40, 2)]),  # PD: +24% on day 4 (+18% on day 3)
         traj([(0, 1), (10, 0.6), (20, 0.6), (30, 0.8)]),  # PR then PD: +20% from the 0.6 nadir at 0.72
     ]
     out = solid(rows, stable_disease_min_days=7)
