@@ -48,9 +48,9 @@ def test_recist_classes_and_times():
     assert out["ttp_days"][3] == 4.0
     assert out["progressed"][3] and not out["progressed"][1]
     assert out["ttp_days"][1] == 40.0 and not out["pfs_event"][1]  # censored at the last assessment
-    # PR reached (-30%) on day 5, progression at 0.72 diameter: day 20 + 10 * 0.12 / 0.2 = 26
-    assert out["response_day"][4] == 5.0
-    assert out["ttp_days"][4] == 26.0 and out["dor_days"][4] == 21.0 and out["dor_event"][4]
+    # -30% (0.7) is passed on day 8 (0.76 at day 6, 0.68 at day 8); +20% from the 0.6 nadir (0.72) on day 26
+    assert out["response_day"][4] == 8.0
+    assert out["ttp_days"][4] == 26.0 and out["dor_days"][4] == 18.0 and out["dor_event"][4]
 
 
 def test_volume_measure_and_thresholds_are_configurable():
