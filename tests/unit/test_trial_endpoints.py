@@ -38,7 +38,7 @@ def test_recist_classes_and_times():
         traj([(0, 1), (10, 0.6), (40, 0.6)]),  # PR: -40% diameter, never progresses
         traj([(0, 1), (40, 1.1)]),  # SD: +10%
         traj([(0, 1), (5, 1.3), (40, 2)]),  # PD: +24% on day 4 (+18% on day 3)
-        traj([(0, 1), (10, 0.6), (20, 0.6), (30, 0.8)]),  # PR then PD: +20% from the 0.6 nadir at 0.72
+        traj([(0, 1), (10, 0.6), (20, 0.6), (30, 0.85)]),  # PR then PD: +20% from the 0.6 nadir at 0.72
     ]
     out = solid(rows, stable_disease_min_days=7)
     assert list(out["recist"]) == ["CR", "PR", "SD", "PD", "PR"]
@@ -48,9 +48,9 @@ def test_recist_classes_and_times():
     assert out["ttp_days"][3] == 4.0
     assert out["progressed"][3] and not out["progressed"][1]
     assert out["ttp_days"][1] == 40.0 and not out["pfs_event"][1]  # censored at the last assessment
-    # -30% (0.7) is passed on day 8 (0.76 at day 6, 0.68 at day 8); +20% from the 0.6 nadir (0.72) on day 26
+    # -30% (0.7) is passed on day 8 (0.76 at day 6, 0.68 at day 8); +20% from the 0.6 nadir (0.72) on day 25 (0.725)
     assert out["response_day"][4] == 8.0
-    assert out["ttp_days"][4] == 26.0 and out["dor_days"][4] == 18.0 and out["dor_event"][4]
+    assert out["ttp_days"][4] == 25.0 and out["dor_days"][4] == 17.0 and out["dor_event"][4]
 
 
 def test_volume_measure_and_thresholds_are_configurable():
