@@ -84,7 +84,8 @@ def figure_survival(patients: pd.DataFrame, cohort) -> Figure:
     ax.set_ylabel(f"{label} (probability)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Kaplan-Meier: {label}, 95% bands")
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
     return fig
 
 
