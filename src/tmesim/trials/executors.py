@@ -94,7 +94,7 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, n_workers: int | None = None, timeout_s: float = 20.0):
+    def __init__(self, address: str | None = None, n_workers: int | None = None, timeout_s: float = 10.0):
         if address is None and (not isinstance(n_workers, int) or n_workers < 1):
             raise InputError("--dask-local", f"must be a positive integer, got {n_workers!r}")
         self.address = address
