@@ -614,6 +614,31 @@ def calibrate(
     stdout.print(f"parameter set written to [bold]{path}[/bold] (use it with `parameter_set: {path}` in a scenario)")
 
 
+@bench_app.command("trial")
+def bench_trial(
+    quick: Annotated[bool, typer.Option("--quick", help="1,000 patients instead of 10,000.")] = False,
+    patients: Annotated[int | None, typer.Option(help="Virtual patients (default: 10,000; 1,000 with --quick).")] = None,
+    days: Annotated[float | None, typer.Option(help="Simulated days (default: 365).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Patients per task.")] = 250,
+    no_dask: Annotated[bool, typer.Option("--no-dask", help="Skip the Dask measurement.")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
+) -> None:
+    """Time a whole virtual trial (1 and 2 local workers, Dask) against the engine's time for the same patients."""
+    for name, value in (("patients", patients), ("batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise InputError(f"--{name}", f"got {value}", "give a positive integer")
+    if days is not None and not (math.isfinite(days) and days > 0):
+        raise InputError("--days", f"got {days}", "give a positive number")
+    from tmesim.bench import bench_trial as measure
+
+    result = measure(n_patients=patients, days=days, quick=quick, batch_size=batch_size, dask=not no_dask,
+                     verbose=True)
+    flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
+    stdout.print(mapping_table("Virtual trial benchmark", flat, ("metric", "value")))
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)

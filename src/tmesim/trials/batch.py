@@ -82,12 +82,27 @@ def _set_threads(n: int | None) -> None:
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
+_SCENARIOS: dict[str, object] = {}
+
+
+def _scenario(data: dict):
+    """The validated scenario of a batch, built once per worker process (its parameters resolve once)."""
+    import json
+
+    from ..scenario import build_scenario
+
+    key = json.dumps(data, sort_keys=True)
+    if key not in _SCENARIOS:
+        _SCENARIOS.clear()
+        _SCENARIOS[key] = build_scenario(data, "trial scenario")
+    return _SCENARIOS[key]
+
+
 def simulate_batch(spec: BatchSpec) -> xr.Dataset:
     """The batch's Dataset: every arm of the trial's scenario for the batch's patients."""
-    from ..scenario import build_scenario
     from ..simulation import Simulation, SolverOptions
 
-    scenario = build_scenario(spec.scenario, "trial scenario")
+    scenario = _scenario(spec.scenario)
     with _ENGINE_LOCK:
         _set_threads(spec.numba_threads)
         ds = Simulation(scenario, patient_values=spec.values, solver=SolverOptions(**spec.solver)).run()

@@ -68,7 +68,9 @@ def check_names(cohort: Cohort) -> None:
 
 def batch_specs(cohort: Cohort, patients: np.ndarray, batch_size: int, numba_threads: int | None) -> list[BatchSpec]:
     """Batches of ``batch_size`` patients (ids in order) with their drawn values in internal units."""
+    # the cohort size is the batch's, so that Simulation does not rebuild the scenario
     scenario = cohort.scenario.model_dump(mode="json")
+    scenario["cohort"] = {"size": min(batch_size, len(patients)) or 1, "variability": {}}
     units = {d.name: (d.unit, d.factor) for d in cohort.draws}
     kept = tuple(dict.fromkeys([cohort.endpoints.size_variable, *cohort.spec.timeseries]))
     specs = []
