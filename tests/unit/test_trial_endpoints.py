@@ -136,3 +136,8 @@ def test_roc_auc():
     assert roc_auc([1, 2, 3, 4], [True, True, False, False]) == 0.0
     assert roc_auc([1, 1, 1, 1], [True, False, True, False]) == 0.5
     assert math.isnan(roc_auc([1, 2], [True, True]))
+
+
+def test_no_assessment_before_the_horizon_is_not_evaluable():
+    out = solid([traj([(0, 1), (40, 0.5)])], assessment_every_days=50)
+    assert out["recist"][0] == "NE" and np.isnan(out["best_change_pct"][0])

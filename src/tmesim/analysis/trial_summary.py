@@ -36,6 +36,13 @@ def _rate(row: dict, name: str, mask: pd.Series, n: int) -> None:
     row[f"{name}_rate"], row[f"{name}_lo"], row[f"{name}_hi"] = rate, lo, hi
 
 
+def _median(values: pd.Series) -> float:
+    """Median of the finite values (NaN, without a warning, when there are none)."""
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(np.median(finite)) if finite.size else math.nan
+
+
 def comparison_table(patients: pd.DataFrame, cohort) -> pd.DataFrame:
     """Per arm: Cox hazard ratio against the reference arm (with 95% interval and p) and log-rank p, on the
     survival endpoint (PFS for solid tumours, EFS for leukaemia)."""
@@ -75,13 +82,13 @@ def arm_table(patients: pd.DataFrame, cohort) -> pd.DataFrame:
             evaluable = sub[sub["recist"] != "NE"]
             _rate(row, "objective_response", evaluable["objective_response"], len(evaluable))
             _rate(row, "disease_control", evaluable["recist"].isin(["CR", "PR", "SD"]), len(evaluable))
-            row["median_best_change_pct"] = float(sub["best_change_pct"].median()) if n else math.nan
+            row["median_best_change_pct"] = _median(sub["best_change_pct"])
         else:
             _rate(row, "remission", sub["remission"], n)
             _rate(row, "mrd_negative", sub["mrd_negative"], n)
             remitters = sub[sub["remission"].fillna(False).astype(bool)]
             _rate(row, "relapse", remitters["relapse"], len(remitters))
-            row["median_log10_burden_mean"] = float(sub["log10_burden_mean"].median()) if n else math.nan
+            row["median_log10_burden_mean"] = _median(sub["log10_burden_mean"])
         med, lo, hi = median_survival(sub[time_col], sub[event_col].astype(bool))
         name = time_col.removesuffix("_days")
         row[f"{name}_events"] = int(sub[event_col].fillna(False).astype(bool).sum())

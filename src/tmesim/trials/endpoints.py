@@ -74,6 +74,8 @@ def assessment_days(t: np.ndarray, baseline: float, every: float | None) -> np.n
 
 def _first(mask: np.ndarray) -> np.ndarray:
     """Index of the first True per row, -1 where none."""
+    if mask.shape[1] == 0:
+        return np.full(mask.shape[0], -1)
     idx = np.argmax(mask, axis=1)
     return np.where(mask.any(axis=1), idx, -1)
 
