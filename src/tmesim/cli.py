@@ -509,7 +509,12 @@ def trial(
     from tmesim.trials import run_trial
 
     out_dir = out or default_run_dir(f"trial-{spec.name}")
-    with _patient_bar(not quiet and stderr.is_terminal) as progress:
+    from tmesim.trials.runner import check_names
+    from tmesim.trials.store import TrialStore
+
+    TrialStore(out_dir, spec).open()  # refuse another trial's folder before starting anything
+    check_names(spec)  # loads the engine, which forked workers then inherit
+    with executor, _patient_bar(not quiet and stderr.is_terminal) as progress:  # workers start before the bar's thread
         result = run_trial(spec, out_dir, executor, progress)
     if quiet:
         print(out_dir)

@@ -3,7 +3,7 @@
 One page a scientist opens in a browser, with nothing to fetch: every figure is
 embedded as a ``data:image/png;base64`` URI and the styles are inline. Sections,
 each a ``<section id=...>`` whose tables carry ids (so tests and scripts can
-find them): ``summary``, ``arms`` (table ``arms``), ``comparisons`` (table
+find them): ``summary``, ``arms`` (tables ``arms-summary`` and ``arms``), ``comparisons`` (table
 ``comparisons``), ``figures``, ``biomarkers`` (table ``biomarkers``), ``failed``
 (table ``failed``), ``cohort`` (table ``distributions`` and the cohort file),
 ``parameters`` (table ``parameters``: the scenario's resolved parameters with
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REPORT_TABLES = ("arms", "comparisons", "biomarkers", "failed", "distributions", "parameters", "provenance")
+REPORT_TABLES = ("arms-summary", "arms", "comparisons", "biomarkers", "failed", "distributions", "parameters", "provenance")
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -29,7 +29,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.82em;margin:.6em 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
-td.text{text-align:left;white-space:normal;max-width:40em}
+td.text{text-align:left;white-space:normal;max-width:40em;min-width:4em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}
 .note{color:#555;font-size:.9em}
@@ -69,7 +69,7 @@ def html_table(df: pd.DataFrame, table_id: str, max_rows: int | None = None) -> 
         cells = []
         for value in row:
             text = _fmt(value)
-            cls = ' class="text"' if isinstance(value, str) and len(value) > 30 else ""
+            cls = ' class="text"' if isinstance(value, str) else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{note}'
@@ -109,6 +109,33 @@ def distribution_table(cohort) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "distribution", "arguments", "unit", "effective bounds", "median"])
 
 
+def arms_at_a_glance(arms: pd.DataFrame, cohort) -> pd.DataFrame:
+    """The main per-arm results, one column per arm: counts, rates and medians with their 95% intervals."""
+    def pct(r, name):
+        v = r[f"{name}_rate"]
+        return "-" if not math.isfinite(v) else f"{100 * v:.1f}% ({100 * r[name + '_lo']:.1f}-{100 * r[name + '_hi']:.1f})"
+
+    def days(r, name):
+        m, lo, hi = r[f"median_{name}_days"], r[f"median_{name}_lo"], r[f"median_{name}_hi"]
+        return "not reached" if m == lo == hi == math.inf else f"{_fmt(m)} ({_fmt(lo)}-{_fmt(hi)})"
+
+    solid = cohort.endpoints.type == "solid"
+    survival = "pfs" if solid else "efs"
+    rows = {"patients": lambda r: str(r["patients"]), "failed integrations": lambda r: str(r["failed"])}
+    if solid:
+        rows["CR / PR / SD / PD / NE"] = lambda r: " / ".join(str(r[c]) for c in ("CR", "PR", "SD", "PD", "NE"))
+    for name in (("objective_response", "disease_control") if solid else ("remission", "mrd_negative", "relapse")):
+        rows[name.replace("_", " ") + " rate"] = lambda r, n=name: pct(r, n)
+    rows[f"median {survival.upper()} (days)"] = lambda r: days(r, survival)
+    rows[f"{survival.upper()} at the horizon"] = lambda r: _fmt(float(r[f"{survival}_at_horizon"]))
+    rows["hazard ratio vs reference"] = lambda r: ("reference" if r["arm"] == cohort.reference_arm else
+                                                   "-" if not math.isfinite(r["hr_lo"]) else
+                                                   f"{r['hazard_ratio']:.3g} ({r['hr_lo']:.3g}-{r['hr_hi']:.3g})")
+    rows["log-rank p vs reference"] = lambda r: _fmt(float(r["logrank_p"]))
+    records = [r for _, r in arms.iterrows()]
+    return pd.DataFrame([{"": label, **{str(r["arm"]): cell(r) for r in records}} for label, cell in rows.items()])
+
+
 def provenance_table(cohort) -> pd.DataFrame:
     import lifelines
     import numpy
@@ -131,10 +158,13 @@ def provenance_table(cohort) -> pd.DataFrame:
 def endpoint_note(cohort) -> str:
     cfg = cohort.endpoints
     if cfg.type == "solid":
-        return (f"Solid-tumour endpoints on <code>{cfg.size_variable}</code> from day {cohort.baseline_day:g}: change in "
-                f"{cfg.measure} from baseline; CR below {cfg.complete_response_fraction:g} of the baseline cells, PR at "
-                f"{cfg.partial_response_pct:g}% or less, PD at +{cfg.progressive_disease_pct:g}% from the nadir "
-                f"(RECIST 1.1 thresholds); best overall response up to the first PD. Survival endpoint: "
+        every = ("every output" if cfg.assessment_every_days is None else f"every {cfg.assessment_every_days:g} days")
+        return (f"Solid-tumour endpoints on <code>{cfg.size_variable}</code> from day {cohort.baseline_day:g}, assessed "
+                f"{every}: change in {cfg.measure} from baseline; CR below {cfg.complete_response_fraction:g} of the "
+                f"baseline cells, PR at {cfg.partial_response_pct:g}% or less, PD at +{cfg.progressive_disease_pct:g}% "
+                "from the nadir (RECIST 1.1 thresholds)"
+                + ("; a PD counts only if the next assessment confirms it (iRECIST)" if cfg.confirm_progression else "")
+                + "; best overall response up to the first PD. Survival endpoint: "
                 f"progression-free survival" + (f" (death: burden above {cfg.death_above_cells:g} cells)"
                                                   if cfg.death_above_cells else "") + ".")
     return (f"Leukaemia endpoints on <code>{cfg.size_variable}</code> from day {cohort.baseline_day:g}: remission "
@@ -160,7 +190,8 @@ def render_report(cohort, patients: pd.DataFrame, arms: pd.DataFrame, comparison
         "of time-to-event endpoints are Kaplan-Meier medians with 95% intervals ('not reached' when the curve stays "
         "above one half). The arms hold the same virtual patients; tests treat them as independent samples.</p>"
         "</section>")
-    parts.append("<section id='arms'><h2>Arms</h2>" + html_table(arms, "arms") + "</section>")
+    parts.append("<section id='arms'><h2>Arms</h2>" + html_table(arms_at_a_glance(arms, cohort), "arms-summary")
+                 + "<h3>Every column of arms.csv</h3>" + html_table(arms, "arms") + "</section>")
     parts.append(f"<section id='comparisons'><h2>Comparisons with the reference arm "
                  f"({html.escape(cohort.reference_arm)})</h2>" + html_table(comparisons, "comparisons") + "</section>")
     figs = []

@@ -65,14 +65,19 @@ class LocalExecutor:
         return f"local processes: {self.workers} x {self.threads_per_worker} numba thread(s)"
 
     def __enter__(self) -> "LocalExecutor":
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
-                                         initializer=_init_worker, initargs=(self.threads_per_worker,))
-        self._pool.submit(_noop, 0).result()  # start the processes now, before any progress-bar thread
+        """Start the worker processes (entering again while started only counts: the outermost exit stops
+        them, so a caller can start them before its own threads, e.g. a progress bar)."""
+        self._depth = getattr(self, "_depth", 0) + 1
+        if self._pool is None:
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
+                                             initializer=_init_worker, initargs=(self.threads_per_worker,))
+            self._pool.submit(_noop, 0).result()  # all processes start with the first task
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._pool is not None:
+        self._depth -= 1
+        if self._depth == 0 and self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
@@ -116,6 +121,9 @@ class DaskExecutor:
     def __enter__(self) -> "DaskExecutor":
         from distributed import Client, LocalCluster
 
+        self._depth = getattr(self, "_depth", 0) + 1
+        if self.client is not None:
+            return self
         if self.address is not None:
             try:
                 self.client = Client(self.address, timeout=f"{self.timeout_s}s")
@@ -131,6 +139,9 @@ class DaskExecutor:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
         if self.client is not None:
             self.client.close()
             self.client = None
