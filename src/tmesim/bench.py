@@ -324,7 +324,10 @@ def bench_trial(n_patients: int | None = None, days: float | None = None, quick:
 
     Returns the times and the ratios the issue sets targets for: ``trial_vs_engine`` (2 workers / engine;
     target <= 1.15), ``scaling_1_to_2_workers`` (target >= 1.8) and ``dask_overhead`` (Dask / 2 local
-    workers - 1; target < 0.10), and whether the outputs of every run were identical.
+    workers - 1; target < 0.10), and whether the outputs of every run were identical. Each phase also
+    reports its CPU seconds (this process and its ended worker processes; ``*_cpu_s``) and the 1-minute
+    load average at its start and end (``*_load``): on a shared machine the wall-clock ratios move with
+    the load, the CPU ratios much less.
     """
     import shutil
     import tempfile
@@ -354,14 +357,26 @@ def bench_trial(n_patients: int | None = None, days: float | None = None, quick:
     specs = batch_specs(cohort, np.arange(n), batch_size, None)
     scenario = build_scenario(specs[0].scenario)
     scenario.base_parameters  # resolved once, as a worker does
-    t = time.perf_counter()
+    import os
+    import resource
+
+    def cpu() -> float:
+        """CPU seconds of this process and of its children that have ended (worker processes)."""
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    load0 = os.getloadavg()[0]
+    t, c = time.perf_counter(), cpu()
     for spec in specs:
         Simulation(scenario, patient_values=spec.values).run()
-    engine_s = time.perf_counter() - t
-    say(f"engine: {n} patients x {len(cohort.arms)} arms x {days:g} days in {engine_s:.1f} s")
+    engine_s, engine_cpu_s = time.perf_counter() - t, cpu() - c
+    say(f"engine: {n} patients x {len(cohort.arms)} arms x {days:g} days in {engine_s:.1f} s "
+        f"({engine_cpu_s:.1f} CPU s, load {load0:.1f}-{os.getloadavg()[0]:.1f})")
     root = Path(tempfile.mkdtemp(prefix="tmesim-bench-trial-"))
     out: dict[str, Any] = {"n_patients": n, "arms": len(cohort.arms), "days": days, "batch_size": batch_size,
-                           "engine_s": engine_s}
+                           "engine_s": engine_s, "engine_cpu_s": engine_cpu_s,
+                           "engine_load": [round(load0, 2), round(os.getloadavg()[0], 2)]}
     try:
         runs = {"trial_1_worker_s": ("one", lambda: LocalExecutor(1, threads_per_worker=1)),
                 "trial_2_workers_s": ("two", lambda: LocalExecutor(2, threads_per_worker=1))}
@@ -369,17 +384,23 @@ def bench_trial(n_patients: int | None = None, days: float | None = None, quick:
             runs["trial_dask_s"] = ("dask", lambda: DaskExecutor(n_workers=2))
         results = {}
         for key, (folder, make) in runs.items():
-            t = time.perf_counter()
+            load0 = os.getloadavg()[0]
+            t, c = time.perf_counter(), cpu()
             results[key] = run_trial(cohort, root / folder, make())
             out[key] = time.perf_counter() - t
+            out[key.replace("_s", "_cpu_s")] = cpu() - c
+            out[key.replace("_s", "_load")] = [round(load0, 2), round(os.getloadavg()[0], 2)]
             out[key.replace("_s", "_timings")] = {k: round(v, 3) for k, v in results[key].timings.items()}
-            say(f"{key}: {out[key]:.1f} s")
+            say(f"{key}: {out[key]:.1f} s ({out[key.replace('_s', '_cpu_s')]:.1f} CPU s, load "
+                f"{load0:.1f}-{os.getloadavg()[0]:.1f})")
         out["trial_vs_engine"] = out["trial_2_workers_s"] / engine_s
+        out["trial_cpu_vs_engine_cpu"] = out["trial_2_workers_cpu_s"] / engine_cpu_s
         out["trial_1_worker_vs_engine"] = out["trial_1_worker_s"] / engine_s
         out["scaling_1_to_2_workers"] = out["trial_1_worker_s"] / out["trial_2_workers_s"]
         if dask:
             out["trial_dask_vs_engine"] = out["trial_dask_s"] / engine_s
             out["dask_overhead"] = out["trial_dask_s"] / out["trial_2_workers_s"] - 1.0
+            out["dask_cpu_overhead"] = out["trial_dask_cpu_s"] / out["trial_2_workers_cpu_s"] - 1.0
         files = [(root / f / "patients.parquet").read_bytes() for f, _ in runs.values()]
         out["identical_outputs"] = all(b == files[0] for b in files)
         first = next(iter(results.values()))

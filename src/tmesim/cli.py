@@ -638,7 +638,7 @@ def bench_trial(
 
     result = measure(n_patients=patients, days=days, quick=quick, batch_size=batch_size, dask=not no_dask,
                      verbose=True)
-    flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
+    flat = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
     stdout.print(mapping_table("Virtual trial benchmark", flat, ("metric", "value")))
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
