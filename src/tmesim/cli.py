@@ -182,22 +182,57 @@ def run(
     days: Annotated[float | None, typer.Option(help="Simulated duration in days (default: the scenario's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output directory.")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", metavar="DIR",
+                     help="Continue a stopped spatial run whose output folder was DIR, from its last checkpoint."),
+    ] = None,
 ) -> None:
-    """Run a scenario, write its outputs and print a per-arm summary."""
+    """Run a scenario, write its outputs and print a per-arm summary.
+
+    A spatial run writes into DIR.partial (snapshots, pictures and checkpoints as it goes) and renames it to
+    DIR when it ends; if it is stopped, `--resume DIR` continues it and ends as the uninterrupted run would."""
     from tmesim.scenario import load_scenario
 
-    scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
+    if resume is not None:
+        given = [name for name, v in (("--set", overrides), ("--days", days), ("--seed", seed), ("--out", out)) if v]
+        if given or scenario != FLAGSHIP_SCENARIO:
+            raise InputError("--resume", f"given with {', '.join(given) or 'a scenario'}",
+                             "resume takes the run folder only: the scenario is the one saved in it")
+        from tmesim.io.outputs import SCENARIO_FILE, find_resumable
+
+        partial = find_resumable(resume)
+        scn = load_scenario(partial / SCENARIO_FILE)
+        out = resume
+    else:
+        scn = load_scenario(scenario).with_overrides(parameters=parse_overrides(overrides or []), days=days, seed=seed)
     # the engine, xarray and matplotlib load only once the input is known to be valid
     from tmesim.analysis import summarize, write_analysis
-    from tmesim.io.outputs import check_output_dir, default_run_dir, write_run
+    from tmesim.io.outputs import check_output_dir, default_run_dir, finish_resumable, start_resumable, write_run
     from tmesim.simulation import Simulation
 
     out_dir = out or default_run_dir(scn.name)
     check_output_dir(out_dir)
-    with progress_bar(not quiet and stderr.is_terminal) as progress:
-        ds = Simulation(scn).run(progress)
-    check_solver_status(ds)
-    out_dir = write_run(ds, scn.to_yaml(), out_dir, extra=lambda folder: write_analysis(ds, folder))
+    if scn.scale == "spatial":
+        from tmesim.spatial.outputs import Recorder
+
+        if resume is None:
+            partial = start_resumable(out_dir, scn.to_yaml())
+        with progress_bar(not quiet and stderr.is_terminal) as progress:
+            ds = Simulation(scn).run(progress, recorder=Recorder(partial))
+        try:
+            check_solver_status(ds)
+        except SimulationError as exc:
+            raise SimulationError(f"{exc}; the snapshots up to the failure are in {partial}") from None
+        out_dir = finish_resumable(ds, scn.to_yaml(), partial, out_dir,
+                                   extra=lambda folder: write_analysis(ds, folder))
+    else:
+        if resume is not None:
+            raise InputError("--resume", f"scenario {scn.name!r} is well-mixed", "only spatial runs resume")
+        with progress_bar(not quiet and stderr.is_terminal) as progress:
+            ds = Simulation(scn).run(progress)
+        check_solver_status(ds)
+        out_dir = write_run(ds, scn.to_yaml(), out_dir, extra=lambda folder: write_analysis(ds, folder))
     if quiet:
         print(out_dir)
         return

@@ -34,6 +34,7 @@ from .errors import InputError
 from .params import ParameterSet, load_parameter_set
 from .params.index import CATALOGUE
 from .protocols import drugs
+from .spatial.config import SpatialConfig
 
 DEFAULT_SCENARIO = "b16_icb_ferroptosis"
 
@@ -133,7 +134,8 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     parameter_set: str = "mouse_b16_icb_ferroptosis"
-    scale: Literal["wellmixed"] = "wellmixed"
+    scale: Literal["wellmixed", "spatial"] = "wellmixed"
+    spatial: SpatialConfig | None = None
     parameters: dict[str, Any] = {}
     days: float = Field(gt=0, le=3650, allow_inf_nan=False)
     output_interval_hours: float = Field(default=6.0, gt=0, allow_inf_nan=False)
@@ -147,6 +149,16 @@ class Scenario(_Strict):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"arm names must be unique; repeated: {', '.join(sorted(dup))}")
+        return self
+
+    @model_validator(mode="after")
+    def _spatial_section(self):
+        if self.scale == "spatial" and self.spatial is None:
+            raise ValueError("scale 'spatial' needs a 'spatial:' section (domain_um, site_um, geometry, ...)")
+        if self.scale != "spatial" and self.spatial is not None:
+            raise ValueError("a 'spatial:' section needs scale: spatial")
+        if self.scale == "spatial" and self.cohort.size > 1:
+            raise ValueError("a spatial scenario runs replicates (spatial.replicates), not a cohort")
         return self
 
     # ------------------------------------------------------------------ API

@@ -135,6 +135,12 @@ class Simulation:
         if self.scenario.scale == "wellmixed":
             from .wellmixed import engine
             return engine
+        if self.scenario.scale == "spatial":
+            if self.patient_values:
+                raise InputError("patient_values", "a spatial scenario runs replicates of one parameter set",
+                                 "run a virtual cohort at the well-mixed scale")
+            from .spatial import engine
+            return engine
         raise InputError("scale", f"no engine for scale {self.scenario.scale!r}")
 
     def compile(self):
@@ -142,15 +148,23 @@ class Simulation:
         :class:`~tmesim.protocols.schedule.Batch`: parameter values, resolved rows, event tables)."""
         return self._engine().compile_rows(self)
 
-    def run(self, progress: Callable[[float], None] | None = None, *, raise_on_failure: bool = False):
+    def run(self, progress: Callable[[float], None] | None = None, *, raise_on_failure: bool = False, recorder=None):
         """Run every arm and patient; return the results Dataset (see :mod:`tmesim.results`).
 
         ``progress`` is called with the fraction done (0..1). A row whose
         integration fails is reported in ``solver_status``/``solver_message``
         and the others go on; ``raise_on_failure`` raises
-        :class:`~tmesim.errors.SimulationError` instead.
+        :class:`~tmesim.errors.SimulationError` instead. ``recorder``
+        (spatial runs: :class:`tmesim.spatial.outputs.Recorder`) writes
+        snapshots and checkpoints, and resumes from its folder's checkpoint.
         """
-        ds = self._engine().run(self, progress)
+        engine = self._engine()
+        if recorder is not None:
+            if self.scenario.scale != "spatial":
+                raise InputError("recorder", "only spatial runs write snapshots and checkpoints")
+            ds = engine.run(self, progress, recorder=recorder)
+        else:
+            ds = engine.run(self, progress)
         if raise_on_failure:
             from .results import raise_on_failure as check
 

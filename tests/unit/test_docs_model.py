@@ -43,13 +43,15 @@ def _read(rel: str) -> str:
 
 
 def used_parameters() -> set[str]:
-    """Catalogue names the model reads: every source of the engine's row layout (cell programs and
-    closures) and of CAR T manufacturing."""
+    """Catalogue names the well-mixed model reads: every source of the engine's row layout (cell programs
+    and closures) and of CAR T manufacturing."""
     return ROW.parameters() | set(products.PARAMS.fields)
 
 
 def test_every_catalogue_parameter_is_read_by_a_group() -> None:
-    names = used_parameters()
+    from tmesim.spatial.layout import ROW as SPATIAL_ROW
+
+    names = used_parameters() | SPATIAL_ROW.parameters()
     assert len(names) > 150
     assert sorted(names - set(CATALOGUE)) == [], "groups read parameters the catalogue lacks"
     assert sorted(set(CATALOGUE) - names) == [], "catalogue parameters no group reads"

@@ -187,8 +187,76 @@ def write_run(ds: xr.Dataset, scenario_yaml: str, out_dir: Path, extra: Callable
         If ``out_dir`` exists and is not an empty directory.
     """
     with atomic_dir(out_dir) as tmp:
-        write_timeseries(ds, tmp / TIMESERIES_FILE)
-        (tmp / SCENARIO_FILE).write_text(scenario_yaml, encoding="utf-8")
-        if extra is not None:
-            extra(tmp)
+        write_run_files(ds, scenario_yaml, tmp, extra)
+    return Path(out_dir)
+
+
+def write_run_files(ds: xr.Dataset, scenario_yaml: str, folder: Path, extra: Callable[[Path], Any] | None = None) -> None:
+    """Write a run's time series, its scenario and ``extra(folder)`` into an existing ``folder``."""
+    write_timeseries(ds, folder / TIMESERIES_FILE)
+    (folder / SCENARIO_FILE).write_text(scenario_yaml, encoding="utf-8")
+    if extra is not None:
+        extra(folder)
+
+
+#: Suffix of the folder a resumable (spatial) run writes into until it ends.
+RESUMABLE_SUFFIX = ".partial"
+
+
+def resumable_dir(out_dir: Path) -> Path:
+    """The folder a resumable run writes into until it completes: ``<out_dir>.partial``.
+
+    Unlike :func:`atomic_dir`'s, its name does not depend on the process, so
+    ``tmesim run --resume OUT`` finds it after a kill. It holds the scenario,
+    the snapshots written so far and the latest checkpoint.
+    """
+    target = Path(out_dir).absolute()
+    return target.with_name(target.name + RESUMABLE_SUFFIX)
+
+
+def start_resumable(out_dir: Path, scenario_yaml: str) -> Path:
+    """Create ``<out_dir>.partial`` for a new resumable run and write the scenario into it; return it.
+
+    Raises
+    ------
+    InputError
+        If ``out_dir`` is not missing or empty, or a killed run's folder is
+        already there (resume it or remove it).
+    """
+    check_output_dir(out_dir)
+    partial = resumable_dir(out_dir)
+    if partial.exists():
+        raise InputError("out_dir", f"{partial} holds an unfinished run",
+                         f"continue it with `tmesim run --resume {out_dir}`, or delete {partial}")
+    partial.mkdir(parents=True)
+    (partial / SCENARIO_FILE).write_text(scenario_yaml, encoding="utf-8")
+    return partial
+
+
+def find_resumable(out_dir: Path) -> Path:
+    """The unfinished run folder of ``out_dir`` (for ``--resume``).
+
+    Raises
+    ------
+    InputError
+        If there is none, or it holds no scenario.
+    """
+    partial = resumable_dir(out_dir)
+    if not (partial / SCENARIO_FILE).is_file():
+        if Path(out_dir).is_dir() and (Path(out_dir) / TIMESERIES_FILE).is_file():
+            raise InputError("--resume", f"{out_dir} is a finished run", "nothing to resume")
+        raise InputError("--resume", f"no unfinished run for {out_dir} (looked for {partial}/{SCENARIO_FILE})",
+                         "give the output folder of a spatial run that was stopped")
+    return partial
+
+
+def finish_resumable(ds: xr.Dataset, scenario_yaml: str, partial: Path, out_dir: Path,
+                     extra: Callable[[Path], Any] | None = None) -> Path:
+    """Write the run's files into ``partial`` and rename it to ``out_dir``; return ``out_dir``."""
+    write_run_files(ds, scenario_yaml, partial, extra)
+    check_output_dir(out_dir)
+    target = Path(out_dir).absolute()
+    if target.exists():
+        target.rmdir()
+    os.replace(partial, target)
     return Path(out_dir)

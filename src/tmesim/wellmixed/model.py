@@ -259,7 +259,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     dydt[S.cd8_effector] += fh.anergy_exit * cd8a - (fh.anergy + fh.senescence) * cd8e
     dydt[S.cd8_anergic] = fh.anergy * cd8e - (fh.anergy_exit + ph.effector_death_rate) * cd8a
     dydt[S.cd8_senescent] = fh.senescence * cd8e - ph.senescent_death_rate * cd8s
-    treg_growth, treg_il10, treg_tgfb = t_cell.treg_fate(signals.help, x, p.treg)
+    _, _, treg_growth, treg_il10, treg_tgfb = t_cell.treg_fate(signals.help, x, p.treg)
     dydt[S.treg] = infl_treg + treg_growth * treg
     dydt[S.t_cell_ferroptosis] = tf
 

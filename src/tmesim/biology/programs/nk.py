@@ -22,9 +22,9 @@ PARAMS = ParamGroup(
     doc="the NK cell program: activation, killing, IFN-gamma secretion, IL-12-driven division",
 )
 
-#: An NK cell's activation (>= 1), kill rate (kills/min, before IL-10/TGF-beta suppression) and net division
-#: minus death hazard (1/min).
-NKFate = namedtuple("NKFate", "activation kill_rate net_growth")
+#: An NK cell's activation (>= 1), kill rate (kills/min, before IL-10/TGF-beta suppression), division and
+#: death hazards and their difference (1/min).
+NKFate = namedtuple("NKFate", "activation kill_rate division death net_growth")
 
 
 @program_kernel
@@ -40,10 +40,13 @@ def program(il12, ifng, host_ifngr, mhc1, p):
     """
     il12_boost = kil.cytokine_boost(il12, p.il12_half, p.nk_il12_boost)
     act = il12_boost + p.nk_ifng_boost * host_ifngr * hill(ifng, p.ifng_half, 1.0)
+    division = p.nk_proliferation_rate * (il12_boost - 1.0)
     return NKFate(
         act,
         kil.nk_kill_rate(p.nk_max_kill_rate, mhc1, p.nk_mhc1_inhibition, act),
-        p.nk_proliferation_rate * (il12_boost - 1.0) - p.nk_death_rate,
+        division,
+        p.nk_death_rate,
+        division - p.nk_death_rate,
     )
 
 

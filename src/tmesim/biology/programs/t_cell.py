@@ -298,7 +298,10 @@ TREG_PARAMS = ParamGroup(
 
 @program_kernel
 def treg_fate(help_signal, ex_, p):
-    """A regulatory T cell's division minus death hazard (1/min), and its IL-10 and TGF-beta secretion
-    (molecules/min). ``help_signal``: IL-2 help (0..1); anti-CTLA-4 (``EX.ctla4_blockade``) depletes Tregs."""
-    return (p.treg_proliferation_rate * help_signal - p.treg_death_rate - p.ctla4_treg_depletion * ex_[EX.ctla4_blockade],
+    """A regulatory T cell's division and death hazards and their difference (1/min), and its IL-10 and
+    TGF-beta secretion (molecules/min): ``(division, death, net_growth, il10, tgfb)``. ``help_signal``: IL-2
+    help (0..1); anti-CTLA-4 (``EX.ctla4_blockade``) depletes Tregs."""
+    division = p.treg_proliferation_rate * help_signal
+    depletion = p.ctla4_treg_depletion * ex_[EX.ctla4_blockade]
+    return (division, p.treg_death_rate + depletion, division - p.treg_death_rate - depletion,
             p.treg_il10_secretion, p.treg_tgfb_secretion)
