@@ -390,6 +390,10 @@ def resolve_cohort(spec: CohortFile, source: str = "cohort", text: str = "", bas
     from ..params.loader import unknown_parameter
 
     scn = _resolve_scenario(spec, base)
+    if scn.scale != "wellmixed":
+        raise InputError("scenario", f"scenario {scn.name!r} is {scn.scale}: a trial draws a parameter set per "
+                                     "patient, which only the well-mixed engine runs",
+                         "use a well-mixed scenario")
     if scn.cohort.variability:
         raise InputError("scenario", f"scenario {scn.name!r} varies parameters through its own 'cohort:' "
                                      "(drawn per run, not per patient)",
