@@ -298,3 +298,114 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         "threading_layer": str(numba.threading_layer()),
         **({"solver_options": options.describe()} if options != SolverOptions() else {}),
     }
+
+
+# ------------------------------------------------------------------ trial
+#: ``tmesim bench trial``: 10,000 patients x 2 arms x 365 days (the issue's size); ``--quick``: 1,000.
+TRIAL_PATIENTS = 10_000
+TRIAL_QUICK_PATIENTS = 1_000
+TRIAL_COHORT = "b16_anti_pd1_ferroptosis"
+
+
+def bench_trial(n_patients: int | None = None, days: float | None = None, quick: bool = False,
+                batch_size: int = 250, dask: bool = True, verbose: bool = False) -> dict[str, Any]:
+    """Time a virtual trial end to end against the engine's own time for the same patients.
+
+    The cohort is the shipped ``b16_anti_pd1_ferroptosis`` (2 arms) run for ``days`` (365) with one output
+    a day. After a warm-up (JIT cache load), in this process:
+
+    1. the engine alone: :class:`tmesim.Simulation` on every batch of the trial (the same patients, values
+       and batch size), numba on every core: ``engine_s``;
+    2. the whole trial (draws, runs, endpoints, partitions, patients.parquet, figures, report) with local
+       processes: 1 worker of 1 numba thread (``trial_1_worker_s``) and 2 workers of 1 thread
+       (``trial_2_workers_s``);
+    3. the same through a Dask LocalCluster of 2 single-threaded worker processes, cluster start included
+       (``trial_dask_s``).
+
+    Returns the times and the ratios the issue sets targets for: ``trial_vs_engine`` (2 workers / engine;
+    target <= 1.15), ``scaling_1_to_2_workers`` (target >= 1.8) and ``dask_overhead`` (Dask / 2 local
+    workers - 1; target < 0.10), and whether the outputs of every run were identical. Each phase also
+    reports its CPU seconds (this process and its ended worker processes; ``*_cpu_s``) and the 1-minute
+    load average at its start and end (``*_load``): on a shared machine the wall-clock ratios move with
+    the load, the CPU ratios much less.
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tmesim.simulation import Simulation
+    from tmesim.trials import DaskExecutor, LocalExecutor, load_cohort, run_trial
+    from tmesim.trials.runner import batch_specs, check_names
+
+    n = int(n_patients or (TRIAL_QUICK_PATIENTS if quick else TRIAL_PATIENTS))
+    days = float(days or DAYS)
+    cohort = load_cohort(TRIAL_COHORT, patients=n, batch_size=batch_size)
+    cohort = type(cohort)(cohort.spec.model_copy(update={"days": days, "output_interval_hours": 24.0}),
+                          cohort.source, cohort.scenario.with_overrides(days=days, output_interval_hours=24.0),
+                          cohort.draws, cohort.cholesky, cohort.reference_arm, cohort.text, cohort.base)
+
+    def say(msg: str) -> None:
+        if verbose:
+            print(msg, flush=True)
+
+    t = time.perf_counter()
+    check_names(cohort)
+    say(f"warm-up: {time.perf_counter() - t:.1f} s")
+    # 1. the engine alone, on the trial's own batches
+    from tmesim.scenario import build_scenario
+
+    specs = batch_specs(cohort, np.arange(n), batch_size, None)
+    scenario = build_scenario(specs[0].scenario)
+    scenario.base_parameters  # resolved once, as a worker does
+    import os
+    import resource
+
+    def cpu() -> float:
+        """CPU seconds of this process and of its children that have ended (worker processes)."""
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    load0 = os.getloadavg()[0]
+    t, c = time.perf_counter(), cpu()
+    for spec in specs:
+        Simulation(scenario, patient_values=spec.values).run()
+    engine_s, engine_cpu_s = time.perf_counter() - t, cpu() - c
+    say(f"engine: {n} patients x {len(cohort.arms)} arms x {days:g} days in {engine_s:.1f} s "
+        f"({engine_cpu_s:.1f} CPU s, load {load0:.1f}-{os.getloadavg()[0]:.1f})")
+    root = Path(tempfile.mkdtemp(prefix="tmesim-bench-trial-"))
+    out: dict[str, Any] = {"n_patients": n, "arms": len(cohort.arms), "days": days, "batch_size": batch_size,
+                           "engine_s": engine_s, "engine_cpu_s": engine_cpu_s,
+                           "engine_load": [round(load0, 2), round(os.getloadavg()[0], 2)]}
+    try:
+        runs = {"trial_1_worker_s": ("one", lambda: LocalExecutor(1, threads_per_worker=1)),
+                "trial_2_workers_s": ("two", lambda: LocalExecutor(2, threads_per_worker=1))}
+        if dask:
+            runs["trial_dask_s"] = ("dask", lambda: DaskExecutor(n_workers=2))
+        results = {}
+        for key, (folder, make) in runs.items():
+            load0 = os.getloadavg()[0]
+            t, c = time.perf_counter(), cpu()
+            results[key] = run_trial(cohort, root / folder, make())
+            out[key] = time.perf_counter() - t
+            out[key.replace("_s", "_cpu_s")] = cpu() - c
+            out[key.replace("_s", "_load")] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+            out[key.replace("_s", "_timings")] = {k: round(v, 3) for k, v in results[key].timings.items()}
+            say(f"{key}: {out[key]:.1f} s ({out[key.replace('_s', '_cpu_s')]:.1f} CPU s, load "
+                f"{load0:.1f}-{os.getloadavg()[0]:.1f})")
+        out["trial_vs_engine"] = out["trial_2_workers_s"] / engine_s
+        out["trial_cpu_vs_engine_cpu"] = out["trial_2_workers_cpu_s"] / engine_cpu_s
+        out["trial_1_worker_vs_engine"] = out["trial_1_worker_s"] / engine_s
+        out["scaling_1_to_2_workers"] = out["trial_1_worker_s"] / out["trial_2_workers_s"]
+        if dask:
+            out["trial_dask_vs_engine"] = out["trial_dask_s"] / engine_s
+            out["dask_overhead"] = out["trial_dask_s"] / out["trial_2_workers_s"] - 1.0
+            out["dask_cpu_overhead"] = out["trial_dask_cpu_s"] / out["trial_2_workers_cpu_s"] - 1.0
+        files = [(root / f / "patients.parquet").read_bytes() for f, _ in runs.values()]
+        out["identical_outputs"] = all(b == files[0] for b in files)
+        first = next(iter(results.values()))
+        out["failed_runs"] = int((first.patients["status"] != 0).sum())
+        out["cores"] = len(__import__("os").sched_getaffinity(0))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return out

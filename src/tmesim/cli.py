@@ -676,6 +676,213 @@ def rules_check(
         print("<base> is the behaviour's value from the cell's program at run time.")
 
 
+# ---- tmesim trial / cohorts / sensitivity / calibrate / bench trial: virtual trials; see docs/trials.md ----
+@contextmanager
+def _patient_bar(enabled: bool, what: str = "patients") -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar over patients on stderr, yielding ``progress(done, total)`` (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _trial_table(arms: pd.DataFrame, kind: str) -> Table:
+    """Rich table of a trial's arms (one column per arm): patients, failures, response rates and the
+    survival median with 95% intervals, and the comparison with the reference arm."""
+    def rate(row, name):
+        value = row[f"{name}_rate"]
+        return "-" if not math.isfinite(value) else \
+            f"{100 * value:.1f}% ({100 * row[f'{name}_lo']:.1f}-{100 * row[f'{name}_hi']:.1f})"
+
+    def days(value):
+        return "not reached" if value == math.inf else _format_value(float(value), ".3g")
+
+    survival = "pfs" if kind == "solid" else "efs"
+    names = ("objective_response", "disease_control") if kind == "solid" else ("remission", "mrd_negative", "relapse")
+    metrics = {"patients": lambda r: str(r["patients"]), "failed integrations": lambda r: str(r["failed"])}
+    for name in names:
+        metrics[name.replace("_", " ") + " rate"] = lambda r, n=name: rate(r, n)
+    def median(r):
+        m, lo, hi = (r[f"median_{survival}_{k}"] for k in ("days", "lo", "hi"))
+        return "not reached" if m == lo == hi == math.inf else f"{days(m)} ({days(lo)}-{days(hi)})"
+
+    metrics[f"median {survival.upper()} (days)"] = median
+    metrics["HR vs reference"] = lambda r: "-" if not math.isfinite(r["hr_lo"]) else \
+        f"{r['hazard_ratio']:.2f} ({r['hr_lo']:.2f}-{r['hr_hi']:.2f})"
+    metrics["log-rank p vs reference"] = lambda r: _format_value(float(r["logrank_p"]), ".2g")
+    table = Table(title="Trial arms (95% intervals)", box=box.SIMPLE_HEAD)
+    table.add_column("", ratio=1, min_width=16)
+    for arm in arms["arm"]:
+        table.add_column(str(arm), justify="right", header_style="bold")
+    rows = [r for _, r in arms.iterrows()]
+    for label, cell in metrics.items():
+        table.add_row(label, *(cell(r) for r in rows))
+    return table
+
+
+@app.command()
+def trial(
+    cohort: Annotated[str, typer.Argument(metavar="COHORT", help="Cohort YAML file or a shipped cohort (see `tmesim cohorts`).")],
+    patients: Annotated[int | None, typer.Option(help="Virtual patients (default: the cohort's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/trial-<cohort>-<time>); rerun into it to resume.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler to run on, e.g. tcp://host:8786.")] = None,
+    dask_local: Annotated[int | None, typer.Option("--dask-local", metavar="N", help="Start a local Dask cluster of N worker processes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the patients' draws (default: the cohort's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Patients per task (default: the cohort's, 250).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
+) -> None:
+    """Run a virtual trial: draw the cohort, run every arm, write patients.parquet, arms.csv, figures and report.html."""
+    from tmesim.trials import load_cohort, make_executor
+
+    if workers is not None and (scheduler is not None or dask_local is not None):
+        raise InputError("--workers", "applies to local processes, not to Dask", "drop --workers, or drop --scheduler/--dask-local")
+    spec = load_cohort(cohort, patients=patients, seed=seed, batch_size=batch_size)
+    executor = make_executor(workers, scheduler, dask_local)
+    from tmesim.io.outputs import default_run_dir
+    from tmesim.trials import run_trial
+
+    out_dir = out or default_run_dir(f"trial-{spec.name}")
+    from tmesim.trials.runner import check_names
+    from tmesim.trials.store import TrialStore
+
+    TrialStore(out_dir, spec).open()  # refuse another trial's folder before starting anything
+    check_names(spec)  # loads the engine, which forked workers then inherit
+    with executor, _patient_bar(not quiet and stderr.is_terminal) as progress:  # workers start before the bar's thread
+        result = run_trial(spec, out_dir, executor, progress)
+    if quiet:
+        print(out_dir)
+        return
+    stdout.print(_trial_table(result.arms, spec.endpoints.type))
+    failed = int((result.patients["status"] != 0).sum())
+    stdout.print(f"{spec.n_patients} patients x {len(spec.arms)} arms: {result.n_run} run now, {result.n_skipped} "
+                 f"already recorded, {failed} runs failed to integrate (kept with their messages). "
+                 f"Outputs in [bold]{out_dir}[/bold] (report.html, patients.parquet, arms.csv).")
+
+
+@app.command()
+def cohorts() -> None:
+    """List the shipped trial cohorts."""
+    from tmesim.trials import list_cohorts
+
+    stdout.print(mapping_table("Cohorts", dict(list_cohorts()), ("name", "description")))
+
+
+def _split_names(items: list[str] | None) -> list[str]:
+    """``--params a,b --params c`` -> ``[a, b, c]`` (commas or repeats)."""
+    return [n.strip() for item in (items or []) for n in item.split(",") if n.strip()]
+
+
+@app.command()
+def sensitivity(
+    cohort: Annotated[str, typer.Argument(metavar="COHORT", help="Cohort YAML file or a shipped cohort.")],
+    endpoint: Annotated[str, typer.Option(help="Per-patient endpoint to analyse, e.g. best_change_pct, pfs_days, log10_burden_mean.")],
+    params: Annotated[list[str] | None, typer.Option("--params", help="Drawn parameters to vary, comma-separated (default: all the cohort draws).")] = None,
+    method: Annotated[str, typer.Option(help="sobol (first-order and total indices) or morris (screening).")] = "sobol",
+    samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2; runs = samples x (k + 2)) or Morris trajectories (runs = samples x (k + 1)).")] = 64,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/sensitivity-<cohort>-<time>).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler.")] = None,
+    dask_local: Annotated[int | None, typer.Option("--dask-local", metavar="N", help="Start a local Dask cluster of N workers.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the SALib sample (default: the cohort's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Global sensitivity of a trial endpoint to the cohort's parameters (SALib Sobol or Morris), per arm."""
+    from tmesim.analysis.sensitivity import check_request
+    from tmesim.trials import load_cohort, make_executor
+
+    spec = load_cohort(cohort)
+    check_request(spec, _split_names(params), endpoint, method, samples)
+    executor = make_executor(workers, scheduler, dask_local)
+    from tmesim.analysis.sensitivity import run_sensitivity, write_sensitivity
+    from tmesim.io.outputs import default_run_dir
+
+    out_dir = out or default_run_dir(f"sensitivity-{spec.name}")
+    with _patient_bar(not quiet and stderr.is_terminal, "runs") as progress:
+        result = run_sensitivity(spec, _split_names(params), endpoint, method, samples, executor, progress, seed)
+    files = write_sensitivity(result, out_dir)
+    table = Table(title=f"{method.capitalize()} sensitivity of {endpoint} (95% intervals)", box=box.SIMPLE_HEAD)
+    columns = ("S1", "S1_conf", "ST", "ST_conf") if method == "sobol" else ("mu_star", "mu_star_conf", "sigma")
+    for column in ("arm", "parameter", *columns):
+        table.add_column(column, justify="left" if column in ("arm", "parameter") else "right")
+    for _, row in result.table.iterrows():
+        table.add_row(str(row["arm"]), str(row["parameter"]), *(_format_value(float(row[c]), ".3g") for c in columns))
+    stdout.print(table)
+    stdout.print(f"{len(result.runs)} runs; written: {', '.join(str(f) for f in files)}")
+
+
+@app.command()
+def calibrate(
+    data: Annotated[Path, typer.Argument(metavar="DATA.csv", help="CSV of tumour sizes: columns arm, day, size (cells unless --cells-per-unit).")],
+    params: Annotated[list[str], typer.Option("--params", help="Parameters to fit, comma-separated.")],
+    scenario: Annotated[str, typer.Option(help="Scenario whose arms the data's arm names refer to.")] = FLAGSHIP_SCENARIO,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Parameter-set YAML to write (default <DATA>_fitted.yaml beside the data).")] = None,
+    size_variable: Annotated[str, typer.Option(help="Model variable the sizes measure.")] = "tumor_live",
+    cells_per_unit: Annotated[float, typer.Option(help="Cells per unit of the size column (e.g. 1e6 for mm3).")] = 1.0,
+    name: Annotated[str | None, typer.Option(help="Name of the fitted parameter set.")] = None,
+) -> None:
+    """Fit parameters to measured tumour sizes per arm (least squares on log10 size); write a parameter set."""
+    from tmesim.analysis.calibration import calibration_scenario, check_parameters, read_observations
+    from tmesim.scenario import load_scenario
+
+    names = _split_names(params)
+    scn = load_scenario(scenario)
+    check_parameters(scn, names)
+    observations = read_observations(data, cells_per_unit)
+    calibration_scenario(scn, observations)  # arm names checked before the fit
+    out_file = out or data.with_name(f"{data.stem}_fitted.yaml")
+    from tmesim.analysis.calibration import calibrate as fit, write_parameter_set
+
+    result = fit(scn, observations, names, size_variable)
+    path = write_parameter_set(result, scn, data, out_file, name)
+    ps = scn.base_parameters
+    table = Table(title=f"Fit to {data.name} ({result.n_points} points, residual sd {result.residual_sd:.3g} log10)",
+                  box=box.SIMPLE_HEAD)
+    for column in ("parameter", "start", "fitted", "95% interval", "unit"):
+        table.add_column(column, justify="left" if column in ("parameter", "unit") else "right")
+    from tmesim.units import conversion_factor
+
+    for j, pname in enumerate(result.names):
+        unit = ps.by_name[pname].given_unit
+        f = conversion_factor(unit, ps.by_name[pname].unit, pname)
+        table.add_row(pname, f"{result.start[j] / f:.4g}", f"{result.values[j] / f:.4g}",
+                      f"{result.lower[j] / f:.4g}-{result.upper[j] / f:.4g}", unit)
+    stdout.print(table)
+    if not result.success:
+        stdout.print(f"[yellow]the optimiser stopped without converging: {result.message}[/yellow]")
+    stdout.print(f"parameter set written to [bold]{path}[/bold] (use it with `parameter_set: {path}` in a scenario)")
+
+
+@bench_app.command("trial")
+def bench_trial(
+    quick: Annotated[bool, typer.Option("--quick", help="1,000 patients instead of 10,000.")] = False,
+    patients: Annotated[int | None, typer.Option(help="Virtual patients (default: 10,000; 1,000 with --quick).")] = None,
+    days: Annotated[float | None, typer.Option(help="Simulated days (default: 365).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Patients per task.")] = 250,
+    no_dask: Annotated[bool, typer.Option("--no-dask", help="Skip the Dask measurement.")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
+) -> None:
+    """Time a whole virtual trial (1 and 2 local workers, Dask) against the engine's time for the same patients."""
+    for name, value in (("patients", patients), ("batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise InputError(f"--{name}", f"got {value}", "give a positive integer")
+    if days is not None and not (math.isfinite(days) and days > 0):
+        raise InputError("--days", f"got {days}", "give a positive number")
+    from tmesim.bench import bench_trial as measure
+
+    result = measure(n_patients=patients, days=days, quick=quick, batch_size=batch_size, dask=not no_dask,
+                     verbose=True)
+    flat = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
+    stdout.print(mapping_table("Virtual trial benchmark", flat, ("metric", "value")))
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)

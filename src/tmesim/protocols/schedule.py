@@ -136,7 +136,8 @@ def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, 
     ``patient_values`` (``{name: one value per patient}``, internal units) gives patients their own
     values of some parameters, as a virtual trial draws them; they replace the set's value (after the
     cohort's log-normal factors, which do not apply to them), and an arm's knobs and parameter changes
-    still override them.
+    still override them. A given ``car_proteasome_expression`` is the patient's product expression, which
+    the arm's product ``proteasome_expression`` multiplies (as it multiplies the cohort factor).
     """
     factors = patient_factors(scenario, root)
     n_pat = scenario.cohort.size
@@ -151,9 +152,12 @@ def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, 
             if col not in own:
                 v[:, col] = given[:, k]
         v = np.clip(v, lo, hi)
-        # product traits are per-arm choices, applied to each patient's parameters
+        # product traits are per-arm choices, applied to each patient's parameters: a patient's own
+        # (given) product proteasome expression, else the cohort factor, times the product's setting
+        given_expr = [k for k, col in enumerate(given_cols) if col == i_expr and col not in own]
+        patient_expr = given[:, given_expr[0]] if given_expr else factors[:, i_expr]
         for prod in arm.products:
-            v[:, i_expr] = prod.proteasome_expression * factors[:, i_expr]
+            v[:, i_expr] = prod.proteasome_expression * patient_expr
             if prod.ifng_knockout:
                 v[:, i_ko] = 1.0
         arm_values.append(v)
