@@ -28,6 +28,7 @@ the number of threads, and a resumed run ends as the uninterrupted one.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,6 +61,8 @@ BASE_FIELDS = (("oxygen", "mmHg"), ("glucose", "mM"), ("cystine", "uM"), ("trypt
                ("ifng", "pM"), ("il12", "pM"), ("il10", "pM"), ("tgfb", "pM"), ("il2", "pM"), ("cxcl9", "pM"))
 ANTIBODIES = ("anti_pd1", "anti_pdl1", "anti_ctla4")
 COUNTERS = [e[0] for e in V.COUNTERS]
+#: The phases of a step timed in :attr:`SpatialRun.phase_seconds`.
+PHASES = ("events", "decide", "fields", "apply", "births", "recruit", "other")
 #: Share of a whole tumour a spatial domain stands for is its tumour cells over the parameter set's
 #: ``initial_tumor_cells``: recruitment and infusions scale with it (see :meth:`SpatialRun.scale`).
 
@@ -99,6 +102,8 @@ class SpatialRun:
         self.events = [e for e in arm_events(scenario, arm) if e.kind in (DOSE, INFUSION)]
         self.event_ptr = 0
         self.step_index = 0
+        #: Wall seconds spent in each phase of :meth:`step` (summed over steps; see there).
+        self.phase_seconds = dict.fromkeys(PHASES, 0.0)
         self.counters = np.zeros(len(COUNTERS))
         drugs_used = sorted({e.target for ev in (arm_events(scenario, a) for a in range(len(scenario.arms)))
                              for e in ev if e.kind == DOSE}, key=[d.name for d in DRUGS].index)
@@ -339,7 +344,13 @@ class SpatialRun:
                                                     self.p.drugs.half_life[d]) for d in range(N_DRUGS)])
 
     def step(self) -> None:
-        """Advance the run by one step of ``dt`` minutes."""
+        """Advance the run by one step of ``dt`` minutes.
+
+        The wall time of each phase is added to :attr:`phase_seconds` (``events``, ``decide``, ``fields``,
+        ``apply``, ``births``, ``recruit``, ``other``: the Python work between them).
+        """
+        clock = time.perf_counter
+        t0 = clock()
         self._apply_events()
         c = self.cells
         n = c.n
@@ -356,29 +367,45 @@ class SpatialRun:
         F = values.shape[0]
         self._ensure_buffers(n, F)
         b = self._buf
+        t1 = clock()
         K.decide(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.uid, c.x, c.occupancy, values,
                  self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
                  self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["conc"], b["ex"],
                  b["dx"])
+        t2 = clock()
         self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
+        t3 = clock()
         self.fields.advance(self.dt, self.scenario.spatial.field_dt_minutes, export=b["export"][:, :n][:, live],
                             uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
+        t4 = clock()
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0DE, self.step_index])).permutation(n)
         births = self._births
         nb = K.apply(order, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.killer, c.uid, c.x,
                      b["x_new"], b["intent"], c.occupancy, self.offsets, *self.shape3,
                      int(self.p.transport.contact_hits_to_kill), self.counters, births["site"], births["parent"],
                      births["state"])
+        t5 = clock()
         for j in range(nb):
             s, parent = int(births["site"][j]), int(births["parent"][j])
             c.occupancy[s] = -1
             kind = int(c.kind[parent])
             self._add(s, kind, state=int(births["state"][j]), x=c.x[parent].copy(), antigen=int(c.antigen[parent]),
                       m1=c.state[parent] == C.M1)
+        t6 = clock()
         self._recruit()
+        t7 = clock()
         c.compact()
         self.step_index += 1
+        t8 = clock()
+        ps = self.phase_seconds
+        ps["events"] += t1 - t0
+        ps["decide"] += t2 - t1
+        ps["fields"] += t4 - t3
+        ps["apply"] += t5 - t4
+        ps["births"] += t6 - t5
+        ps["recruit"] += t7 - t6
+        ps["other"] += (t3 - t2) + (t8 - t7)
 
     @staticmethod
     def _diagnostic_means(diag, kind, dead) -> dict[str, float]:
