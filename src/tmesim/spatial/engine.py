@@ -227,7 +227,12 @@ class SpatialRun:
         return np.array(sites, dtype=np.int64), np.array(types, dtype=np.int64)
 
     def _tumor_x(self, fe_ext: float = 1.0) -> np.ndarray:
-        return resting_state(self.p.tumor, fe_ext)
+        """A new tumour cell's state at rest (computed once per run: reading the parameter record per cell
+        took most of the set-up time of a large run)."""
+        rest = getattr(self, "_tumor_rest", None)
+        if rest is None or rest[0] != fe_ext:
+            rest = self._tumor_rest = (fe_ext, resting_state(self.p.tumor, fe_ext))
+        return rest[1]
 
     def _place_initial_cells(self, rng) -> None:
         g = self.scenario.spatial.geometry
@@ -254,16 +259,51 @@ class SpatialRun:
             n = int(rng.poisson(per_tumor * n_tumor))
             for _ in range(n):
                 if k >= free.size:
-                    return
+                    break
                 self._add(int(free[k]), kind, rng, m1=rng.random() < ini.initial_m1_fraction)
                 k += 1
+        if g.immune_shell is not None:
+            self._place_shell(g, rng)
+
+    def _place_shell(self, g, rng) -> None:
+        """Immune cells in a shell around the spheroid (:class:`.config.ImmuneShell`), as PhysiCell's
+        cancer-immune sample seeds its T cells."""
+        shell = g.immune_shell
+        kind = C.KIND_NAMES.index(shell.cell_type)
+        ndim = self.scenario.spatial.dimensions
+        mean = g.radius_um + shell.gap_um + 0.5 * shell.thickness_um
+        sd = 0.33 * 0.5 * shell.thickness_um
+        half = np.array(self.shape3[::-1][:ndim]) * self.site_um / 2.0  # x, y[, z] half-extents
+        placed, draws = 0, 0
+        m1_fraction = self.p.initial.initial_m1_fraction
+        while placed < shell.count and draws < 20 * shell.count:
+            n = shell.count - placed
+            theta = rng.random(n) * 2.0 * np.pi
+            r = rng.normal(mean, sd, n) if sd > 0 else np.full(n, mean)
+            if ndim == 3:
+                phi = np.arccos(2.0 * rng.random(n) - 1.0)
+                pos = np.stack([r * np.cos(theta) * np.sin(phi), r * np.sin(theta) * np.sin(phi), r * np.cos(phi)], 1)
+            else:
+                pos = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
+            draws += n
+            idx = np.floor((pos + half) / self.site_um).astype(np.int64)
+            inside = np.all((idx >= 0) & (idx < np.array(self.shape3[::-1][:ndim])), axis=1)
+            for row in np.flatnonzero(inside):
+                x, y = idx[row, 0], idx[row, 1]
+                z = idx[row, 2] if ndim == 3 else 0
+                site = int((z * self.shape3[1] + y) * self.shape3[2] + x)
+                if self.cells.occupancy[site] == -1:
+                    self._add(site, kind, rng, m1=rng.random() < m1_fraction)
+                    placed += 1
 
     def _add(self, site: int, kind: int, rng=None, m1: bool = True, state: int | None = None,
              x: np.ndarray | None = None, antigen: int | None = None) -> int:
         if kind == C.TUMOR:
             x0 = self._tumor_x() if x is None else x
             if antigen is None:
-                antigen = int(rng.random() < self.p.car_t.antigen_density) if rng is not None else 1
+                if getattr(self, "_antigen_density", None) is None:  # read the record once, not per cell
+                    self._antigen_density = float(self.p.car_t.antigen_density)
+                antigen = int(rng.random() < self._antigen_density) if rng is not None else 1
             st = 0
         elif kind == C.MACROPHAGE:
             x0 = np.zeros(C.N_X)
@@ -429,8 +469,11 @@ class SpatialRun:
         }
 
     def _ensure_buffers(self, n: int, F: int) -> None:
-        cap = self.cells.capacity
-        if getattr(self, "_buf_cap", 0) < cap or self._buf["export"].shape[0] != F:
+        """The per-step buffers, for at least ``n`` slots and ``F`` fields. They follow the slots in use with
+        an eighth more room (so a growing tumour reallocates them rarely), not the cell table's capacity,
+        which doubles: the buffers are most of the memory per cell."""
+        if getattr(self, "_buf_cap", 0) < n or self._buf["export"].shape[0] != F:
+            cap = n + n // 8 + 64
             self._buf = {
                 "x_new": np.zeros((cap, C.N_X)), "intent": np.zeros((cap, K.N_INTENT), dtype=np.int64),
                 "diag": np.zeros((cap, K.N_DIAG)), "export": np.zeros((F, cap)), "uptake": np.zeros((F, cap)),
