@@ -459,7 +459,7 @@ def field_step_error(sim, factor: int = 10) -> dict[str, Any]:
     n = c.n
     live = c.kind[:n] != -1
     src = dict(export=b["export"][:, :n][:, live], uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
-    out = {"factor": factor, "fields": list(sim.fields.names), "field_dt_minutes": cfg.field_dt_minutes,
+    out = {"factor": factor, "t_min": sim.time, "fields": list(sim.fields.names), "field_dt_minutes": cfg.field_dt_minutes,
            "oxygen_dt_minutes": cfg.oxygen_dt_minutes}
     results = []
     for k in (1, factor):
@@ -665,8 +665,10 @@ def _physicell_lines(p: dict[str, Any]) -> list[str]:
     fe = p.get("field_error")
     if fe:
         worst = int(np.argmax(fe["rel_l2"]))
-        out.append(f"      fields after one cell step vs {fe['factor']}x shorter field steps: largest relative L2 "
-                   f"{fe['max_rel_l2']:.2e} ({fe['fields'][worst]}), largest relative max-norm {fe['max_rel_linf']:.2e}")
+        per = ", ".join(f"{name} {v:.1e}" for name, v in zip(fe["fields"], fe["rel_l2"]) if v > 0)
+        out.append(f"      fields over one cell step from t = {fe['t_min']:g} min (field steps {fe['field_dt_minutes']:g} "
+                   f"min, oxygen {fe['oxygen_dt_minutes']:g} min) vs {fe['factor']}x shorter steps, relative L2: {per}; "
+                   f"worst {fe['fields'][worst]} {fe['max_rel_l2']:.1e} (max-norm worst {fe['max_rel_linf']:.1e})")
     pc = p.get("physicell")
     if pc is None:
         out.append("  PhysiCell: not run (--physicell runs it when shared/tools/physicell/bench.sh is at hand)")
