@@ -440,18 +440,21 @@ def bench_spatial(
     steps: Annotated[int | None, typer.Option(help="Timed engine steps per size (default 3).")] = None,
     minutes: Annotated[float, typer.Option("--physicell-minutes", help="Simulated minutes of the PhysiCell comparison (whole 6-min steps).")] = 12.0,
     threads: Annotated[int | None, typer.Option(help="numba threads for tmesim (default: all cores).")] = None,
+    physicell_threads: Annotated[int, typer.Option("--physicell-threads", help="OpenMP threads for PhysiCell.")] = 2,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
 ) -> None:
     """Time the spatial engine (diffusion, cell-steps, memory per cell) against plain numpy, and optionally PhysiCell."""
     from tmesim.spatial import bench_engine
 
-    for name, value in (("cells", min(cells) if cells else None), ("steps", steps), ("threads", threads)):
+    for name, value in (("cells", min(cells) if cells else None), ("steps", steps), ("threads", threads),
+                        ("physicell-threads", physicell_threads)):
         if value is not None and value < 1:
             raise InputError(f"--{name}", f"got {value}", "give a positive integer")
     if not (math.isfinite(minutes) and minutes > 0):
         raise InputError("--physicell-minutes", f"got {minutes}", "give a positive number of minutes")
     result = bench_engine.bench_spatial(quick=quick, physicell=physicell, threads=threads,
                                         cells=tuple(cells) if cells else None, steps=steps, physicell_minutes=minutes,
+                                        physicell_threads=physicell_threads,
                                         say=lambda msg: stderr.print(f"[dim]{msg}[/dim]"))
     for line in bench_engine.format_report(result):
         print(line)

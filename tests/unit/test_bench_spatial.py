@@ -72,7 +72,8 @@ def test_bench_spatial_small_configuration(tmp_path):
 
 
 def test_bench_spatial_rejects_bad_numbers():
-    for args in (["--cells", "0"], ["--steps", "0"], ["--threads", "0"], ["--physicell-minutes", "nan"]):
+    for args in (["--cells", "0"], ["--steps", "0"], ["--threads", "0"], ["--physicell-minutes", "nan"],
+                 ["--physicell-threads", "0"]):
         out = CliRunner().invoke(cli.app, ["bench", "spatial", *args])
         assert isinstance(out.exception, InputError), args
 
@@ -95,6 +96,18 @@ def test_physicell_scenario_is_shipped_and_set_up_as_the_sample():
     zyx = np.stack(np.unravel_index(t, sim.shape3), 1) * 20.0 + 10.0
     r = np.linalg.norm(zyx - centre, axis=1)
     assert 380 < r.mean() < 410 and r.min() > 327 and r.max() < 470
+
+
+def test_physicell_scenario_runs_through_simulation():
+    import tmesim
+    from tmesim.scenario import load_scenario
+
+    scn = load_scenario(B.PHYSICELL_SCENARIO).with_overrides(days=12 / 1440)  # two 6-min steps
+    ds = tmesim.Simulation(scn).run()
+    assert (ds.solver_status.values == 0).all()
+    live = ds.tumor_live.values[0, 0]
+    assert live[0] == 18_325 and np.isfinite(live).all() and live[-1] > 18_000
+    assert ds.t_cells.sel(t_pool="cd8_effector").values[0, 0, 0] == 7_500
 
 
 def test_immune_shell_needs_a_spheroid():
