@@ -357,7 +357,8 @@ def bench_engine(n_cells: int, steps: int = 3, warmup: int = 1, threads: int | N
         mem = memory_per_cell(sim)
         load = os.getloadavg()
         out: dict[str, Any] = {
-            "cells": mem["cells"], "cells_at_start": cells0, "sites": int(sim.n_sites), "lattice": list(sim.lattice.shape),
+            "cells": mem["cells"], "cells_at_start": cells0, "sites": int(sim.n_sites),
+            "lattice": list(sim.lattice.shape),
             "fields": len(sim.fields.specs), "steps": steps, "dt_minutes": sim.dt, "threads": n_threads,
             "jit_s": jit_s, "setup_s": setup_s, "warmup_s": warmup_s, "wall_s": wall, "cpu_s": cpu,
             "s_per_step": wall / steps, "cell_steps_per_s": cell_steps / wall,
@@ -459,7 +460,8 @@ def field_step_error(sim, factor: int = 10) -> dict[str, Any]:
     n = c.n
     live = c.kind[:n] != -1
     src = dict(export=b["export"][:, :n][:, live], uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
-    out = {"factor": factor, "t_min": sim.time, "fields": list(sim.fields.names), "field_dt_minutes": cfg.field_dt_minutes,
+    out = {"factor": factor, "t_min": sim.time, "fields": list(sim.fields.names),
+           "field_dt_minutes": cfg.field_dt_minutes,
            "oxygen_dt_minutes": cfg.oxygen_dt_minutes}
     results = []
     for k in (1, factor):
@@ -611,7 +613,8 @@ def format_report(result: dict[str, Any]) -> list[str]:
             grid = "x".join(str(v) for v in d["shape"])
             lines.append(f"  {grid:>11}: {d['solver_updates_per_s']:.3g}/s ({d['solver_ms_per_step']:.1f} ms/step, "
                          f"{d['threads']} threads) | numpy {d['reference_updates_per_s']:.3g}/s | "
-                         f"{d['speedup']:.1f}x | max rel. difference {d['max_rel_diff']:.1e} | load {d['load_avg']:.2f}")
+                         f"{d['speedup']:.1f}x | max rel. difference {d['max_rel_diff']:.1e} | "
+                         f"load {d['load_avg']:.2f}")
     if result.get("engine"):
         lines.append("(b) Engine, 2D tumour, 6-min steps, 11 fields (oxygen at 0.1 min, others at 1 min), cell-steps/s "
                      "end to end; " + REFERENCE_TEXT)
@@ -666,8 +669,9 @@ def _physicell_lines(p: dict[str, Any]) -> list[str]:
     if fe:
         worst = int(np.argmax(fe["rel_l2"]))
         per = ", ".join(f"{name} {v:.1e}" for name, v in zip(fe["fields"], fe["rel_l2"]) if v > 0)
-        out.append(f"      fields over one cell step from t = {fe['t_min']:g} min (field steps {fe['field_dt_minutes']:g} "
-                   f"min, oxygen {fe['oxygen_dt_minutes']:g} min) vs {fe['factor']}x shorter steps, relative L2: {per}; "
+        out.append(f"      fields over one cell step from t = {fe['t_min']:g} min (field steps "
+                   f"{fe['field_dt_minutes']:g} min, oxygen {fe['oxygen_dt_minutes']:g} min) vs {fe['factor']}x "
+                   f"shorter steps, relative L2: {per}; "
                    f"worst {fe['fields'][worst]} {fe['max_rel_l2']:.1e} (max-norm worst {fe['max_rel_linf']:.1e})")
     pc = p.get("physicell")
     if pc is None:
