@@ -636,6 +636,35 @@ def bench_wellmixed(
         json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
+@bench_app.command("spatial")
+def bench_spatial(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller grids (200^2, 40^3) and tumours (1e4, 1e5 cells).")] = False,
+    physicell: Annotated[bool, typer.Option("--physicell", help="Also time the physicell_cancer_immune_3d scenario per simulated minute, and PhysiCell beside it when shared/tools/physicell/bench.sh is at hand.")] = False,
+    cells: Annotated[list[int] | None, typer.Option("--cells", help="Engine tumour sizes, cells (repeatable; default 1e5 and 1e6, or 1e4 and 1e5 with --quick).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Timed engine steps per size (default 3).")] = None,
+    minutes: Annotated[float, typer.Option("--physicell-minutes", help="Simulated minutes of the PhysiCell comparison (whole 6-min steps).")] = 12.0,
+    threads: Annotated[int | None, typer.Option(help="numba threads for tmesim (default: all cores).")] = None,
+    physicell_threads: Annotated[int, typer.Option("--physicell-threads", help="OpenMP threads for PhysiCell.")] = 2,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
+) -> None:
+    """Time the spatial engine (diffusion, cell-steps, memory per cell) against plain numpy, and optionally PhysiCell."""
+    from tmesim.spatial import bench_engine
+
+    for name, value in (("cells", min(cells) if cells else None), ("steps", steps), ("threads", threads),
+                        ("physicell-threads", physicell_threads)):
+        if value is not None and value < 1:
+            raise InputError(f"--{name}", f"got {value}", "give a positive integer")
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise InputError("--physicell-minutes", f"got {minutes}", "give a positive number of minutes")
+    result = bench_engine.bench_spatial(quick=quick, physicell=physicell, threads=threads,
+                                        cells=tuple(cells) if cells else None, steps=steps, physicell_minutes=minutes,
+                                        physicell_threads=physicell_threads,
+                                        say=lambda msg: stderr.print(f"[dim]{msg}[/dim]"))
+    for line in bench_engine.format_report(result):
+        print(line)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
 # ---- tmesim rules: hypothesis rules (PhysiCell's rules CSV); see docs/rules.md ----
 rules_app = typer.Typer(help="Hypothesis rules (PhysiCell's rules CSV) over tmesim's cell programs.",
                         no_args_is_help=True)

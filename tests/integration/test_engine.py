@@ -63,6 +63,8 @@ def flagship_30():
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_shipped_scenario_runs_cleanly(name):
     scn = load_scenario(name)
+    if scn.scale == "spatial":  # hours of 3D lattice; run for two steps in tests/unit/test_bench_spatial.py
+        pytest.skip("spatial scenario: checked by test_bench_spatial.py")
     scn = scn.with_overrides(days=min(scn.days, 12.0))
     ds = simulate(scn)
     assert list(ds.arm.values) == [a.name for a in scn.arms]

@@ -6,8 +6,8 @@ algorithm along each axis over all lines at once). It is slow but short, and
 serves as a test oracle. :func:`bench_diffusion` times both on one problem;
 :func:`bench_physicell_mesh` times the solver on PhysiCell's 3D
 cancer-immune mesh; :func:`coarse_step_error` measures the field error of
-coarse steps against a fine-step reference. The CLI wiring
-(``tmesim bench spatial``) is the spatial engine's job.
+coarse steps against a fine-step reference. ``tmesim bench spatial``
+(:mod:`.bench_engine`) runs :func:`bench_diffusion` as its part (a).
 """
 
 from __future__ import annotations

@@ -24,6 +24,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ImmuneShell(_Strict):
+    """Immune cells placed in a shell around a spheroid, as PhysiCell's cancer-immune sample seeds its T cells.
+
+    ``count`` cells of ``cell_type`` at distances from the centre drawn from a normal distribution of mean
+    ``R + gap_um + thickness_um / 2`` and standard deviation ``0.33 * thickness_um / 2`` (R: the spheroid's
+    ``radius_um``), in directions uniform on the sphere (on the circle in 2D); each takes the site its
+    position falls in, and a draw that falls on an occupied site or outside the domain is drawn again
+    (at most ``20 * count`` draws in all).
+    """
+
+    cell_type: Literal["cd8_t_cell", "cd4_t_cell", "treg", "nk_cell", "macrophage"] = "cd8_t_cell"
+    count: int = Field(ge=0, le=100_000_000)
+    gap_um: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    thickness_um: float = Field(default=75.0, ge=0, allow_inf_nan=False)
+
+
 class Geometry(_Strict):
     """Where the tumour cells start.
 
@@ -32,6 +48,7 @@ class Geometry(_Strict):
     ``x, y[, z], type`` (um; type one of tumor, cd8_t_cell, cd4_t_cell, car_cd8_t_cell, car_cd4_t_cell, treg,
     nk_cell, macrophage). Immune cells given by the parameter set's ``initial_*_per_tumor_cell`` are
     scattered over free sites within ``immune_margin_um`` of the tumour (unless a file places them).
+    ``immune_shell`` (spheroid only) adds immune cells in a shell around the tumour (:class:`ImmuneShell`).
     """
 
     kind: Literal["spheroid", "slab", "file"] = "spheroid"
@@ -39,12 +56,15 @@ class Geometry(_Strict):
     thickness_um: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     file: str | None = None
     immune_margin_um: float = Field(default=60.0, ge=0, allow_inf_nan=False)
+    immune_shell: ImmuneShell | None = None
 
     @model_validator(mode="after")
     def _needs(self):
         need = {"spheroid": "radius_um", "slab": "thickness_um", "file": "file"}[self.kind]
         if getattr(self, need) is None:
             raise ValueError(f"geometry {self.kind!r} needs {need}")
+        if self.immune_shell is not None and self.kind != "spheroid":
+            raise ValueError(f"immune_shell needs geometry 'spheroid', not {self.kind!r}")
         return self
 
 

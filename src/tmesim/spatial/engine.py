@@ -28,6 +28,7 @@ the number of threads, and a resumed run ends as the uninterrupted one.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -60,6 +61,8 @@ BASE_FIELDS = (("oxygen", "mmHg"), ("glucose", "mM"), ("cystine", "uM"), ("trypt
                ("ifng", "pM"), ("il12", "pM"), ("il10", "pM"), ("tgfb", "pM"), ("il2", "pM"), ("cxcl9", "pM"))
 ANTIBODIES = ("anti_pd1", "anti_pdl1", "anti_ctla4")
 COUNTERS = [e[0] for e in V.COUNTERS]
+#: The phases of a step timed in :attr:`SpatialRun.phase_seconds`.
+PHASES = ("events", "decide", "fields", "apply", "births", "recruit", "other")
 #: Share of a whole tumour a spatial domain stands for is its tumour cells over the parameter set's
 #: ``initial_tumor_cells``: recruitment and infusions scale with it (see :meth:`SpatialRun.scale`).
 
@@ -99,6 +102,8 @@ class SpatialRun:
         self.events = [e for e in arm_events(scenario, arm) if e.kind in (DOSE, INFUSION)]
         self.event_ptr = 0
         self.step_index = 0
+        #: Wall seconds spent in each phase of :meth:`step` (summed over steps; see there).
+        self.phase_seconds = dict.fromkeys(PHASES, 0.0)
         self.counters = np.zeros(len(COUNTERS))
         drugs_used = sorted({e.target for ev in (arm_events(scenario, a) for a in range(len(scenario.arms)))
                              for e in ev if e.kind == DOSE}, key=[d.name for d in DRUGS].index)
@@ -183,7 +188,12 @@ class SpatialRun:
         return mask
 
     def _tumor_x(self, fe_ext: float = 1.0) -> np.ndarray:
-        return resting_state(self.p.tumor, fe_ext)
+        """A new tumour cell's state at rest (computed once per run: reading the parameter record per cell
+        took most of the set-up time of a large run)."""
+        rest = getattr(self, "_tumor_rest", None)
+        if rest is None or rest[0] != fe_ext:
+            rest = self._tumor_rest = (fe_ext, resting_state(self.p.tumor, fe_ext))
+        return rest[1]
 
     def _place_initial_cells(self, rng) -> None:
         g = self.scenario.spatial.geometry
@@ -210,16 +220,51 @@ class SpatialRun:
             n = int(rng.poisson(per_tumor * n_tumor))
             for _ in range(n):
                 if k >= free.size:
-                    return
+                    break
                 self._add(int(free[k]), kind, rng, m1=rng.random() < ini.initial_m1_fraction)
                 k += 1
+        if g.immune_shell is not None:
+            self._place_shell(g, rng)
+
+    def _place_shell(self, g, rng) -> None:
+        """Immune cells in a shell around the spheroid (:class:`.config.ImmuneShell`), as PhysiCell's
+        cancer-immune sample seeds its T cells."""
+        shell = g.immune_shell
+        kind = C.KIND_NAMES.index(shell.cell_type)
+        ndim = self.scenario.spatial.dimensions
+        mean = g.radius_um + shell.gap_um + 0.5 * shell.thickness_um
+        sd = 0.33 * 0.5 * shell.thickness_um
+        half = np.array(self.shape3[::-1][:ndim]) * self.site_um / 2.0  # x, y[, z] half-extents
+        placed, draws = 0, 0
+        m1_fraction = self.p.initial.initial_m1_fraction
+        while placed < shell.count and draws < 20 * shell.count:
+            n = shell.count - placed
+            theta = rng.random(n) * 2.0 * np.pi
+            r = rng.normal(mean, sd, n) if sd > 0 else np.full(n, mean)
+            if ndim == 3:
+                phi = np.arccos(2.0 * rng.random(n) - 1.0)
+                pos = np.stack([r * np.cos(theta) * np.sin(phi), r * np.sin(theta) * np.sin(phi), r * np.cos(phi)], 1)
+            else:
+                pos = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
+            draws += n
+            idx = np.floor((pos + half) / self.site_um).astype(np.int64)
+            inside = np.all((idx >= 0) & (idx < np.array(self.shape3[::-1][:ndim])), axis=1)
+            for row in np.flatnonzero(inside):
+                x, y = idx[row, 0], idx[row, 1]
+                z = idx[row, 2] if ndim == 3 else 0
+                site = int((z * self.shape3[1] + y) * self.shape3[2] + x)
+                if self.cells.occupancy[site] == -1:
+                    self._add(site, kind, rng, m1=rng.random() < m1_fraction)
+                    placed += 1
 
     def _add(self, site: int, kind: int, rng=None, m1: bool = True, state: int | None = None,
              x: np.ndarray | None = None, antigen: int | None = None) -> int:
         if kind == C.TUMOR:
             x0 = self._tumor_x() if x is None else x
             if antigen is None:
-                antigen = int(rng.random() < self.p.car_t.antigen_density) if rng is not None else 1
+                if getattr(self, "_antigen_density", None) is None:  # read the record once, not per cell
+                    self._antigen_density = float(self.p.car_t.antigen_density)
+                antigen = int(rng.random() < self._antigen_density) if rng is not None else 1
             st = 0
         elif kind == C.MACROPHAGE:
             x0 = np.zeros(C.N_X)
@@ -300,7 +345,13 @@ class SpatialRun:
                                                     self.p.drugs.half_life[d]) for d in range(N_DRUGS)])
 
     def step(self) -> None:
-        """Advance the run by one step of ``dt`` minutes."""
+        """Advance the run by one step of ``dt`` minutes.
+
+        The wall time of each phase is added to :attr:`phase_seconds` (``events``, ``decide``, ``fields``,
+        ``apply``, ``births``, ``recruit``, ``other``: the Python work between them).
+        """
+        clock = time.perf_counter
+        t0 = clock()
         self._apply_events()
         c = self.cells
         n = c.n
@@ -317,29 +368,45 @@ class SpatialRun:
         F = values.shape[0]
         self._ensure_buffers(n, F)
         b = self._buf
+        t1 = clock()
         K.decide(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.uid, c.x, c.occupancy, values,
                  self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
                  self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["conc"], b["ex"],
                  b["dx"])
+        t2 = clock()
         self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
+        t3 = clock()
         self.fields.advance(self.dt, self.scenario.spatial.field_dt_minutes, export=b["export"][:, :n][:, live],
                             uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
+        t4 = clock()
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0DE, self.step_index])).permutation(n)
         births = self._births
         nb = K.apply(order, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.killer, c.uid, c.x,
                      b["x_new"], b["intent"], c.occupancy, self.offsets, *self.shape3,
                      int(self.p.transport.contact_hits_to_kill), self.counters, births["site"], births["parent"],
                      births["state"])
+        t5 = clock()
         for j in range(nb):
             s, parent = int(births["site"][j]), int(births["parent"][j])
             c.occupancy[s] = -1
             kind = int(c.kind[parent])
             self._add(s, kind, state=int(births["state"][j]), x=c.x[parent].copy(), antigen=int(c.antigen[parent]),
                       m1=c.state[parent] == C.M1)
+        t6 = clock()
         self._recruit()
+        t7 = clock()
         c.compact()
         self.step_index += 1
+        t8 = clock()
+        ps = self.phase_seconds
+        ps["events"] += t1 - t0
+        ps["decide"] += t2 - t1
+        ps["fields"] += t4 - t3
+        ps["apply"] += t5 - t4
+        ps["births"] += t6 - t5
+        ps["recruit"] += t7 - t6
+        ps["other"] += (t3 - t2) + (t8 - t7)
 
     @staticmethod
     def _diagnostic_means(diag, kind, dead) -> dict[str, float]:
@@ -363,8 +430,11 @@ class SpatialRun:
         }
 
     def _ensure_buffers(self, n: int, F: int) -> None:
-        cap = self.cells.capacity
-        if getattr(self, "_buf_cap", 0) < cap or self._buf["export"].shape[0] != F:
+        """The per-step buffers, for at least ``n`` slots and ``F`` fields. They follow the slots in use with
+        an eighth more room (so a growing tumour reallocates them rarely), not the cell table's capacity,
+        which doubles: the buffers are most of the memory per cell."""
+        if getattr(self, "_buf_cap", 0) < n or self._buf["export"].shape[0] != F:
+            cap = n + n // 8 + 64
             self._buf = {
                 "x_new": np.zeros((cap, C.N_X)), "intent": np.zeros((cap, K.N_INTENT), dtype=np.int64),
                 "diag": np.zeros((cap, K.N_DIAG)), "export": np.zeros((F, cap)), "uptake": np.zeros((F, cap)),
