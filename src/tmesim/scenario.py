@@ -228,7 +228,10 @@ class Scenario(_Strict):
 
     def to_yaml(self) -> str:
         """The scenario as YAML (what ``scenario.yaml`` in a run holds)."""
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        if data.get("spatial") is None:  # a well-mixed scenario has no spatial section
+            data.pop("spatial", None)
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 def _format_loc(loc) -> str:
