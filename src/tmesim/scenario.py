@@ -21,6 +21,7 @@ Bad input raises :class:`tmesim.errors.InputError` naming the field.
 
 from __future__ import annotations
 
+import copy
 import difflib
 from functools import cached_property
 from importlib import resources
@@ -179,6 +180,16 @@ class Scenario(_Strict):
             out.append(ps.with_overrides(arm.parameters, source="override: arm", field=f"arms[{i}].parameters"))
         return tuple(out)
 
+    @cached_property
+    def rules(self):
+        """The hypothesis rules of ``spatial.rules`` (a :class:`tmesim.rules.RuleSet`), read once; ``None``
+        for a scenario without a rules file. A bad file raises :class:`InputError` naming its row."""
+        if self.spatial is None or self.spatial.rules is None:
+            return None
+        from .rules.reader import read_rules
+
+        return read_rules(self.spatial.rules)
+
     def arm_parameters(self, arm: Arm) -> ParameterSet:
         """Parameters of one arm: base set, then knobs, then the arm's overrides."""
         return self.arm_parameter_sets[self.arms.index(arm)]
@@ -200,6 +211,7 @@ class Scenario(_Strict):
         data.update(fields)
         scn = build_scenario(data, where="overrides")
         validate_arms(scn)
+        scn.rules  # noqa: B018 -- a bad rules file fails here, not inside a run
         return scn
 
     def to_yaml(self) -> str:
@@ -276,7 +288,7 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
             raise InputError("scenario", f"file not found: {p}")
-        text, where = p.read_text(), str(p)
+        text, where, folder = p.read_text(), str(p), p.resolve().parent
     else:
         entry = _scenario_dir().joinpath(f"{name_or_path}.yaml")
         if not entry.is_file():
@@ -284,15 +296,37 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
             close = difflib.get_close_matches(str(name_or_path), known, n=1)
             raise InputError("scenario", f"unknown scenario {str(name_or_path)!r}",
                              f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}")
-        text, where = entry.read_text(), str(name_or_path)
+        text, where, folder = entry.read_text(), str(name_or_path), Path(str(_scenario_dir()))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(where, "malformed YAML" + (f" at line {mark.line + 1}" if mark else "")) from None
-    scn = build_scenario(data, where)
+    scn = build_scenario(_files_relative_to(data, folder), where)
     validate_arms(scn)
+    scn.rules  # noqa: B018 -- read the rules file now: a bad row fails at load time
     return scn
+
+
+#: The files a spatial section names, as key paths into the scenario mapping.
+SPATIAL_FILES = (("spatial", "rules"), ("spatial", "geometry", "file"), ("spatial", "vessels", "file"))
+
+
+def _files_relative_to(data, folder: Path):
+    """``data`` with the relative paths of :data:`SPATIAL_FILES` made absolute from ``folder`` (the scenario
+    file's folder), so a scenario finds its rules, geometry and vessel files wherever it is run from, and the
+    copy saved with a run's outputs still points at them."""
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    for path in SPATIAL_FILES:
+        node = data
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        value = node.get(path[-1]) if isinstance(node, dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            node[path[-1]] = str(folder / value)
+    return data
 
 
 def validate_arms(scn: Scenario) -> None:
