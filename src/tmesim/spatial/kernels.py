@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .._jit import kernel, parallel_kernel
+from .._jit import kernel, parallel_kernel, program as inline_kernel
 from ..biology import recruitment as rec
 from ..biology.signalling import induced_level
 from ..biology.programs import macrophage, nk, pharmacology, t_cell, tumor
@@ -168,13 +168,13 @@ def _pick(u, a, b, c, d, e, f):
     return 5
 
 
-@kernel
+@inline_kernel
 def _repair_base(tr):
     """The programs' repair hazard of one sub-lethal hit (1/min): 1 / hit_recovery_time (0: never repaired)."""
     return 1.0 / tr.hit_recovery_time if tr.hit_recovery_time > 0.0 else 0.0
 
 
-@kernel
+@inline_kernel
 def _reset_row(beh, i, tr):
     """Cell ``i``'s behaviour row before its programs fill it: zero hazards and speeds, the tissue's migration
     bias and persistence, the programs' hit repair."""
@@ -298,21 +298,23 @@ def sense(n, site, kind, state, dead, antigen, hits, delivered, attacking, x, oc
     ``time`` is the step's start (min); ``expo`` the exposed rules' :meth:`CompiledRules.arrays`; ``tab``
     :meth:`BoundRules.tables`; other arguments as :func:`decide`.
     """
+    sig_code, sig_arg, ks_start, ks_cols = tab[0], tab[1], tab[2], tab[3]
+    signals, ex_base, exposed = rb[RB_SIGNALS], rb[RB_EXPOSED_BASE], rb[RB_EXPOSED]
     for i in prange(n):
         _sense_cell(i, site, kind, state, dead, antigen, hits, delivered, attacking, x, occupancy, fields, drug_field,
-                    offsets, nz, ny, nx, site_um, time, rows, conc_buf, ex_buf, rb, expo, tab)
+                    offsets, nz, ny, nx, site_um, time, rows, conc_buf, ex_buf, signals, ex_base, exposed, expo,
+                    sig_code, sig_arg, ks_start, ks_cols)
 
 
 @kernel
 def _sense_cell(i, site, kind, state, dead, antigen, hits, delivered, attacking, x, occupancy, fields, drug_field,
-                offsets, nz, ny, nx, site_um, time, rows, conc_buf, ex_buf, rb, expo, tab):
+                offsets, nz, ny, nx, site_um, time, rows, conc_buf, ex_buf, signals, ex_base, exposed, expo, sig_code,
+                sig_arg, ks_start, ks_cols):
     """Cell ``i``'s part of :func:`sense`."""
     k = kind[i]
     if k == FREE:
         return
     p = rows[0]
-    sig_code, sig_arg, ks_start, ks_cols, own_slot, kind_flags, exposed_on = tab
-    signals, ex_base, exposed = rb[RB_SIGNALS], rb[RB_EXPOSED_BASE], rb[RB_EXPOSED]
     s = site[i]
     if ks_start[k + 1] > ks_start[k]:
         _exposures(s, fields, drug_field, p.drugs, conc_buf[i], ex_buf[i])
@@ -407,14 +409,14 @@ def _chemotaxis_base(i, k, chemo):
         chemo[i, CXCL9] = 1.0
 
 
-@kernel
+@inline_kernel
 def _held(program_now, program_at_start, held):
     """A target for the midpoint of the state update: the rules' value where they moved it, else the program's."""
     return held if held != program_at_start else program_now
 
 
 # ------------------------------------------------------------------------------------------------- draws
-@kernel
+@inline_kernel
 def _attraction(i, s, weighted, chemo, fields):
     """How strongly cell ``i`` is drawn to site ``s``: its chemotactic weights times the fields there (the
     programs: CXCL9/10 alone)."""
@@ -463,7 +465,7 @@ def _migrate(i, site, speed, persistence, bias, heading, weighted, chemo, fields
         intent[i, I_SITE] = s
 
 
-@kernel
+@inline_kernel
 def _divide(i, s, hazard, daughter, occupancy, offsets, nz, ny, nx, dt, seed, step, uid, intent):
     """Division intent: with ``hazard`` (1/min), into a free neighbour (none free: no division)."""
     if hazard > 0.0 and rng.happens(hazard, dt, seed, step, uid, rng.DIVIDE):
@@ -639,7 +641,7 @@ def _attack_others(i, s, k, beh, weighted, kind, dead, antigen, exposed, occupan
                                        kind, dead, antigen, exposed, occupancy, offsets, nz, ny, nx)
 
 
-@kernel
+@inline_kernel
 def _act(i, s, k, flags, beh, weighted_hits, heading, chemo, kind, dead, antigen, exposed, fields, occupancy, offsets,
          nz, ny, nx, site_um, dt, seed, step, uid, intent, may_move):
     """What every cell may do last, once its programs' own actions are drawn: the rules' attacks (if it has no
@@ -667,21 +669,23 @@ def decide(n, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy
     values), ``own`` the own rules' :meth:`~tmesim.rules.evaluate.CompiledRules.arrays` and ``tab``
     :meth:`~.behaviors.BoundRules.tables`.
     """
+    # the tables a cell reads every step, unpacked once (taking an array out of a tuple per cell costs)
+    own_slot, kind_flags, exposed_on = tab[4], tab[5], tab[6]
+    exposed, chemo = rb[RB_EXPOSED], rb[RB_CHEMOTAXIS]
     for i in prange(n):
         _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets,
                      nz, ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake,
-                     conc_buf, ex_buf, dx_buf, beh, rb, own, tab)
+                     conc_buf, ex_buf, dx_buf, beh, rb, own, own_slot, kind_flags, exposed_on, exposed, chemo)
 
 
 @kernel
 def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets, nz,
                  ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake, conc_buf, ex_buf,
-                 dx_buf, beh, rb, own, tab):
-    """What cell ``i`` decides this step (see :func:`decide`)."""
+                 dx_buf, beh, rb, own, own_slot, kind_flags, exposed_on, exposed, chemo):
+    """What cell ``i`` decides this step (see :func:`decide`; ``own_slot``, ``kind_flags`` and ``exposed_on``
+    are from ``tab``, ``exposed`` and ``chemo`` from ``rb``)."""
     p = rows[0]
     pt, ph, pm, pn, tr, ts, cy = p.tumor, p.host_t, p.macrophage, p.nk, p.transport, p.tissue, p.cytokines
-    own_slot, kind_flags, exposed_on = tab[4], tab[5], tab[6]
-    exposed, chemo = rb[RB_EXPOSED], rb[RB_CHEMOTAXIS]
     host_ifngr = 1.0 - p.host.host_ifngr_loss
     il12_free_factor = 1.0 - p.host.il12_blockade
     nn = offsets.shape[0]
