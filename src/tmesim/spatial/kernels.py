@@ -658,20 +658,21 @@ def _act(i, s, k, flags, beh, weighted_hits, heading, chemo, kind, dead, antigen
 @parallel_kernel
 def decide(n, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets, nz, ny, nx,
            site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake, conc_buf, ex_buf, dx_buf, beh,
-           rb, own, tab):
+           exposed, chemo, tab, rb, own):
     """Phase 1 of a step: every cell decides from what it sees (see the module docstring).
 
     ``rows`` holds the run's resolved parameter row (a record array of one row: numba's parallel loops take
     arrays, not records). ``export``/``uptake`` (fields x slots) receive each cell's release (field
     unit/min) and first-order uptake (1/min) for the next field step; ``volume_um3`` is a site's
     interstitial volume. ``beh`` (slots x :data:`~.behaviors.N_ROW`) receives each cell's behaviour row as
-    its draws used it. ``rb`` are the rules buffers (``RB_*``; :func:`sense` filled the signals and exposed
-    values), ``own`` the own rules' :meth:`~tmesim.rules.evaluate.CompiledRules.arrays` and ``tab``
-    :meth:`~.behaviors.BoundRules.tables`.
+    its draws used it. ``exposed`` and ``chemo`` are ``rb[RB_EXPOSED]`` and ``rb[RB_CHEMOTAXIS]``, ``tab``
+    :meth:`~.behaviors.BoundRules.tables`; ``rb`` are the rules buffers (``RB_*``; :func:`sense` filled the
+    signals and exposed values) and ``own`` the own rules'
+    :meth:`~tmesim.rules.evaluate.CompiledRules.arrays`, both ``None`` where no rule moves a cell's own
+    behaviours: that compiles a version of the loop without the rules' code in it.
     """
     # the tables a cell reads every step, unpacked once (taking an array out of a tuple per cell costs)
     own_slot, kind_flags, exposed_on = tab[4], tab[5], tab[6]
-    exposed, chemo = rb[RB_EXPOSED], rb[RB_CHEMOTAXIS]
     for i in prange(n):
         _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets,
                      nz, ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake,
@@ -709,7 +710,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     _exposures(s, fields, drug_field, p.drugs, conc_buf[i], ex)
     flags = kind_flags[k]
     if dead[i] != ALIVE:
-        if (flags & K_OWN) != 0:  # rules that apply to dead cells: on a corpse only the field exchange acts
+        # rules that apply to dead cells: on a corpse only the field exchange acts
+        if rb is not None and (flags & K_OWN) != 0:
             _reset_row(beh, i, tr)
             if (flags & K_CHEMOTAXIS) != 0:
                 _chemotaxis_base(i, k, chemo)
@@ -766,7 +768,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         trp_use = tr.ido1_tryptophan_uptake_rate * sig.ido1
         uptake[TRYPTOPHAN, i] = trp_use
         export[KYNURENINE, i] = trp_use * fields[TRYPTOPHAN, s]
-        if (flags & K_OWN) != 0:
+        if rb is not None and (flags & K_OWN) != 0:
             _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
         # explicit midpoint step of the intracellular state, towards the targets the rules left
         tg = tumor.TumorTargets(beh[i, R_STAT1], beh[i, R_SLC7A11], beh[i, R_ACSL4])
@@ -823,7 +825,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_M1], beh[i, R_M2] = fm.to_m1, fm.to_m2
         beh[i, R_ATTACK + TUMOR] = macrophage.killing(1.0, fields[IL10, s], pm) if state[i] == M1 else 0.0
         beh[i, R_SPEED] = tr.macrophage_speed
-        if (flags & K_OWN) != 0:
+        if rb is not None and (flags & K_OWN) != 0:
             _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
         if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
                        rng.DEATH):
@@ -857,7 +859,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_CYCLE] = fn.division
         beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress)
         beh[i, R_SPEED] = tr.nk_speed
-        if (flags & K_OWN) != 0:
+        if rb is not None and (flags & K_OWN) != 0:
             _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
         if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
                        rng.DEATH):
@@ -885,7 +887,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_APOPTOSIS] = death
         beh[i, R_CYCLE] = division
         beh[i, R_SPEED] = tr.t_cell_speed
-        if (flags & K_OWN) != 0:
+        if rb is not None and (flags & K_OWN) != 0:
             _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
         if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
                        rng.DEATH):
@@ -940,7 +942,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     beh[i, R_SPEED] = tr.t_cell_speed
     tg0 = t_cell.axis_targets(x[i], 0, stim, 0.0, pk_)
     beh[i, R_PROTEASOME], beh[i, R_BACH2], beh[i, R_PD1] = tg0.proteasome, tg0.bach2, tg0.pd1
-    if (flags & K_OWN) != 0:
+    if rb is not None and (flags & K_OWN) != 0:
         _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
     # explicit midpoint step of the exhaustion axis, towards the targets the rules left
     dx = dx_buf[i]
