@@ -76,6 +76,8 @@ REMOVE = 9
 # Diagnostic columns (float64), averaged into the outputs.
 (D_STIM, D_PD1_INH, D_PDL1, D_MHC1, D_IDO1, D_GPX4, D_UPTAKE, D_HFER, D_IRON, D_ROS, D_BLOCKADE) = range(11)
 N_DIAG = 11
+#: Largest first-order uptake (1/min) a rule's net import becomes where its field is nearly empty.
+MAX_IMPORT_RATE = 1e6
 #: The rules buffers (a tuple of 2D float64 arrays, rows = cell slots; empty where the rules need none):
 #: signals, own base and result, exposed base and result, chemotactic weights (slots x fields).
 RB_SIGNALS, RB_OWN_BASE, RB_OWN, RB_EXPOSED_BASE, RB_EXPOSED, RB_CHEMOTAXIS = range(6)
@@ -394,8 +396,8 @@ def _apply_rules(i, k, is_dead, s, beh, export, uptake, fields, volume_um3, rb, 
         f = q // 4
         export[f, i] += out[i, c] / volume_um3
         if export[f, i] < 0.0:
-            if fields[f, s] > 0.0:
-                uptake[f, i] += -export[f, i] / fields[f, s]
+            if fields[f, s] > 0.0:  # (capped where the field is all but gone: it empties within any step)
+                uptake[f, i] += min(-export[f, i] / fields[f, s], MAX_IMPORT_RATE)
             export[f, i] = 0.0
 
 
