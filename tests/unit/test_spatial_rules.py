@@ -521,3 +521,16 @@ def test_a_bad_rules_file_through_tmesim_run_exits_2_with_one_line_and_writes_no
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in res.stderr
     assert "hypotheses.csv row 2 column 3 (direction)" in lines[0] and "did you mean 'decreases'" in lines[0]
     assert not out.exists() and not list(tmp_path.glob("out*"))
+
+
+def test_the_shipped_rules_example_runs(tmp_path):
+    from tmesim.scenario import list_scenarios
+    from tmesim.simulation import Simulation
+
+    assert "spatial_rules_hypotheses" in dict(list_scenarios())
+    scn = load_scenario("spatial_rules_hypotheses")
+    assert scn.scale == "spatial" and len(scn.rules) == 7 and Path(scn.spatial.rules).is_file()
+    ds = Simulation(scn.with_overrides(days=0.1)).run()
+    assert (ds.solver_status.values == 0).all()
+    assert np.isfinite(ds["tumor_live"].values).all() and (ds["tumor_live"].values > 0).all()
+    assert "In cd4_t_cell, tgfb increases transform to treg" in ds.attrs["rules"]
