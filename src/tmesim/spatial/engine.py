@@ -380,7 +380,7 @@ class SpatialRun:
                  self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
                  self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["conc"], b["ex"],
                  b["dx"], b["behavior"], b["rules"][K.RB_EXPOSED], b["rules"][K.RB_CHEMOTAXIS], rules.tables(),
-                 *((b["rules"], rules.own.arrays()) if rules.own.n_rules else (None, None)))
+                 b["rules"], rules.own.arrays() if rules.own.n_rules else None)
         self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
         self.fields.advance(self.dt, self.scenario.spatial.field_dt_minutes, export=b["export"][:, :n][:, live],

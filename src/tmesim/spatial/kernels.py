@@ -238,7 +238,7 @@ def _contacts(code, arg, s, kind, dead, occupancy, offsets, nz, ny, nx):
     return count
 
 
-@kernel
+@inline_kernel
 def _signal(code, arg, i, s, kind, state, dead, hits, delivered, attacking, x, occupancy, fields, offsets, nz, ny,
             nx, site_um, time, ex, p):
     """Cell ``i``'s value of the signal sampled as ``code`` (:mod:`.behaviors`), in the signal's unit."""
@@ -318,12 +318,14 @@ def _sense_cell(i, site, kind, state, dead, antigen, hits, delivered, attacking,
         return
     p = rows[0]
     s = site[i]
-    if ks_start[k + 1] > ks_start[k]:
-        _exposures(s, fields, drug_field, p.drugs, conc_buf[i], ex_buf[i])
-        for q in range(ks_start[k], ks_start[k + 1]):
-            c = ks_cols[q]
-            signals[i, c] = _signal(sig_code[c], sig_arg[c], i, s, kind, state, dead, hits, delivered, attacking, x,
-                                    occupancy, fields, offsets, nz, ny, nx, site_um, time, ex_buf[i], p)
+    exposed_to_drugs = False
+    for q in range(ks_start[k], ks_start[k + 1]):
+        c = ks_cols[q]
+        if sig_code[c] == S_IRON and not exposed_to_drugs:  # (a chelator lowers the iron a cell sees)
+            _exposures(s, fields, drug_field, p.drugs, conc_buf[i], ex_buf[i])
+            exposed_to_drugs = True
+        signals[i, c] = _signal(sig_code[c], sig_arg[c], i, s, kind, state, dead, hits, delivered, attacking, x,
+                                occupancy, fields, offsets, nz, ny, nx, site_um, time, ex_buf[i], p)
     if ex_base.shape[0] == 0:
         return
     for t in range(N_KINDS):
@@ -338,7 +340,7 @@ def _sense_cell(i, site, kind, state, dead, antigen, hits, delivered, attacking,
 
 
 # ------------------------------------------------------------------------------------------------- own rules
-@kernel
+@inline_kernel
 def _slot_value(slot, i, beh, export, uptake, chemo, volume_um3):
     """The value of behaviour ``slot`` (:mod:`.behaviors`) of cell ``i`` as the programs left it, in the
     behaviour's unit (secretion: field unit x um^3/min)."""
@@ -357,19 +359,21 @@ def _slot_value(slot, i, beh, export, uptake, chemo, volume_um3):
 
 
 @kernel
-def _apply_rules(i, k, is_dead, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot):
+def _apply_rules(i, k, is_dead, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot):
     """Move cell ``i``'s own behaviours by the rules of its type ``k``: fill the base matrix with the programs'
     values of the behaviours those rules name (the others NaN), evaluate, and write back what changed (a
     value the rules leave as it was keeps the programs' form). A net export adds to the secretion; a net
     import becomes a first-order uptake at the local concentration."""
-    signals, base, out, chemo = rb[RB_SIGNALS], rb[RB_OWN_BASE], rb[RB_OWN], rb[RB_CHEMOTAXIS]
-    type_group_start, group_behavior = own[0], own[1]
+    (type_group_start, group_behavior, group_max, group_min, group_has_up, group_has_down, group_term_start,
+     term_signal, term_half_max, term_hill_power, term_up, term_applies_to_dead) = own
     for c in range(base.shape[1]):
         base[i, c] = np.nan
     for g in range(type_group_start[k], type_group_start[k + 1]):
         c = group_behavior[g]
         base[i, c] = _slot_value(own_slot[c], i, beh, export, uptake, chemo, volume_um3)
-    evaluate_cell(i, signals, base, out, k, is_dead, *own)
+    evaluate_cell(i, signals, base, out, k, is_dead, type_group_start, group_behavior, group_max, group_min,
+                  group_has_up, group_has_down, group_term_start, term_signal, term_half_max, term_hill_power, term_up,
+                  term_applies_to_dead)
     for g in range(type_group_start[k], type_group_start[k + 1]):
         c = group_behavior[g]
         v = out[i, c]
@@ -670,23 +674,25 @@ def decide(n, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy
     its draws used it. ``exposed`` and ``chemo`` are ``rb[RB_EXPOSED]`` and ``rb[RB_CHEMOTAXIS]``, ``tab``
     :meth:`~.behaviors.BoundRules.tables`; ``rb`` are the rules buffers (``RB_*``; :func:`sense` filled the
     signals and exposed values) and ``own`` the own rules'
-    :meth:`~tmesim.rules.evaluate.CompiledRules.arrays`, both ``None`` where no rule moves a cell's own
+    :meth:`~tmesim.rules.evaluate.CompiledRules.arrays`, ``None`` where no rule moves a cell's own
     behaviours: that compiles a version of the loop without the rules' code in it.
     """
     # the tables a cell reads every step, unpacked once (taking an array out of a tuple per cell costs)
     own_slot, kind_flags, exposed_on = tab[4], tab[5], tab[6]
+    signals, base, out = rb[RB_SIGNALS], rb[RB_OWN_BASE], rb[RB_OWN]
     for i in prange(n):
         _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets,
                      nz, ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake,
-                     conc_buf, ex_buf, dx_buf, beh, rb, own, own_slot, kind_flags, exposed_on, exposed, chemo)
+                     conc_buf, ex_buf, dx_buf, beh, signals, base, out, own, own_slot, kind_flags, exposed_on, exposed,
+                     chemo)
 
 
 @kernel
 def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occupancy, fields, drug_field, offsets, nz,
                  ny, nx, site_um, dt, seed, step, rows, volume_um3, x_new, intent, diag, export, uptake, conc_buf, ex_buf,
-                 dx_buf, beh, rb, own, own_slot, kind_flags, exposed_on, exposed, chemo):
+                 dx_buf, beh, signals, base, out, own, own_slot, kind_flags, exposed_on, exposed, chemo):
     """What cell ``i`` decides this step (see :func:`decide`; ``own_slot``, ``kind_flags`` and ``exposed_on``
-    are from ``tab``, ``exposed`` and ``chemo`` from ``rb``)."""
+    are from ``tab``, ``signals``, ``base`` and ``out`` from ``rb``)."""
     p = rows[0]
     pt, ph, pm, pn, tr, ts, cy = p.tumor, p.host_t, p.macrophage, p.nk, p.transport, p.tissue, p.cytokines
     host_ifngr = 1.0 - p.host.host_ifngr_loss
@@ -713,11 +719,11 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     flags = kind_flags[k]
     if dead[i] != ALIVE:
         # rules that apply to dead cells: on a corpse only the field exchange acts
-        if rb is not None and (flags & K_OWN) != 0:
+        if own is not None and (flags & K_OWN) != 0:
             _reset_row(beh, i, tr)
             if (flags & K_CHEMOTAXIS) != 0:
                 _chemotaxis_base(i, k, chemo)
-            _apply_rules(i, k, True, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
+            _apply_rules(i, k, True, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
         # a corpse is cleared passively and by the macrophages (and whatever the rules make phagocytes) next to it
         macs = 0
         for kk in range(nn):
@@ -770,8 +776,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         trp_use = tr.ido1_tryptophan_uptake_rate * sig.ido1
         uptake[TRYPTOPHAN, i] = trp_use
         export[KYNURENINE, i] = trp_use * fields[TRYPTOPHAN, s]
-        if rb is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
+        if own is not None and (flags & K_OWN) != 0:
+            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
         # explicit midpoint step of the intracellular state, towards the targets the rules left
         tg = tumor.TumorTargets(beh[i, R_STAT1], beh[i, R_SLC7A11], beh[i, R_ACSL4])
         if tg.stat1 != tg0.stat1 or tg.slc7a11 != tg0.slc7a11 or tg.acsl4 != tg0.acsl4:
@@ -827,8 +833,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_M1], beh[i, R_M2] = fm.to_m1, fm.to_m2
         beh[i, R_ATTACK + TUMOR] = macrophage.killing(1.0, fields[IL10, s], pm) if state[i] == M1 else 0.0
         beh[i, R_SPEED] = tr.macrophage_speed
-        if rb is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
+        if own is not None and (flags & K_OWN) != 0:
+            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
         if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
                        rng.DEATH):
             intent[i, I_DEATH] = REMOVE
@@ -861,8 +867,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_CYCLE] = fn.division
         beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress)
         beh[i, R_SPEED] = tr.nk_speed
-        if rb is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
+        if own is not None and (flags & K_OWN) != 0:
+            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
         if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
                        rng.DEATH):
             intent[i, I_DEATH] = REMOVE
@@ -889,8 +895,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_APOPTOSIS] = death
         beh[i, R_CYCLE] = division
         beh[i, R_SPEED] = tr.t_cell_speed
-        if rb is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
+        if own is not None and (flags & K_OWN) != 0:
+            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
         if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
                        rng.DEATH):
             intent[i, I_DEATH] = REMOVE
@@ -944,8 +950,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     beh[i, R_SPEED] = tr.t_cell_speed
     tg0 = t_cell.axis_targets(x[i], 0, stim, 0.0, pk_)
     beh[i, R_PROTEASOME], beh[i, R_BACH2], beh[i, R_PD1] = tg0.proteasome, tg0.bach2, tg0.pd1
-    if rb is not None and (flags & K_OWN) != 0:
-        _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, rb, own, own_slot)
+    if own is not None and (flags & K_OWN) != 0:
+        _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
     # explicit midpoint step of the exhaustion axis, towards the targets the rules left
     dx = dx_buf[i]
     block, gpx4_inh = ex[EX.heme_import_block], ex[EX.gpx4_inhibition]
