@@ -431,6 +431,16 @@ def test_attack_and_immunogenicity_rules(tmp_path):
     assert seen.counters[0] >= 3 and unseen.counters[0] == 0  # kills by CD8 T cells
 
 
+def test_damage_repair_rules_decide_whether_hits_add_up(tmp_path):
+    """Hits that are never repaired add up to kills; hits repaired within a step rarely do."""
+    attack = "cd8_t_cell,oxygen,increases,attack tumor,0.3,1,8,0\n"
+    kept = run(scenario(tmp_path / "kept", attack + "tumor,oxygen,decreases,damage repair rate,0,1,8,0\n"), 15)
+    repaired = run(scenario(tmp_path / "repaired", attack + "tumor,oxygen,increases,damage repair rate,100,1,8,0\n"),
+                   15)
+    assert kept.counters[0] >= repaired.counters[0] + 3
+    assert live(repaired, C.TUMOR).size > live(kept, C.TUMOR).size
+
+
 def test_death_rules_give_their_kind_of_corpse(tmp_path):
     rules = "tumor,oxygen,increases,necrosis,0.05,1,8,0\n"
     sim = run(scenario(tmp_path / "necrosis", rules), 15)
