@@ -544,3 +544,35 @@ def test_the_shipped_rules_example_runs(tmp_path):
     assert (ds.solver_status.values == 0).all()
     assert np.isfinite(ds["tumor_live"].values).all() and (ds["tumor_live"].values > 0).all()
     assert "In cd4_t_cell, tgfb increases transform to treg" in ds.attrs["rules"]
+
+
+def test_a_stopped_run_with_rules_resumes_to_the_uninterrupted_result_and_refuses_changed_rules(tmp_path):
+    from tmesim.simulation import Simulation
+    from tmesim.spatial.outputs import Recorder
+
+    scn = scenario(tmp_path / "scn", MIXED, days=0.2, output_interval_hours=1)
+    scn = scn.with_overrides(spatial={**scn.spatial.model_dump(), "checkpoint_interval_hours": 1.0})
+    whole = Simulation(scn).run()
+
+    class Stop(Exception):
+        pass
+
+    def stop(fraction):
+        if fraction > 0.5:
+            raise Stop
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (tmp_path / "run2").mkdir()
+    with pytest.raises(Stop):
+        Simulation(scn).run(stop, recorder=Recorder(folder, pictures=False))
+    resumed = Simulation(scn).run(recorder=Recorder(folder, pictures=False))
+    for name in ("tumor_live", "deaths_killing", "macrophage_m2", "treg", "tumor_slc7a11"):
+        np.testing.assert_array_equal(resumed[name].values, whole[name].values, err_msg=name)
+    with pytest.raises(Stop):
+        Simulation(scn).run(stop, recorder=Recorder(tmp_path / "run2", pictures=False))
+    Path(scn.spatial.rules).write_text(Path(scn.spatial.rules).read_text().replace("0.01,1,2,0", "0.02,1,2,0"))
+    changed = load_scenario(tmp_path / "scn" / "scenario.yaml")
+    changed = changed.with_overrides(spatial={**changed.spatial.model_dump(), "checkpoint_interval_hours": 1.0})
+    with pytest.raises(InputError, match="changed since the run started"):
+        Simulation(changed).run(recorder=Recorder(tmp_path / "run2", pictures=False))
