@@ -177,11 +177,19 @@ def _repair_base(tr):
 
 
 @inline_kernel
-def _reset_row(beh, i, tr):
+def _reset_row(beh, i, tr, full):
     """Cell ``i``'s behaviour row before its programs fill it: zero hazards and speeds, the tissue's migration
-    bias and persistence, the programs' hit repair."""
-    for r in range(N_ROW):
-        beh[i, r] = 0.0
+    bias and persistence, the programs' hit repair. Without ``full`` only the columns every cell's draws read
+    (the others are read only where rules act, and each cell type's program writes its own)."""
+    if full:
+        for r in range(N_ROW):
+            beh[i, r] = 0.0
+    else:
+        beh[i, R_CYCLE] = 0.0
+        beh[i, R_APOPTOSIS] = 0.0
+        beh[i, R_NECROSIS] = 0.0
+        beh[i, R_FERROPTOSIS] = 0.0
+        beh[i, R_SPEED] = 0.0
     beh[i, R_BIAS] = tr.chemotaxis_bias
     beh[i, R_PERSISTENCE] = tr.migration_persistence_time
     beh[i, R_REPAIR] = _repair_base(tr)
@@ -720,7 +728,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     if dead[i] != ALIVE:
         # rules that apply to dead cells: on a corpse only the field exchange acts
         if own is not None and (flags & K_OWN) != 0:
-            _reset_row(beh, i, tr)
+            _reset_row(beh, i, tr, True)
             if (flags & K_CHEMOTAXIS) != 0:
                 _chemotaxis_base(i, k, chemo)
             _apply_rules(i, k, True, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
@@ -743,7 +751,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         if rng.happens(h, dt, seed, step, id_, rng.CLEAR):
             intent[i, I_DEATH] = REMOVE
         return
-    _reset_row(beh, i, tr)
+    _reset_row(beh, i, tr, flags != 0)
     if (flags & K_CHEMOTAXIS) != 0:
         _chemotaxis_base(i, k, chemo)
     weighted_hits = exposed_on[E_IMMUNO + k]
