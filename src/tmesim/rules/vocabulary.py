@@ -431,7 +431,7 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
         "movement of the engine")
     for ct in CELL_TYPE_NAMES:
         aliases = _type_alias_names(ct)[1:]
-        beh(f"attack {ct}", "1/min", f"hazard of starting an attack on a neighbouring live {ct} cell",
+        beh(f"attack {ct}", "1/min", f"hazard of a hit (an instantaneous attack) on a neighbouring live {ct} cell",
             "contact killing (biology.killing.t_cell_kill_rate, nk_kill_rate)", "attack <cell type>",
             synonyms=tuple(f"attack {a}" for a in aliases))
         beh(f"transform to {ct}", "1/min", f"hazard of becoming a {ct} cell (intracellular states start at rest)",
@@ -814,7 +814,7 @@ _FAMILY_MEANINGS = {
     "<substrate> uptake": "uptake rate constant (fraction of the local amount per minute)",
     "<substrate> export": "net export per cell (negative: net import)",
     "chemotactic response to <substrate>": "weight of the substrate's gradient in lattice moves (negative: away)",
-    "attack <cell type>": "hazard of starting an attack on a neighbouring live cell of that type",
+    "attack <cell type>": "hazard of a hit (an instantaneous attack) on a neighbouring live cell of that type",
     "transform to <cell type>": "hazard of becoming that type (states start at rest; base 0)",
     "immunogenicity to <cell type>": "multiplier of that type's attack hazard on this cell",
 }
