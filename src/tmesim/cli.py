@@ -854,36 +854,77 @@ def calibrate(
     size_variable: Annotated[str, typer.Option(help="Model variable the sizes measure.")] = "tumor_live",
     cells_per_unit: Annotated[float, typer.Option(help="Cells per unit of the size column (e.g. 1e6 for mm3).")] = 1.0,
     name: Annotated[str | None, typer.Option(help="Name of the fitted parameter set.")] = None,
+    method: Annotated[str, typer.Option(
+        help="lsq (least squares, approximate intervals) or abc (ABC-SMC with pyabc, credible intervals; "
+             "needs the extra: pip install 'tmesim[abc]').")] = "lsq",
+    population: Annotated[int, typer.Option(help="abc: particles per generation.")] = 100,
+    generations: Annotated[int, typer.Option(help="abc: most generations (it stops earlier when acceptance "
+                                                  "falls below 2%).")] = 8,
+    prior_fold: Annotated[float, typer.Option(help="abc: prior uniform in log space from the scenario's value "
+                                                   "divided by this to multiplied by it.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="abc: seed of the sampler (>= 0).")] = 0,
 ) -> None:
-    """Fit parameters to measured tumour sizes per arm (least squares on log10 size); write a parameter set."""
-    from tmesim.analysis.calibration import calibration_scenario, check_parameters, read_observations
+    """Fit parameters to measured tumour sizes per arm (log10 size; least squares or ABC-SMC); write a parameter set."""
+    from tmesim.analysis.calibration import (calibration_scenario, check_abc_settings, check_parameters,
+                                             read_observations)
     from tmesim.scenario import load_scenario
 
+    if method not in ("lsq", "abc"):
+        raise InputError("--method", f"got {method!r}", "give lsq or abc")
+    if method == "abc":
+        check_abc_settings(population, generations, prior_fold)
+        if not 0 <= seed < 2**32:
+            raise InputError("--seed", f"got {seed}", "give an integer from 0 to 2^32-1")
     names = _split_names(params)
     scn = load_scenario(scenario)
     check_parameters(scn, names)
     observations = read_observations(data, cells_per_unit)
     calibration_scenario(scn, observations)  # arm names checked before the fit
     out_file = out or data.with_name(f"{data.stem}_fitted.yaml")
-    from tmesim.analysis.calibration import calibrate as fit, write_parameter_set
-
-    result = fit(scn, observations, names, size_variable)
-    path = write_parameter_set(result, scn, data, out_file, name)
-    ps = scn.base_parameters
-    table = Table(title=f"Fit to {data.name} ({result.n_points} points, residual sd {result.residual_sd:.3g} log10)",
-                  box=box.SIMPLE_HEAD)
-    for column in ("parameter", "start", "fitted", "95% interval", "unit"):
-        table.add_column(column, justify="left" if column in ("parameter", "unit") else "right")
+    if out_file.suffix not in (".yaml", ".yml"):
+        raise InputError("--out", f"{out_file} does not end in .yaml", "parameter sets are YAML files")
+    from tmesim.analysis.calibration import calibrate as fit, calibrate_abc, write_parameter_set
     from tmesim.units import conversion_factor
 
+    if method == "abc":
+        result = calibrate_abc(scn, observations, names, size_variable, population=population,
+                               generations=generations, prior_fold=prior_fold, seed=seed)
+    else:
+        result = fit(scn, observations, names, size_variable)
+    ps = scn.base_parameters
+    factors = {p: (ps.by_name[p].given_unit, conversion_factor(ps.by_name[p].given_unit, ps.by_name[p].unit, p))
+               for p in result.names}
+    posterior_path = None
+    if result.posterior is not None:
+        from tmesim.trials.store import write_text_atomic
+
+        table_si = result.posterior.copy()
+        for p, (_, f) in factors.items():
+            table_si[p] = table_si[p] / f
+        table_si = table_si.rename(columns={p: f"{p} ({u})" for p, (u, _) in factors.items()})
+        posterior_path = write_text_atomic(out_file.with_name(f"{out_file.stem}_posterior.csv"),
+                                           table_si.to_csv(index=False))
+    path = write_parameter_set(result, scn, data, out_file, name)
+    interval = "95% interval" if result.method == "least squares" else "95% credible"
+    table = Table(title=f"{result.method} fit to {data.name} ({result.n_points} points, residual sd "
+                        f"{result.residual_sd:.3g} log10)", box=box.SIMPLE_HEAD)
+    for column in ("parameter", "start", "fitted" if result.method == "least squares" else "median", interval, "unit"):
+        table.add_column(column, justify="left" if column in ("parameter", "unit") else "right")
     for j, pname in enumerate(result.names):
-        unit = ps.by_name[pname].given_unit
-        f = conversion_factor(unit, ps.by_name[pname].unit, pname)
+        unit, f = factors[pname]
         table.add_row(pname, f"{result.start[j] / f:.4g}", f"{result.values[j] / f:.4g}",
                       f"{result.lower[j] / f:.4g}-{result.upper[j] / f:.4g}", unit)
     stdout.print(table)
+    if result.method != "least squares":
+        stdout.print(f"[dim]{result.message}[/dim]")
+    if result.at_prior_edge:
+        stdout.print(f"[yellow]the prior, not the data, bounds {', '.join(result.at_prior_edge)}: its credible "
+                     f"interval reaches the prior's edge (widen --prior-fold)[/yellow]")
     if not result.success:
-        stdout.print(f"[yellow]the optimiser stopped without converging: {result.message}[/yellow]")
+        what = "the optimiser stopped without converging" if result.method == "least squares" else "ABC-SMC stopped early"
+        stdout.print(f"[yellow]{what}: {result.message}[/yellow]")
+    if posterior_path is not None:
+        stdout.print(f"posterior particles and weights written to [bold]{posterior_path}[/bold]")
     stdout.print(f"parameter set written to [bold]{path}[/bold] (use it with `parameter_set: {path}` in a scenario)")
 
 

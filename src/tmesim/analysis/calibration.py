@@ -1,4 +1,4 @@
-"""Fit parameters to a user's tumour sizes over time per arm (scipy least squares).
+"""Fit parameters to a user's tumour sizes over time per arm (scipy least squares, or ABC-SMC with pyabc).
 
 The data are a CSV with columns ``arm``, ``day``, ``size`` (cells of the
 scenario's size variable, ``tumor_live`` by default; give ``--cells-per-unit`` to
@@ -14,6 +14,15 @@ bounds, from the scenario's values, by :func:`scipy.optimize.least_squares`
 batched with the residual's in one engine call (:meth:`tmesim.Simulation` with
 ``patient_values``). Approximate 95% intervals come from the Jacobian at the
 optimum (``s^2 (J^T J)^-1`` in log space).
+
+:func:`calibrate_abc` is the Bayesian alternative (the optional extra
+``tmesim[abc]``): approximate Bayesian computation by sequential Monte Carlo
+(:class:`pyabc.ABCSMC`), with a uniform prior on each log parameter over
+``start / prior_fold`` to ``start * prior_fold`` (within the catalogue's bounds),
+the distance the root mean square of the same log10 residuals, and the
+tolerance of each generation the median distance of the one before (pyabc's
+default). It reports the weighted posterior median and its central 95%
+credible interval, and keeps the final generation's particles and weights.
 
 :func:`write_parameter_set` writes a set that inherits the scenario's, with
 each fitted value's source ``fitted: <data file>`` and kind ``fitted``; a
@@ -104,6 +113,13 @@ class CalibrationResult:
     message: str
     evaluations: int
     arms: list[str] = field(default_factory=list)
+    #: "least squares" or "ABC-SMC"; for ABC-SMC ``lower``/``upper`` bound the 95% credible interval and
+    #: ``posterior`` holds the final particles (columns ``names``, internal units, and ``weight``).
+    method: str = "least squares"
+    posterior: pd.DataFrame | None = None
+    #: ABC-SMC: parameters whose credible interval reaches within 5% (of the prior's log width) of an edge
+    #: of the prior, i.e. the prior, not the data, bounds them.
+    at_prior_edge: list[str] = field(default_factory=list)
 
 
 class _Model:
@@ -225,6 +241,119 @@ def calibrate(scenario, data: pd.DataFrame, names: list[str], size_variable: str
                              sorted(set(data["arm"])))
 
 
+#: Defaults of :func:`calibrate_abc`: particles per generation, most generations, prior width (fold either
+#: side of the scenario's value), and the acceptance rate below which it stops (each accepted particle
+#: then costs more than 50 simulations).
+ABC_POPULATION = 100
+ABC_GENERATIONS = 8
+ABC_PRIOR_FOLD = 10.0
+ABC_MIN_ACCEPTANCE = 0.02
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    """Quantiles ``q`` of samples ``x`` with weights ``w`` (the weighted empirical distribution, interpolated)."""
+    order = np.argsort(x)
+    x, w = x[order], w[order] / w.sum()
+    cdf = np.cumsum(w) - 0.5 * w
+    return np.interp(q, cdf, x)
+
+
+def check_abc_settings(population: int, generations: int, prior_fold: float) -> None:
+    """Reject ABC-SMC settings that cannot run (InputError naming the option)."""
+    if population < 2:
+        raise InputError("--population", f"got {population}", "give at least 2 particles (100 is a usual size)")
+    if generations < 1:
+        raise InputError("--generations", f"got {generations}", "give at least 1")
+    if not (math.isfinite(prior_fold) and prior_fold > 1.0):
+        raise InputError("--prior-fold", f"got {prior_fold}", "give a number above 1 (10: a tenth to ten times the "
+                                                             "scenario's value)")
+
+
+def calibrate_abc(scenario, data: pd.DataFrame, names: list[str], size_variable: str = "tumor_live",
+                  population: int = ABC_POPULATION, generations: int = ABC_GENERATIONS,
+                  prior_fold: float = ABC_PRIOR_FOLD, seed: int = 0,
+                  min_acceptance: float = ABC_MIN_ACCEPTANCE) -> CalibrationResult:
+    """Fit ``names`` to ``data`` by ABC-SMC (see the module docstring).
+
+    ``population`` particles per generation, at most ``generations`` generations (it stops earlier when the
+    acceptance rate falls below ``min_acceptance``); the prior of each parameter is uniform in log space over
+    its scenario value divided and multiplied by ``prior_fold`` (clipped to the catalogue's bounds). The run
+    is reproducible for a given ``seed``: pyabc draws from numpy's global generator, which is seeded here and
+    restored afterwards. Values in the result are in internal units.
+    """
+    try:
+        import pyabc
+    except ImportError:
+        raise InputError("--method abc", "pyabc is not installed",
+                         "install the extra: pip install 'tmesim[abc]'") from None
+    import logging
+    import tempfile
+
+    from ..params.index import CATALOGUE
+
+    check_abc_settings(population, generations, prior_fold)
+    start = check_parameters(scenario, names)
+    scn = calibration_scenario(scenario, data)
+    model = _Model(scn, data, names, size_variable)
+    lo = np.array([max(math.log(CATALOGUE[n]["min"]) if CATALOGUE[n].get("min") else -np.inf,
+                       math.log(v / prior_fold)) for n, v in zip(names, start)])
+    hi = np.array([min(math.log(CATALOGUE[n]["max"]) if CATALOGUE[n].get("max") is not None else np.inf,
+                       math.log(v * prior_fold)) for n, v in zip(names, start)])
+    prior = pyabc.Distribution(**{n: pyabc.RV("uniform", a, b - a) for n, a, b in zip(names, lo, hi)})
+
+    def simulate(par) -> dict[str, np.ndarray]:
+        theta = np.array([[par[n] for n in names]])
+        try:
+            return {"log10_size": model._predict(theta)[0]}
+        except SimulationError:  # a particle the engine cannot integrate is never accepted
+            return {"log10_size": np.full(model.target.size, np.nan)}
+
+    def distance(x, x0) -> float:
+        r = x["log10_size"] - x0["log10_size"]
+        return float(np.sqrt(np.mean(r * r))) if np.all(np.isfinite(r)) else math.inf
+
+    quiet = [logging.getLogger(n) for n in ("ABC", "pyabc")]
+    levels = [q.level for q in quiet]
+    state = np.random.get_state()
+    try:
+        for q in quiet:
+            q.setLevel(logging.WARNING)
+        np.random.seed(seed)
+        abc = pyabc.ABCSMC(simulate, prior, distance, population_size=population,
+                           sampler=pyabc.sampler.SingleCoreSampler())
+        with tempfile.TemporaryDirectory(prefix="tmesim-abc-") as tmp:
+            abc.new("sqlite:///" + str(Path(tmp) / "abc.db"), {"log10_size": model.target})
+            history = abc.run(max_nr_populations=generations, min_acceptance_rate=min_acceptance)
+            particles, weights = history.get_distribution(m=0, t=history.max_t)
+            populations = history.get_all_populations()
+            simulations = int(history.total_nr_simulations)
+            history = None  # release the database before the folder goes
+    finally:
+        np.random.set_state(state)
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+    w = np.asarray(weights, dtype=float)
+    logs = np.column_stack([particles[n].to_numpy(dtype=float) for n in names])
+    qs = np.array([_weighted_quantiles(logs[:, j], w, (0.025, 0.5, 0.975)) for j in range(len(names))])
+    median = qs[:, 1]
+    residual = model._predict(median[None])[0] - model.target
+    m, k = residual.size, len(names)
+    epsilon = float(populations["epsilon"].iloc[-1])
+    done = int(populations["t"].max()) + 1
+    margin = 0.05 * (hi - lo)
+    edge = [n for j, n in enumerate(names) if qs[j, 0] - lo[j] < margin[j] or hi[j] - qs[j, 2] < margin[j]]
+    posterior = pd.DataFrame(np.exp(logs), columns=names)
+    posterior["weight"] = w / w.sum()
+    return CalibrationResult(
+        list(names), np.exp(median), np.exp(qs[:, 0]), np.exp(qs[:, 2]), start,
+        math.sqrt(float(residual @ residual) / max(m - k, 1)), m, float(0.5 * residual @ residual),
+        done == generations,
+        f"{done} generation(s) of {population} particles, final tolerance {epsilon:.3g} log10 (root mean square), "
+        f"{simulations} simulations" + ("" if done == generations else
+                                        f"; stopped when acceptance fell below {min_acceptance:g}"),
+        model.evaluations, sorted(set(data["arm"])), method="ABC-SMC", posterior=posterior, at_prior_edge=edge)
+
+
 def write_parameter_set(result: CalibrationResult, scenario, data_path: Path | str, out: Path | str,
                         name: str | None = None) -> Path:
     """Write the fitted values as a parameter set inheriting the scenario's (see the module docstring)."""
@@ -240,9 +369,11 @@ def write_parameter_set(result: CalibrationResult, scenario, data_path: Path | s
         value, lo, hi = (float(v) / factor for v in (result.values[j], result.lower[j], result.upper[j]))
         params[pname] = {
             "value": float(f"{value:.6g}"), "unit": unit, "source": f"fitted: {data_path.name}", "source_kind": "fitted",
-            "note": (f"tmesim calibrate: least squares on log10 {len(result.arms)}-arm tumour size "
+            "note": (f"tmesim calibrate: {result.method} on log10 {len(result.arms)}-arm tumour size "
                      f"({', '.join(result.arms)}; {result.n_points} points) from {float(result.start[j]) / factor:.4g}; "
-                     f"approximate 95% interval {lo:.4g}-{hi:.4g} {unit}; residual sd {result.residual_sd:.3g} log10"),
+                     + (f"approximate 95% interval {lo:.4g}-{hi:.4g} {unit}" if result.method == "least squares" else
+                        f"posterior median; 95% credible interval {lo:.4g}-{hi:.4g} {unit} ({result.message})")
+                     + f"; residual sd {result.residual_sd:.3g} log10"),
         }
     doc = {"name": name or f"{scenario.parameter_set}_fitted_{data_path.stem}",
            "description": f"{scenario.parameter_set} with {', '.join(result.names)} fitted to {data_path.name} "
