@@ -172,9 +172,16 @@ def failure_summary(ds: xr.Dataset) -> str | None:
     return f"integration failed in {n} of {bad.size} runs; first: arm {str(ds['arm'].values[a])!r}, patient {p}: {msg}"
 
 
+#: Attribute of a variable that is a mean over a population's cells (the spatial engine's states and
+#: diagnostics): NaN where the population has no cells, which is not a failure.
+EMPTY_POPULATION_ATTR = "empty_population"
+EMPTY_POPULATION_NOTE = "NaN where the population has no cells"
+
+
 def raise_on_failure(ds: xr.Dataset) -> None:
     """Raise :class:`~tmesim.errors.SimulationError` naming the first failed row (arm, patient, variable,
-    time), or the first state that is non-finite or negative."""
+    time), or the first state that is non-finite or negative (NaN is allowed in a mean over a population's
+    cells that carries :data:`EMPTY_POPULATION_ATTR`)."""
     line = failure_summary(ds)
     if line is not None:
         raise SimulationError(line)
@@ -182,6 +189,8 @@ def raise_on_failure(ds: xr.Dataset) -> None:
         if da.attrs.get("role") != "state":
             continue
         bad = ~np.isfinite(da) | (da < 0)
+        if EMPTY_POPULATION_ATTR in da.attrs:
+            bad = bad & ~np.isnan(da)
         if bool(bad.any()):
             idx = np.argwhere(bad.values)[0]
             where = dict(zip(da.dims, idx))

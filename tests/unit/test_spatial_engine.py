@@ -305,3 +305,25 @@ def test_a_residual_tumour_of_a_few_cells_goes_extinct_or_regrows_by_chance(tmp_
     final = ds["tumor_live"].isel(arm=0, time=-1).values
     assert (final == 0).sum() >= 1, final
     assert (final > 2).sum() >= 1, final
+
+
+def test_a_run_without_t_cells_is_not_a_failure_but_a_nan_state_still_is(tmp_path):
+    """Means over an empty population are NaN by definition (no cells to average); raise_on_failure must
+    accept them, and still catch a NaN in a state that is not such a mean."""
+    from tmesim.results import EMPTY_POPULATION_ATTR, raise_on_failure
+
+    scn = load_scenario(spatial_scenario(tmp_path / "s.yaml", days=0.25)).with_overrides(
+        parameters={"initial_cd8_per_tumor_cell": 0, "initial_cd4_per_tumor_cell": 0})
+    ds = Simulation(scn).run(raise_on_failure=True)
+    axis = ds["host_t_mito_depolarization"]
+    assert bool(axis.isnull().all()) and EMPTY_POPULATION_ATTR in axis.attrs
+    assert bool(np.isfinite(ds["tumor_slc7a11"]).all())  # tumour means are defined: there are tumour cells
+    assert EMPTY_POPULATION_ATTR not in ds["tumor_live"].attrs
+    broken = ds.copy(deep=True)
+    broken["tumor_live"][0, 0, 1] = np.nan
+    with pytest.raises(SimulationError, match="tumor_live"):
+        raise_on_failure(broken)
+    broken = ds.copy(deep=True)
+    broken["host_t_mito_depolarization"][0, 0, 1] = -1.0
+    with pytest.raises(SimulationError, match="host_t_mito_depolarization"):
+        raise_on_failure(broken)

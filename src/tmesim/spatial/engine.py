@@ -45,6 +45,7 @@ from ..params.resolve import resolve, resolve_group
 from ..protocols import products
 from ..protocols.events import DOSE, INFUSION, arm_events
 from ..protocols.schedule import MIN_PER_DAY
+from .. import results as R
 from ..results import assemble
 from ..status import SolverStatus
 from .. import variables as V
@@ -743,9 +744,19 @@ def _checkpoint(scenario, row, series, status, messages, steps, sim) -> dict[str
     return state
 
 
+def _population_means() -> frozenset[str]:
+    """Names of the reported means over a population's cells (tumour states, host and CAR T cell axes, cell
+    diagnostics): NaN at times when the population has no cells."""
+    empty = np.zeros(0, dtype=np.int8)
+    diag = SpatialRun._diagnostic_means(np.zeros((0, K.N_DIAG)), empty, empty)
+    return frozenset([f"tumor_{v.name}" for v in TUMOR_STATE] + [f"host_t_{v.name}" for v in t_cell.AXIS]
+                     + [f"car_t_{v.name}" for v in t_cell.AXIS] + list(diag))
+
+
 def _dataset(simulation, days, series, status, messages, steps, values_all) -> xr.Dataset:
     scenario = simulation.scenario
     variables = {}
+    means = _population_means()
     for name, array in series.items():
         if name in V.T_CELL_POOLS:
             continue
@@ -756,6 +767,8 @@ def _dataset(simulation, days, series, status, messages, steps, values_all) -> x
             units, long_name, group = V.info(name)
             role = "derived" if any(name == e[0] for e in V.DERIVED) else "state"
             attrs = {"units": units, "long_name": long_name, "group": group, "role": role}
+            if name in means:
+                attrs[R.EMPTY_POPULATION_ATTR] = R.EMPTY_POPULATION_NOTE
         variables[name] = (array, attrs)
     kills = [n for n in COUNTERS if n.startswith("kills_")]
     variables["deaths_killing"] = (sum(series[n] for n in kills),
