@@ -68,7 +68,9 @@ def test_bench_spatial_small_configuration(tmp_path):
     mem = e["memory"]
     assert 0 < mem["per_slot_bytes"] < 1024 and 0 < mem["per_cell_bytes"] < 1024
     assert _positive(mem["field_bytes_per_voxel_per_field"])
-    assert _positive(e["rss_growth_per_cell_bytes"])
+    # the process's RSS growth is read from /proc (Linux): finite; it can be 0 or below when the allocator
+    # reuses memory freed by earlier tests in the same worker
+    assert math.isfinite(e["rss_growth_per_cell_bytes"])
 
 
 def test_bench_spatial_rejects_bad_numbers():

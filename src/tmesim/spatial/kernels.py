@@ -602,7 +602,8 @@ def _choose_target(s, t, ka, gate, weighted, total, u, kind, dead, antigen, expo
 def _contact_hit(i, s, hazard, ka, gate, weighted, kind, dead, antigen, exposed, occupancy, offsets, nz, ny, nx, dt,
                  seed, step, uid, intent):
     """Hit intent on a tumour neighbour: with ``hazard`` (1/min; the attacker's ``attack tumor``, which for a
-    T cell is its kill rate x hits_to_kill, so kills come at the kill rate when hits add up) times the
+    T cell, an NK cell or an M1-like macrophage is its kill rate x hits_to_kill, so kills come at the kill
+    rate when hits add up) times the
     targets' mean immunogenicity, one recognisable live tumour neighbour, chosen in proportion to its
     immunogenicity (uniformly without rules on it), is hit."""
     ratio = 1.0
@@ -847,7 +848,9 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         export[CXCL9, i] = rec.secretion_to_concentration_rate(cxcl9_src, volume_um3)
         beh[i, R_APOPTOSIS] = fm.death + (fm.m2_csf1r_depletion if state[i] == M2 else 0.0)
         beh[i, R_M1], beh[i, R_M2] = fm.to_m1, fm.to_m2
-        beh[i, R_ATTACK + TUMOR] = macrophage.killing(1.0, fields[IL10, s], pm) if state[i] == M1 else 0.0
+        # a kill takes hits_to_kill hits, so hits land that much faster than kills (as for T cells)
+        beh[i, R_ATTACK + TUMOR] = (macrophage.killing(1.0, fields[IL10, s], pm) * hits_to_kill
+                                    if state[i] == M1 else 0.0)
         beh[i, R_SPEED] = tr.macrophage_speed
         if own is not None and (flags & K_OWN) != 0:
             _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
@@ -881,7 +884,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
                                 ph).suppression
         beh[i, R_APOPTOSIS] = fn.death
         beh[i, R_CYCLE] = fn.division
-        beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress)
+        beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress) * hits_to_kill
         beh[i, R_SPEED] = tr.nk_speed
         if own is not None and (flags & K_OWN) != 0:
             _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
