@@ -327,3 +327,39 @@ def test_a_run_without_t_cells_is_not_a_failure_but_a_nan_state_still_is(tmp_pat
     broken["host_t_mito_depolarization"][0, 0, 1] = -1.0
     with pytest.raises(SimulationError, match="host_t_mito_depolarization"):
         raise_on_failure(broken)
+
+
+def test_ferroptotic_corpses_push_neighbouring_macrophages_towards_m2(tmp_path):
+    """The macrophage program's oxidised-lipid term (the well-mixed model's share of ferroptotic corpses)
+    reads, in space, the share of a macrophage's neighbours that are ferroptotic corpses."""
+    from tmesim.spatial import behaviors as B
+
+    scn = load_scenario(spatial_scenario(tmp_path / "s.yaml")).with_overrides(
+        parameters={"initial_macrophages_per_tumor_cell": 0.5})
+
+    def m2_hazards(make_corpses: bool):
+        sim = SpatialRun(scn, 0, scn.arm_parameter_sets[0].vector(), replicate_seeds(scn)[0])
+        c = sim.cells
+        n = c.n
+        macs = np.flatnonzero((c.kind[:n] == C.MACROPHAGE) & (c.dead[:n] == C.ALIVE))
+        ny, nx = sim.shape3[1:]
+
+        def neighbours(i):
+            y, x = divmod(int(c.site[i]), nx)
+            return [c.occupancy[(y + dy) * nx + x + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                    if (dy or dx) and 0 <= y + dy < ny and 0 <= x + dx < nx]
+
+        if make_corpses:
+            for i in macs[::2]:  # every other macrophage gets its tumour neighbours killed by ferroptosis
+                for j in neighbours(i):
+                    if j >= 0 and c.kind[j] == C.TUMOR:
+                        c.dead[j] = C.FERROPTOTIC
+        near = np.array([any(j >= 0 and c.dead[j] == C.FERROPTOTIC for j in neighbours(i)) for i in macs])
+        sim.step()
+        return macs, near, sim._buf["behavior"][macs, B.ROW_NAMES.index("m2 polarization")].copy()
+
+    macs, _, plain = m2_hazards(False)
+    macs_again, near, with_corpses = m2_hazards(True)
+    assert np.array_equal(macs, macs_again) and near.sum() >= 2 and (~near).sum() >= 2
+    assert np.all(with_corpses[near] > plain[near])
+    assert np.array_equal(with_corpses[~near], plain[~near])

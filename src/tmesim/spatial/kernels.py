@@ -839,7 +839,10 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     # immune cells take up the cytokines they bear receptors for
     uptake[IFNG, i] = cy.ifng_uptake_rate * host_ifngr
     if k == MACROPHAGE:
-        fm = macrophage.program(ifng, il12_free, fields[IL10, s], fields[TGFB, s], 0.0, host_ifngr, ex, pm)
+        # oxidised lipids of ferroptotic corpses push towards M2: the share of the neighbouring cells that are
+        # ferroptotic corpses (the well-mixed model's share of all cells)
+        fm = macrophage.program(ifng, il12_free, fields[IL10, s], fields[TGFB, s],
+                                _ferroptotic_share(s, kind, dead, occupancy, offsets, nz, ny, nx), host_ifngr, ex, pm)
         m1_cells = 1.0 if state[i] == M1 else 0.0
         il12_src, il10_src, tgfb_src, cxcl9_src = macrophage.secretion(m1_cells, 1.0 - m1_cells, ifng, host_ifngr, pm)
         export[IL12, i] = rec.secretion_to_concentration_rate(il12_src * p.host.host_immune_competence, volume_um3)
@@ -1033,6 +1036,20 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
                 intent[i, I_DAUGHTER] = daughter
     _act(i, s, k, flags, beh, weighted_hits, heading, chemo, kind, dead, antigen, exposed, fields, occupancy, offsets,
          nz, ny, nx, site_um, dt, seed, step, id_, intent, not engaged)
+
+
+@kernel
+def _ferroptotic_share(s, kind, dead, occupancy, offsets, nz, ny, nx):
+    """Share of the cells next to ``s`` (live or dead) that are ferroptotic corpses (0 with no neighbours)."""
+    cells = 0
+    ferroptotic = 0
+    for kk in range(offsets.shape[0]):
+        t = neighbour_site(s, kk, offsets, nz, ny, nx)
+        if t >= 0 and occupancy[t] >= 0:
+            cells += 1
+            if dead[occupancy[t]] == FERROPTOTIC:
+                ferroptotic += 1
+    return ferroptotic / cells if cells > 0 else 0.0
 
 
 @kernel

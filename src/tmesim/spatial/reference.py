@@ -257,8 +257,11 @@ def decide_reference(n, site, kind, state, dead, antigen, hits, uid, x, occupanc
     # macrophages: polarisation, death, secretion
     i = np.flatnonzero(live & (kind == C.MACROPHAGE))
     il12_free = local[K.IL12, i] * il12_free_factor
-    fm = plain(macrophage.program)(local[K.IFNG, i], il12_free, local[K.IL10, i], local[K.TGFB, i], 0.0, host_ifngr,
-                                   ex[:, i], pm)
+    n_cells = has[:, i].sum(axis=0)
+    n_ferroptotic = (has[:, i] & (dead[j[:, i]] == C.FERROPTOTIC)).sum(axis=0)
+    ox_lipid = np.where(n_cells > 0, n_ferroptotic / np.maximum(n_cells, 1), 0.0)
+    fm = plain(macrophage.program)(local[K.IFNG, i], il12_free, local[K.IL10, i], local[K.TGFB, i], ox_lipid,
+                                   host_ifngr, ex[:, i], pm)
     is_m1 = state[i] == C.M1
     m1_cells = is_m1.astype(float)
     il12_src, il10_src, tgfb_src, cxcl9_src = plain(macrophage.secretion)(m1_cells, 1.0 - m1_cells, local[K.IFNG, i],
