@@ -1222,9 +1222,12 @@ class FieldSolver:
             raise InputError("duration" if duration <= 0 else "dt_max", "must be > 0", "give minutes")
         steps = [max(1, math.ceil(duration / min(dt_max, s.dt_max or dt_max) - 1e-9)) for s in self.specs]
         flags = self._prepare_any(secretion, target, export, uptake, voxels)
+        dormant = self._dormant()
         t0 = self.time
         for n in sorted(set(steps)):
-            fon = np.array([m == n for m in steps], np.uint8)
+            fon = np.array([m == n and not dormant[f] for f, m in enumerate(steps)], np.uint8)
+            if not fon.any():
+                continue
             dt = duration / n
             for i in range(n):
                 self.time = t0 + i * dt
@@ -1232,6 +1235,24 @@ class FieldSolver:
         self.time = t0 + duration
         n = max(steps)
         return n
+
+    def _dormant(self) -> np.ndarray:
+        """Fields that stay exactly 0 over the next step, so :meth:`advance` skips them: zero everywhere, no
+        source in G (cells or vessels), no plasma value, no non-zero Dirichlet face. Diffusion, decay and
+        uptake of zero give zero, so skipping changes no value (an IL-12 field in a run without IL-12, a drug
+        before its first dose). Checked on the values every call: a caller may write into :attr:`values`."""
+        F = len(self.specs)
+        c = self._c.reshape(F, -1)
+        g = self._g.reshape(F, -1) if self._k is not None else None
+        out = np.zeros(F, dtype=bool)
+        for f in range(F):
+            if c[f].any() or (g is not None and g[f].any()) or (self._has_vessels and self._cpl[f] != 0):
+                continue
+            faces = self._dirichlet[f]
+            if np.any((faces[..., 0] > 0) & (faces[..., 1] != 0)):
+                continue
+            out[f] = True
+        return out
 
     # ---------------------------------------------------------------- read-out
     @property
