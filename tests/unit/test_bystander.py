@@ -20,9 +20,10 @@ SITE = 20.0
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cell(x, y, type_="tumor", state="", dead="alive", antigen=False, slc=1.0):
+def cell(x, y, type_="tumor", state="", dead="alive", antigen=False, slc=1.0, lpo=0.02):
     return {"x_um": x, "y_um": y, "type": type_, "state": state, "dead": dead, "car_antigen": antigen,
-            "tumor_slc7a11": slc if type_ == "tumor" else math.nan}
+            "tumor_slc7a11": slc if type_ == "tumor" else math.nan,
+            "tumor_lipid_peroxide": lpo if type_ == "tumor" else math.nan}
 
 
 def table(rows) -> pd.DataFrame:
@@ -132,6 +133,32 @@ def _dl(cells):
     return by["distance_um"], by["slc7a11_loss"]
 
 
+class TestDownstream:
+    def test_lipid_peroxide_rides_along_with_each_bystander(self):
+        rows = [cell(10, 10, "car_cd8_t_cell", "effector"), cell(-10, -10, antigen=True),
+                cell(30, 10, lpo=0.5), cell(50, 10, lpo=0.1)]
+        by = B.bystanders(table(rows), SITE)
+        assert by["lipid_peroxide"].tolist() == [0.5, 0.1]
+
+    def test_ferroptotic_corpses_are_counted_near_and_far(self):
+        # producer at (10, 10); antigen-negative cells at 1..15 sites along +x: near = within 3 sites, far = beyond 10
+        rows = [cell(10, 10, "car_cd8_t_cell", "effector"), cell(-10, -10, antigen=True)]
+        for k in range(1, 16):
+            dead = "ferroptotic" if k in (1, 2, 12) else ("apoptotic" if k == 3 else "alive")
+            rows.append(cell(10 + SITE * k, 10, dead=dead))
+        rows.append(cell(10 + SITE * 2, 30, dead="ferroptotic", antigen=True))  # antigen-positive: not counted
+        near, far, n = B.ferroptotic_shares(table(rows), SITE)
+        # near: sites 1 and 2, both ferroptotic (site 3 is an apoptotic corpse, outside the pool; the
+        # ferroptotic cell at (50, 30) carries the antigen)
+        assert near == pytest.approx(2 / 2)
+        assert far == pytest.approx(1 / 5)  # sites 11-15, one ferroptotic
+        assert n == 3
+
+    def test_no_producer_leaves_the_shares_undefined(self):
+        near, far, n = B.ferroptotic_shares(table([cell(10, 10, dead="ferroptotic"), cell(30, 10)]), SITE)
+        assert math.isnan(near) and math.isnan(far) and n == 1
+
+
 # ------------------------------------------------------------------------------------------ a run folder
 def write_run(folder: Path, arms_losses: dict, day: float = 2.0):
     """Cell and field snapshots of a fake 2D run: one file per arm and replicate; the IFN-gamma field is
@@ -206,7 +233,33 @@ def test_shipped_scenario_arms_differ_only_as_named():
     for a, arm in enumerate(scn.arms):
         assert len(arm.products) == 1 and arm.products[0].day == 0 and not arm.doses
         changed = {n for n, v0, v1 in zip(NAMES, base, scn.arm_parameter_sets[a].vector()) if v0 != v1}
-        expected = {"CAR T 8e4, tumour IFNGR loss": {"tumor_ifngr_loss"},
+        expected = {"CAR T 8e4, SLC7A11 link cut": {"slc7a11_repression_max"},
+                    "CAR T 8e4, tumour IFNGR loss": {"tumor_ifngr_loss"},
                     "CAR T 8e4, IFN-gamma KO": {"car_ifng_knockout"},
                     "CAR T 8e4, IFN-gamma uptake x4": {"ifng_uptake_rate"}}.get(names[a], set())
         assert changed == expected, names[a]
+
+
+# ------------------------------------------------------------------------------------------------- the CLI
+def _cli(monkeypatch, capsys, *args):
+    """``tmesim analyze bystander ARGS`` in process: (exit code, stderr lines)."""
+    from tmesim import cli
+
+    monkeypatch.setattr("sys.argv", ["tmesim", "analyze", "bystander", *args])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    return info.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wm").mkdir()
+    (tmp_path / "wm" / "scenario.yaml").write_text(load_scenario().to_yaml(), encoding="utf-8")
+    (tmp_path / "sp").mkdir()
+    (tmp_path / "sp" / "scenario.yaml").write_text(load_scenario("bystander_ferroptosis_2d").to_yaml(),
+                                                   encoding="utf-8")
+    cases = [(("missing",), "is not a folder"), ((".",), "scenario.yaml not found"), (("wm",), "well-mixed"),
+             (("sp",), "no cell snapshots"), ((".", "--day", "-1"), "--day")]
+    for args, words in cases:
+        code, err = _cli(monkeypatch, capsys, *args)
+        assert code == 2 and len(err) == 1 and words in err[0] and "Traceback" not in err[0], (args, code, err)

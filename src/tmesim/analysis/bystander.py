@@ -19,6 +19,11 @@ Reads a spatial run's cell snapshots (``cells/<arm>_r<replicate>_day<day>.parque
   interpolation between the mean distances of the two bins either side. It is undefined (NaN) when the
   first bin is empty or shows no loss (below ``min_loss``), and censored (NaN, ``censored`` True) when
   the profile never falls to half within the distances present.
+* **Downstream**: the bystanders' lipid peroxide (``tumor_lipid_peroxide``, in units of the ferroptosis
+  threshold) is profiled the same way, and the ferroptotic corpses of antigen-negative tumour cells still
+  in the snapshot (corpses are cleared at ``corpse_clearance_rate``, so this counts recent deaths) are
+  counted near producers (within ``NEAR_SITES`` sites) and far from them (beyond ``FAR_SITES``), each as a
+  share of the antigen-negative cells, live or ferroptotic, at those distances.
 * **IFN-gamma e-fold length**: from the IFN-gamma each bystander sees (the field at its site), the
   least-squares slope of log(IFN-gamma) against distance over a window (default 2-10 sites); what the
   field's decay, set by diffusion over uptake, comes to in the run.
@@ -47,6 +52,9 @@ FUNCTIONAL_STATES = ("effector", "progenitor_exhausted", "terminal_exhausted")
 MIN_LOSS = 1e-6
 #: Fixed losses (fractions of resting SLC7A11) whose reach :func:`analyse_run` reports besides the relative one.
 LEVELS = (0.001, 0.003, 0.01, 0.03, 0.1)
+#: Distances (sites) within which a cell counts as near a producer, and beyond which as far from one, for the
+#: ferroptotic-corpse shares.
+NEAR_SITES, FAR_SITES = 3, 10
 
 
 def _axes(cells: pd.DataFrame) -> list[str]:
@@ -99,7 +107,8 @@ def bystanders(cells: pd.DataFrame, site_um: float, resting_slc7a11: float = 1.0
     Returns
     -------
     pandas.DataFrame with ``distance_um`` (inf when the snapshot has no producer), ``slc7a11_relative``,
-    ``slc7a11_loss`` and the cells' positions.
+    ``slc7a11_loss``, ``lipid_peroxide`` (1 = the ferroptosis threshold; when the snapshot has it) and the
+    cells' positions.
     """
     if not resting_slc7a11 > 0:
         raise ValueError(f"resting_slc7a11 must be > 0, got {resting_slc7a11}")
@@ -117,9 +126,44 @@ def bystanders(cells: pd.DataFrame, site_um: float, resting_slc7a11: float = 1.0
     out["distance_um"] = distance
     out["slc7a11_relative"] = rel
     out["slc7a11_loss"] = 1.0 - rel
+    if "tumor_lipid_peroxide" in cells:
+        out["lipid_peroxide"] = cells.loc[mask, "tumor_lipid_peroxide"].to_numpy(float)
     if ifng is not None:
         out["ifng_pM"] = np.asarray(ifng).ravel()[field_site(pos)] if len(pos) else np.zeros(0)
     return out
+
+
+def ferroptotic_shares(cells: pd.DataFrame, site_um: float, near_sites: float = NEAR_SITES,
+                       far_sites: float = FAR_SITES) -> tuple[float, float, int]:
+    """Ferroptotic corpses among the antigen-negative tumour cells near and far from IFN-gamma producers.
+
+    Parameters
+    ----------
+    cells : a cell snapshot.
+    site_um : the lattice site (um).
+    near_sites, far_sites : a cell within ``near_sites`` sites (um / ``site_um``) of the nearest producer is
+        near; one beyond ``far_sites`` is far.
+
+    Returns
+    -------
+    (near share, far share, corpses): the ferroptotic corpses over all antigen-negative tumour cells (live or
+    ferroptotic corpses) near and far (dimensionless; NaN where no cell is at that distance or the snapshot
+    has no producer), and the number of antigen-negative ferroptotic corpses in the snapshot.
+    """
+    axes = _axes(cells)
+    kind = cells["type"].astype(str).to_numpy()
+    dead = cells["dead"].astype(str).to_numpy()
+    negative = (kind == "tumor") & ~cells["car_antigen"].to_numpy(bool)
+    ferro = negative & (dead == "ferroptotic")
+    pool = negative & ((dead == "alive") | (dead == "ferroptotic"))
+    prod = ifng_producers(cells, site_um)
+    if not prod.any() or not pool.any():
+        return math.nan, math.nan, int(ferro.sum())
+    d, _ = cKDTree(cells.loc[prod, axes].to_numpy(float)).query(cells.loc[pool, axes].to_numpy(float))
+    is_ferro = ferro[pool]
+    near, far = d <= near_sites * site_um, d > far_sites * site_um
+    share = lambda sel: float(is_ferro[sel].mean()) if sel.any() else math.nan  # noqa: E731
+    return share(near), share(far), int(ferro.sum())
 
 
 def loss_profile(distance_um, values, site_um: float, min_cells: int = 5) -> pd.DataFrame:
@@ -215,7 +259,7 @@ class BystanderResult:
     ``cells``: every bystander of every arm and replicate (:func:`bystanders`, plus ``arm``, ``replicate``);
     ``profiles``: their loss and IFN-gamma profiles per arm and replicate; ``reaches``: one row per arm and
     replicate (``reach_um``, ``near_loss``, ``censored``, ``ifng_efold_um``, ``producers``, ``bystanders``,
-    ``mean_loss``); ``fields``: replicate 0's IFN-gamma field and producer positions per arm, for figures;
+    ``mean_loss``, ``ferroptotic_corpses``, ``ferroptotic_near_share``, ``ferroptotic_far_share``); ``fields``: replicate 0's IFN-gamma field and producer positions per arm, for figures;
     ``day``, ``site_um``.
     """
 
@@ -236,7 +280,9 @@ def _run_setup(run_dir: Path):
         raise FileNotFoundError(f"{path} not found: give a spatial run folder (tmesim run writes scenario.yaml)")
     scn = load_scenario(path)
     if scn.spatial is None:
-        raise ValueError(f"{path} is not a spatial scenario")
+        from tmesim.errors import InputError
+
+        raise InputError(str(path), "is a well-mixed scenario", "the bystander analysis reads a spatial run's snapshots")
     arms = [a.name for a in scn.arms]
     resting = {a.name: float(ps["tumor_slc7a11_overexpression"]) for a, ps in zip(scn.arms, scn.arm_parameter_sets)}
     return arms, float(scn.spatial.site_um), resting
@@ -306,13 +352,20 @@ def analyse_run(run_dir, day: float | None = None, min_cells: int = 5, efold_win
                 iprof = loss_profile(by["distance_um"], by["ifng_pM"], site_um, min_cells)
                 efold = efold_length(iprof, lo, hi)
                 prof = prof.merge(iprof[["bin", "mean"]].rename(columns={"mean": "ifng_pM"}), on="bin", how="left")
+            if "lipid_peroxide" in by:
+                lprof = loss_profile(by["distance_um"], by["lipid_peroxide"], site_um, min_cells)
+                prof = prof.merge(lprof[["bin", "mean"]].rename(columns={"mean": "lipid_peroxide"}), on="bin",
+                                  how="left")
+            near_f, far_f, n_ferro = ferroptotic_shares(snap, site_um)
             prof = prof.rename(columns={"mean": "slc7a11_loss"})
             prof.insert(0, "replicate", rep)
             prof.insert(0, "arm", arm)
             profile_rows.append(prof)
             row = {"arm": arm, "replicate": rep, "reach_um": r.reach_um, "near_loss": r.near_loss,
                    "censored": r.censored, "ifng_efold_um": efold, "producers": int(prod.sum()),
-                   "bystanders": len(by), "mean_loss": float(by["slc7a11_loss"].mean()) if len(by) else math.nan}
+                   "bystanders": len(by), "mean_loss": float(by["slc7a11_loss"].mean()) if len(by) else math.nan,
+                   "ferroptotic_corpses": n_ferro, "ferroptotic_near_share": near_f,
+                   "ferroptotic_far_share": far_f}
             for level, value in at_levels.items():
                 row[f"reach_at_{level:g}_um"] = value
             reach_rows.append(row)
@@ -342,13 +395,14 @@ def _locator(grid):
 def reach_summary(reaches: pd.DataFrame, arms=None) -> pd.DataFrame:
     """Per arm: reach (um) mean, standard error and count over the replicates where it is defined, the
     censored count, and the mean and standard error of ``near_loss``, ``mean_loss``, ``ifng_efold_um`` and
-    the reaches at fixed levels (over the replicates where each is defined)."""
+    the reaches at fixed levels and the ferroptotic-corpse shares (over the replicates where each is defined)."""
     rows = []
     for arm in arms if arms is not None else list(dict.fromkeys(reaches["arm"])):
         g = reaches[reaches["arm"] == arm]
         row = {"arm": arm, "replicates": len(g)}
         levels = [c for c in reaches.columns if c.startswith("reach_at_")]
-        for col in ("reach_um", "near_loss", "mean_loss", "ifng_efold_um", *levels):
+        shares = [c for c in ("ferroptotic_near_share", "ferroptotic_far_share") if c in reaches.columns]
+        for col in ("reach_um", "near_loss", "mean_loss", "ifng_efold_um", *shares, *levels):
             v = g[col].to_numpy(float)
             v = v[np.isfinite(v)]
             row[col] = float(v.mean()) if v.size else math.nan
