@@ -4,9 +4,10 @@
 
 Runs the scenario (with ``--replicates`` replicates and any ``--set NAME=VALUE`` parameter overrides),
 writes the run folder as ``tmesim run`` would (``cells/``, ``fields/``, ``scenario.yaml``), then the
-bystander analysis (:mod:`tmesim.analysis.bystander`): ``bystander_reach.csv`` (one row per arm and
-replicate), ``bystander_summary.csv`` (per arm), and the figures ``bystander_profiles.png`` and
-``bystander_ifng.png``. Prints the summary and the wall time of the simulation.
+bystander analysis (:mod:`tmesim.analysis.bystander`, as ``tmesim analyze bystander`` does):
+``bystander_reach.csv`` (one row per arm and replicate), ``bystander_summary.csv`` (per arm),
+``bystander_profiles.csv`` (per arm, replicate and distance bin), and the figures
+``bystander_profiles.png`` and ``bystander_ifng.png``. Prints the summary and the wall time of the simulation.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main(argv=None) -> int:
     ds.to_netcdf(out / "timeseries.nc")
     result = analyse_run(out)
     result.reaches.to_csv(out / "bystander_reach.csv", index=False)
+    result.profiles.to_csv(out / "bystander_profiles.csv", index=False)
     summary = reach_summary(result.reaches, [a.name for a in scn.arms])
     summary.to_csv(out / "bystander_summary.csv", index=False)
     plot_profiles(result, out / "bystander_profiles.png")

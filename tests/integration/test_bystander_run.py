@@ -5,7 +5,7 @@ With the mechanism intact, the SLC7A11 of antigen-negative tumour cells rises wi
 nearest IFN-gamma producer and the loss has a finite, positive reach; with the IFN-gamma -> SLC7A11 link cut
 the profile is flat within its noise while the IFN-gamma gradient and the tumour cells' STAT1 gradient are
 still there (the cut is the link, not the field). docs/spatial.md ("The bystander effect") has the full
-measurement with every arm and three replicates. About 30 s on 2 cores.
+measurement with every arm and eight replicates. About 15-20 s on 2 cores.
 """
 
 from __future__ import annotations
