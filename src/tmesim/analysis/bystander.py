@@ -19,11 +19,11 @@ Reads a spatial run's cell snapshots (``cells/<arm>_r<replicate>_day<day>.parque
   interpolation between the mean distances of the two bins either side. It is undefined (NaN) when the
   first bin is empty or shows no loss (below ``min_loss``), and censored (NaN, ``censored`` True) when
   the profile never falls to half within the distances present.
-* **Downstream**: the bystanders' lipid peroxide (``tumor_lipid_peroxide``, in units of the ferroptosis
-  threshold) is profiled the same way, and the ferroptotic corpses of antigen-negative tumour cells still
-  in the snapshot (corpses are cleared at ``corpse_clearance_rate``, so this counts recent deaths) are
-  counted near producers (within ``NEAR_SITES`` sites) and far from them (beyond ``FAR_SITES``), each as a
-  share of the antigen-negative cells, live or ferroptotic, at those distances.
+* **Downstream**: the bystanders' lipid peroxide (``tumor_lipid_peroxide``, relative; the shipped sets put
+  the ferroptosis threshold at 1) is profiled the same way, and the ferroptotic corpses of antigen-negative
+  tumour cells still in the snapshot (corpses are cleared at ``corpse_clearance_rate``, so this counts
+  recent deaths) are counted near producers (within ``NEAR_SITES`` sites) and far from them (beyond
+  ``FAR_SITES``), each as a share of the antigen-negative cells, live or ferroptotic, at those distances.
 * **IFN-gamma e-fold length**: from the IFN-gamma each bystander sees (the field at its site), the
   least-squares slope of log(IFN-gamma) against distance over a window (default 2-10 sites); what the
   field's decay, set by diffusion over uptake, comes to in the run.
@@ -107,8 +107,8 @@ def bystanders(cells: pd.DataFrame, site_um: float, resting_slc7a11: float = 1.0
     Returns
     -------
     pandas.DataFrame with ``distance_um`` (inf when the snapshot has no producer), ``slc7a11_relative``,
-    ``slc7a11_loss``, ``lipid_peroxide`` (1 = the ferroptosis threshold; when the snapshot has it) and the
-    cells' positions.
+    ``slc7a11_loss``, ``lipid_peroxide`` (relative; the shipped sets put the ferroptosis threshold at 1;
+    when the snapshot has it) and the cells' positions.
     """
     if not resting_slc7a11 > 0:
         raise ValueError(f"resting_slc7a11 must be > 0, got {resting_slc7a11}")
@@ -257,9 +257,10 @@ class BystanderResult:
     """The bystander analysis of a run folder (:func:`analyse_run`).
 
     ``cells``: every bystander of every arm and replicate (:func:`bystanders`, plus ``arm``, ``replicate``);
-    ``profiles``: their loss and IFN-gamma profiles per arm and replicate; ``reaches``: one row per arm and
-    replicate (``reach_um``, ``near_loss``, ``censored``, ``ifng_efold_um``, ``producers``, ``bystanders``,
-    ``mean_loss``, ``ferroptotic_corpses``, ``ferroptotic_near_share``, ``ferroptotic_far_share``); ``fields``: replicate 0's IFN-gamma field and producer positions per arm, for figures;
+    ``profiles``: their loss, IFN-gamma and lipid peroxide profiles per arm and replicate; ``reaches``: one
+    row per arm and replicate (``reach_um``, ``near_loss``, ``censored``, ``ifng_efold_um``, ``producers``, ``bystanders``,
+    ``mean_loss``, ``ferroptotic_corpses``, ``ferroptotic_near_share``, ``ferroptotic_far_share``);
+    ``fields``: replicate 0's IFN-gamma field and producer positions per arm, for figures;
     ``day``, ``site_um``.
     """
 
@@ -282,7 +283,8 @@ def _run_setup(run_dir: Path):
     if scn.spatial is None:
         from tmesim.errors import InputError
 
-        raise InputError(str(path), "is a well-mixed scenario", "the bystander analysis reads a spatial run's snapshots")
+        raise InputError(str(path), "is a well-mixed scenario",
+                         "the bystander analysis reads a spatial run's snapshots")
     arms = [a.name for a in scn.arms]
     resting = {a.name: float(ps["tumor_slc7a11_overexpression"]) for a, ps in zip(scn.arms, scn.arm_parameter_sets)}
     return arms, float(scn.spatial.site_um), resting
