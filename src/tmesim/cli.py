@@ -705,6 +705,60 @@ def rules_check(
         print("<base> is the behaviour's value from the cell's program at run time.")
 
 
+# ---- tmesim analyze: analyses of a finished run folder; see docs/spatial.md ----
+analyze_app = typer.Typer(help="Analyses of a finished run folder.", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("bystander")
+def analyze_bystander(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A spatial run folder with cell and field snapshots (tmesim run --out).")],
+    day: Annotated[float | None, typer.Option(help="Snapshot day (default: the last day every arm and replicate has).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the tables and figures (default: RUN_DIR).")] = None,
+) -> None:
+    """SLC7A11 of antigen-negative tumour cells against the distance to the nearest IFN-gamma producer, per arm:
+    write bystander_reach.csv (per arm and replicate), bystander_summary.csv (per arm), bystander_profiles.csv
+    (per arm, replicate and distance bin: SLC7A11 loss, IFN-gamma in pM, lipid peroxide), bystander_profiles.png
+    and bystander_ifng.png, and print the reach (um) per arm."""
+    from tmesim.analysis.bystander import analyse_run, plot_fields, plot_profiles, reach_summary
+
+    if not run_dir.is_dir():
+        raise InputError("RUN_DIR", f"{run_dir} is not a folder", "give the folder tmesim run wrote")
+    if day is not None and not (math.isfinite(day) and day >= 0):
+        raise InputError("--day", f"got {day:g}", "give a snapshot day >= 0")
+    result = analyse_run(run_dir, day=day)
+    out = run_dir if out is None else out
+    out.mkdir(parents=True, exist_ok=True)
+    arms = list(dict.fromkeys(result.reaches["arm"]))
+    result.reaches.to_csv(out / "bystander_reach.csv", index=False)
+    summary = reach_summary(result.reaches, arms)
+    summary.to_csv(out / "bystander_summary.csv", index=False)
+    result.profiles.to_csv(out / "bystander_profiles.csv", index=False)
+    plot_profiles(result, out / "bystander_profiles.png", arms)
+    if result.fields:
+        plot_fields(result, out / "bystander_ifng.png", arms)
+
+    def pm(row, col, fmt):
+        v, se = row[col], row.get(f"{col}_se", math.nan)
+        if not math.isfinite(v):
+            return "-"
+        return format(v, fmt) + (f" +/- {format(se, fmt)}" if math.isfinite(se) else "")
+
+    table = Table(title=f"Bystander SLC7A11 at day {result.day:g} (mean +/- SE over replicates)", box=box.SIMPLE_HEAD)
+    for name in ("arm", "replicates", "producers", "loss next to producers (%)", "reach (um)",
+                 "IFN-gamma e-fold (um)"):
+        table.add_column(name, justify="left" if name == "arm" else "right")
+    for _, r in summary.iterrows():
+        reach = pm(r, "reach_um", ".0f")
+        if not math.isfinite(r["reach_um"]):
+            reach = f"censored ({int(r['censored'])})" if r["censored"] else "none"
+        table.add_row(str(r["arm"]), str(r["replicates"]), f"{r['producers']:.0f}",
+                      pm({**r, "near_loss": 100 * r["near_loss"], "near_loss_se": 100 * r["near_loss_se"]},
+                         "near_loss", ".2f"), reach, pm(r, "ifng_efold_um", ".0f"))
+    stdout.print(table)
+    stdout.print(f"wrote bystander_reach.csv, bystander_summary.csv, bystander_profiles.csv and figures to {out}")
+
+
 # ---- tmesim trial / cohorts / sensitivity / calibrate / bench trial: virtual trials; see docs/trials.md ----
 @contextmanager
 def _patient_bar(enabled: bool, what: str = "patients") -> Iterator[Callable[[int, int], None] | None]:
