@@ -130,6 +130,41 @@ def test_vessels_changed_mid_run_act_the_same_for_sparse_and_dense_sources():
     assert a.snapshot()["vessels"] is None
 
 
+def test_a_field_that_stays_zero_is_skipped_until_something_feeds_it():
+    lat = Lattice((1, 12, 12), 10.0)
+    specs = [FieldSpec("oxygen", "mmHg", 100.0, 0.1, boundary="dirichlet", boundary_value=2.0),
+             FieldSpec("il12", "pM", 50.0, 0.01), FieldSpec("drug", "mg/L", 50.0, 0.0,
+                                                           vessel_supply_rate=1.0, vessel_plasma_value=0.0)]
+    vessels = np.zeros(lat.shape, dtype=bool)
+    vessels[0, 2, 2] = True
+    solver = FieldSolver(lat, specs, vessels=vessels)
+    reference = FieldSolver(lat, specs, vessels=vessels)
+    vox = np.array([5 * 12 + 5])
+    uptake = np.array([[0.2], [0.2], [0.2]])
+    solver.advance(1.0, 0.5, uptake=uptake, voxels=vox)
+    assert solver._dormant().tolist() == [False, True, True]
+    assert not solver.values[1:].any()
+    # a source into IL-12, a bolus written into the drug's field, a plasma level: each wakes its field
+    export = np.array([[0.0], [3.0], [0.0]])
+    solver.advance(1.0, 0.5, export=export, uptake=uptake, voxels=vox)
+    assert solver.values[1].max() > 0 and not solver.values[2].any()
+    solver.values[2, 0, 6, 6] = 4.0
+    assert not solver._dormant()[2]
+    solver.advance(1.0, 0.5, uptake=uptake, voxels=vox)
+    assert solver.values[2, 0, 6, 7] > 0  # it diffused
+    plasma = FieldSolver(lat, [specs[2]], vessels=vessels)
+    plasma.set_plasma([1.5])
+    plasma.advance(1.0, 0.5)
+    assert plasma.values[0, 0, 2, 2] > 0
+    # skipping changes nothing: the same steps on a solver whose zero fields are never skipped
+    reference._dormant = lambda: np.zeros(3, dtype=bool)
+    reference.advance(1.0, 0.5, uptake=uptake, voxels=vox)
+    reference.advance(1.0, 0.5, export=export, uptake=uptake, voxels=vox)
+    reference.values[2, 0, 6, 6] = 4.0
+    reference.advance(1.0, 0.5, uptake=uptake, voxels=vox)
+    np.testing.assert_array_equal(solver.values, reference.values)
+
+
 # ---------------------------------------------------------------- convergence
 
 @pytest.mark.parametrize("orientation", ["x", "y", "z"])
