@@ -169,6 +169,13 @@ class SpatialRun:
             nx = self.shape3[2]
             x = (np.arange(self.n_sites) % nx + 0.5 - nx / 2.0) * self.site_um
             return np.flatnonzero(np.abs(x) <= g.thickness_um / 2.0)
+        if g.kind == "scattered":
+            # round(density x sites) sites drawn from a stream of their own, so vessels ("outside") and cells
+            # see the same tumour
+            n = max(1, int(round(g.density * self.n_sites)))
+            pick = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5CA7])).choice(
+                self.n_sites, size=n, replace=False)
+            return np.sort(pick)
         return np.array([], dtype=np.int64)
 
     def _place_vessels(self, rng) -> np.ndarray:
