@@ -371,6 +371,9 @@ class SpatialRun:
         if self.drug_field[cys] >= 0:  # cyst(e)inase degrades cystine in plasma
             from ..biology.common import occupancy
             cpl[K.CYSTINE] *= 1.0 - occupancy(plasma[cys], self.p.drugs.ec50[cys], self.p.drugs.emax[cys])
+            # the tissue beyond the faces is perfused by the same plasma (the well-mixed engine's cystine is
+            # plasma x (1 - depletion)); faces held at the undepleted level undid the drug (docs/spatial.md)
+            self.fields.set_boundary_value(K.CYSTINE, cpl[K.CYSTINE])
         self.fields.set_plasma(cpl)
         F = values.shape[0]
         self._ensure_buffers(n, F)

@@ -816,6 +816,23 @@ class FieldSolver:
         if self._kg_state == "sparse":
             self._kg_state = "dense"   # the cached vessel base holds the old plasma values: rebuild it
 
+    def set_boundary_value(self, field: int, value: float) -> None:
+        """Set the Dirichlet value of field ``field`` (its index) on every face that holds one, from the next
+        step (e.g. a nutrient whose plasma level a drug lowers: the tissue beyond the faces sees that plasma
+        too). A field without Dirichlet faces is left as it is."""
+        if not isinstance(field, (int, np.integer)) or not 0 <= field < len(self.specs):
+            raise InputError("field", f"must be a field index 0..{len(self.specs) - 1}, got {field!r}",
+                             "use field_index(name)")
+        v = _finite_number(value, f"fields.{self.names[field]}.boundary_value", self.specs[field].unit)
+        if v < 0:
+            raise InputError(f"fields.{self.names[field]}.boundary_value", f"must be >= 0, got {value!r}",
+                             f"give {self.specs[field].unit}")
+        on = self._dirichlet[field, :, :, 0] > 0
+        if np.all(self._dirichlet[field, :, :, 1][on] == v):
+            return
+        self._dirichlet[field, :, :, 1][on] = v
+        self._coef_cache.clear()   # the cached right-hand-side terms hold the old value
+
     def set_vessels(self, vessels) -> None:
         """Set the vessel voxels (a boolean mask of ``lattice.shape``, ``(n, ndim)`` indices, or None)."""
         lat = self.lattice
