@@ -16,7 +16,9 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent
 _SOURCES = ("_jit.py", "status.py", "biology/*.py", "biology/programs/*.py", "wellmixed/*.py", "protocols/*.py", "rules/*.py",
-            "params/index.py", "params/resolve.py", "params/catalogue.yaml")
+            "params/index.py", "params/resolve.py", "params/catalogue.yaml",
+            # the spatial kernels and the modules whose constants they compile in (not engine.py: pure Python)
+            "spatial/kernels.py", "spatial/rng.py", "spatial/cells.py", "spatial/layout.py", "spatial/fields.py")
 
 
 def _digest() -> str:

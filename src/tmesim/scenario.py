@@ -202,6 +202,16 @@ class Scenario(_Strict):
             out.append(ps.with_overrides(arm.parameters, source="override: arm", field=f"arms[{i}].parameters"))
         return tuple(out)
 
+    @cached_property
+    def rules(self):
+        """The hypothesis rules of ``spatial.rules`` (a :class:`tmesim.rules.RuleSet`), read once; ``None``
+        for a scenario without a rules file. A bad file raises :class:`InputError` naming its row."""
+        if self.spatial is None or self.spatial.rules is None:
+            return None
+        from .rules.reader import read_rules
+
+        return read_rules(self.spatial.rules)
+
     def arm_parameters(self, arm: Arm) -> ParameterSet:
         """Parameters of one arm: base set, then knobs, then the arm's overrides."""
         return self.arm_parameter_sets[self.arms.index(arm)]
@@ -224,11 +234,15 @@ class Scenario(_Strict):
         data.update(fields)
         scn = build_scenario(data, where="overrides")
         validate_arms(scn)
+        scn.rules  # noqa: B018 -- a bad rules file fails here, not inside a run
         return scn
 
     def to_yaml(self) -> str:
         """The scenario as YAML (what ``scenario.yaml`` in a run holds)."""
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        if data.get("spatial") is None:  # a well-mixed scenario has no spatial section
+            data.pop("spatial", None)
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 def _format_loc(loc) -> str:
@@ -330,6 +344,7 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
 
         scn = scn.model_copy(update={"spatial": resolve_files(scn.spatial, p.absolute().parent)})
     validate_arms(scn)
+    scn.rules  # noqa: B018 -- read the rules file now: a bad row fails at load time
     return scn
 
 

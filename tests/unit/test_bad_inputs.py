@@ -267,14 +267,13 @@ def test_api_entry_points_reject_bad_input(case, no_simulation):
     assert info.value.field == field, str(info.value)
 
 
-def test_failed_rows_warn_through_the_api(monkeypatch):
-    from tests.conftest import build_run_dataset
+def test_failed_rows_warn_through_the_api(monkeypatch, run_dataset):
     from tmesim import load_scenario
     from tmesim.errors import SimulationError
     from tmesim.simulation import Simulation, SimulationWarning
     from tmesim.wellmixed import engine
 
-    ds = build_run_dataset()
+    ds = run_dataset
     ds["solver_status"][0, 0] = 1
     ds["solver_message"] = ds["solver_message"].astype(object)
     ds["solver_message"][0, 0] = "too many steps"

@@ -131,13 +131,12 @@ def test_warnings_print_as_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "warning: something odd in two lines\n"
 
 
-def test_summary_table_names_death_modes_in_words():
+def test_summary_table_names_death_modes_in_words(run_dataset):
     import pandas as pd
 
     from tmesim.analysis.summary import summarize
-    from tests.conftest import build_run_dataset
 
-    table = summarize(build_run_dataset())
+    table = summarize(run_dataset)
     table["deaths_ifng_apoptosis_cells"] = 1.0
     from rich.console import Console
 

@@ -512,11 +512,10 @@ def test_safe_ratio_is_nan_where_the_denominator_is_not_positive():
     assert np.isnan(out[2:]).all()
 
 
-def test_terminal_fraction_template_is_the_tumour_when_there_are_no_t_cells():
-    from tests.conftest import build_run_dataset
+def test_terminal_fraction_template_is_the_tumour_when_there_are_no_t_cells(run_dataset):
     from tmesim.analysis.summary import terminal_exhaustion_fraction
 
-    ds = build_run_dataset().drop_vars(["t_cells", "t_pool", "lineage", "state"])
+    ds = run_dataset.drop_vars(["t_cells", "t_pool", "lineage", "state"])
     ds = ds.assign(other=ds["tumor_live"].isel(time=0))  # a first variable without time
     fraction = terminal_exhaustion_fraction(ds[["other", "tumor_live"]])
     assert fraction.dims == ds["tumor_live"].dims and bool(fraction.isnull().all())

@@ -172,7 +172,7 @@ def test_synonyms_resolve_to_canonical_names(tmp_path):
     text = ("Tumour,grad(IFNG),increases,Transition to CD8_T_cell,0.001,1,1,0\n"
             "cd8_t_cell,intracellular bach2,decreases,terminal exhaustion,0,0.5,2,0\n"
             "cd8_t_cell,custom: pd1,increases,exhaustion,0.001,2,2,0\n"
-            "cd8_t_cell,is attacking,increases,attack damage rate,1,0.5,10,0\n"
+            "cd8_t_cell,is attacking,increases,damage repair rate,1,0.5,10,0\n"
             "macrophage,contact with dead cells,increases,phagocytosis of necrotic cells,0.1,1,1,0\n"
             "nk_cell,oxygen gradient,increases,chemotactic sensitivity to oxygen,0.5,1,1,0\n"
             "tumor,oxygen,increases,exit from cycle phase 0,0.001,20,2,0\n")
@@ -181,7 +181,7 @@ def test_synonyms_resolve_to_canonical_names(tmp_path):
         ("tumor", "gradient of ifng", "transform to cd8_t_cell"),
         ("cd8_t_cell", "custom:bach2", "terminal exhaustion"),
         ("cd8_t_cell", "custom:pd1", "exhaustion"),
-        ("cd8_t_cell", "attacking", "attack damage rate"),
+        ("cd8_t_cell", "attacking", "damage repair rate"),
         ("macrophage", "contact with dead cell", "phagocytose necrotic cell"),
         ("nk_cell", "gradient of oxygen", "chemotactic response to oxygen"),
         ("tumor", "oxygen", "cycle entry"),
@@ -245,7 +245,12 @@ def test_a_file_without_rules_is_allowed_but_reported(tmp_path, text):
     ("tumor,oxygen,increases,oxygen secretion target,1,1,1,0", "oxygen secretion target", "saturation"),
     ("tumor,oxygen,increases,exit from cycle phase 2,1,1,1,0", "exit from cycle phase 2", "'cycle entry'"),
     ("macrophage,oxygen,increases,phagocytose tumor,1,1,1,0", "phagocytose tumor", "'attack tumor'"),
-    ("cd8_t_cell,oxygen,increases,damage rate,1,1,1,0", "damage rate", "'attack damage rate'"),
+    ("cd8_t_cell,oxygen,increases,damage rate,1,1,1,0", "damage rate", "'attack <cell type>'"),
+    ("cd8_t_cell,oxygen,increases,attack damage rate,1,1,1,0", "attack damage rate", "whole, instantaneous hits"),
+    ("cd8_t_cell,oxygen,increases,attack duration,1,1,1,0", "attack duration", "'attack <cell type>'"),
+    ("cd8_t_cell,total attack time,increases,attack tumor,1,1,1,0", "total attack time", "'damage delivered'"),
+    ("macrophage,oxygen,increases,iron export,1,1,1,0", "iron export", "not a diffusing field"),
+    ("tumor,gradient of iron,increases,apoptosis,1,1,1,0", "gradient of iron", "not a diffusing field"),
     ("tumor,Contact with BM,increases,apoptosis,1,1,1,0", "contact with bm", "basement membrane"),
     ("tumor,intracellular oxygen,increases,apoptosis,1,1,1,0", "intracellular oxygen", "custom:labile_iron"),
 ])

@@ -83,7 +83,7 @@ def test_spatial_results_carry_the_wellmixed_variables(tmp_path):
     assert int(spatial["solver_status"].max()) == 0
 
 
-@pytest.mark.filterwarnings("ignore:arms\[1\].doses\[0\]")
+@pytest.mark.filterwarnings(r"ignore:arms\[1\]\.doses\[0\]")
 def test_arms_share_their_replicate_seeds_and_replicates_differ(tmp_path):
     """Arms are paired: an arm whose treatment starts after the end equals control draw for draw."""
     path = spatial_scenario(tmp_path / "s.yaml", days=0.5, replicates=2)

@@ -65,6 +65,13 @@ def mito_depolarization_rate(depol, stimulation, drivers, k_depol, k_repair):
 
 
 @kernel
+def proteasome_target(depol, expression_fold, induction_max, inhibition):
+    """Proteasome activity (relative) a T cell relaxes towards: ``expression * (1 + induction_max * depol) *
+    (1 - inhibition)`` (see :func:`proteasome_rate`)."""
+    return expression_fold * (1.0 + induction_max * depol) * (1.0 - inhibition)
+
+
+@kernel
 def proteasome_rate(proteasome, depol, expression_fold, induction_max, inhibition, tau_min):
     """Rate of change of proteasome activity (relative, per minute).
 
@@ -73,8 +80,7 @@ def proteasome_rate(proteasome, depol, expression_fold, induction_max, inhibitio
     cell-intrinsic (product) trait, ``inhibition`` a proteasome inhibitor such
     as bortezomib.
     """
-    target = expression_fold * (1.0 + induction_max * depol) * (1.0 - inhibition)
-    return relax(proteasome, target, tau_min)
+    return relax(proteasome, proteasome_target(depol, expression_fold, induction_max, inhibition), tau_min)
 
 
 @kernel
@@ -100,20 +106,32 @@ def nuclear_heme_rate(free_heme, nuclear_heme, k_import, import_block, k_export)
 
 
 @kernel
+def bach2_target(nuclear_heme, nuclear_heme_rest, half_heme, hill_n):
+    """BACH2 (relative) a T cell relaxes towards: repressed by nuclear haem, 1 at the resting level
+    ``nuclear_heme_rest`` (see :func:`bach2_rate`)."""
+    return hill_down(nuclear_heme, half_heme, hill_n) / hill_down(nuclear_heme_rest, half_heme, hill_n)
+
+
+@kernel
 def bach2_rate(bach2, nuclear_heme, nuclear_heme_rest, half_heme, hill_n, tau_min):
     """Rate of change of BACH2 (relative, per minute): nuclear haem represses it.
 
     The target is normalised so a rested cell (nuclear haem at its resting
     level ``nuclear_heme_rest``) has BACH2 = 1.
     """
-    target = hill_down(nuclear_heme, half_heme, hill_n) / hill_down(nuclear_heme_rest, half_heme, hill_n)
-    return relax(bach2, target, tau_min)
+    return relax(bach2, bach2_target(nuclear_heme, nuclear_heme_rest, half_heme, hill_n), tau_min)
+
+
+@kernel
+def pd1_target(stimulation, induction_max):
+    """PD-1 expression (relative) a T cell relaxes towards: ``1 + induction_max * stimulation`` (TCR-driven)."""
+    return 1.0 + induction_max * stimulation
 
 
 @kernel
 def pd1_rate(pd1, stimulation, induction_max, tau_min):
     """Rate of change of PD-1 expression (relative, per minute); TCR-driven."""
-    return relax(pd1, 1.0 + induction_max * stimulation, tau_min)
+    return relax(pd1, pd1_target(stimulation, induction_max), tau_min)
 
 
 @kernel

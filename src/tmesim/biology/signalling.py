@@ -14,6 +14,16 @@ from .common import hill, relax
 
 
 @kernel
+def stat1_target(ifng_pM, ifngr_fraction, ec50_pM, hill_n):
+    """STAT1 activity (0..1) a cell relaxes towards at IFN-gamma ``ifng_pM`` (pM).
+
+    ``ifngr_fraction``: IFNGR/JAK1/STAT1 signalling left (1 intact, 0 knocked out); ``ec50_pM`` (pM) and
+    ``hill_n``: half-maximal activation and Hill power.
+    """
+    return ifngr_fraction * hill(ifng_pM, ec50_pM, hill_n)
+
+
+@kernel
 def stat1_rate(stat1, ifng_pM, ifngr_fraction, ec50_pM, hill_n, tau_min):
     """Rate of change of STAT1 activity (fraction 0..1, per minute).
 
@@ -25,8 +35,7 @@ def stat1_rate(stat1, ifng_pM, ifngr_fraction, ec50_pM, hill_n, tau_min):
     ec50_pM, hill_n : concentration of half-maximal STAT1 activation and Hill power.
     tau_min : time constant of STAT1 activation and decay (minutes).
     """
-    target = ifngr_fraction * hill(ifng_pM, ec50_pM, hill_n)
-    return relax(stat1, target, tau_min)
+    return relax(stat1, stat1_target(ifng_pM, ifngr_fraction, ec50_pM, hill_n), tau_min)
 
 
 @kernel

@@ -2,9 +2,11 @@
 
 A spatial scenario may name a rules file in PhysiCell's "cell behaviour
 hypothesis grammar" (``docs/rules.md``). The spatial engine fills, each
-phenotype step, a signals matrix and a base-behaviour matrix (the values its
-cell programs computed) and calls :func:`evaluate_rules`; the rules move the
-behaviours from their base values towards the rules' saturation values.
+step, a signals matrix and a base-behaviour matrix (the values its cell
+programs computed, for the behaviours the rules name) and evaluates the rules
+on them (:func:`~.evaluate.evaluate_cell` inside its loop over cells, the body
+of :func:`evaluate_rules`); the rules move the behaviours from their base
+values towards the rules' saturation values (``tmesim.spatial.behaviors``).
 
 * :mod:`.vocabulary`: the cell types, signals and behaviours rules may name,
   with units, and the PhysiCell names that map to nothing in tmesim;

@@ -26,9 +26,10 @@ field must not turn a Hill term into NaN), and an infinite S gives H = 1
 (PhysiCell's ``inf/inf`` would be NaN for a steep rule far past its half-max).
 
 :func:`evaluate_rules` is the compiled kernel (struct of arrays, ``prange``
-over cells, deterministic); :func:`evaluate_reference` is a plain numpy
-version built from the :class:`~tmesim.rules.reader.Rule` records, the test
-oracle.
+over cells, deterministic); :func:`evaluate_cell` is its body for one cell,
+which the spatial engine calls inside its own loop over cells;
+:func:`evaluate_reference` is a plain numpy version built from the
+:class:`~tmesim.rules.reader.Rule` records, the test oracle.
 """
 
 from __future__ import annotations
@@ -205,48 +206,61 @@ def _saturating(s):
     return s / (1.0 + s)
 
 
+@kernel
+def evaluate_cell(i, signals, base, out, t, is_dead, type_group_start, group_behavior, group_max, group_min,
+                  group_has_up, group_has_down, group_term_start, term_signal, term_half_max, term_hill_power, term_up,
+                  term_applies_to_dead):
+    """Apply the rules of cell type ``t`` to row ``i`` (the one evaluation both this module and the engine run).
+
+    Copies ``base[i]`` into ``out[i]`` (every column, in the behaviours' units) and moves each behaviour that
+    has rules in type ``t`` as the module docstring says, reading the signals ``signals[i]`` (each in its
+    unit). ``is_dead``: whether the cell is dead (its rules not flagged ``applies_to_dead`` then read 0).
+    ``out`` may be ``base``. The remaining arguments are :meth:`CompiledRules.arrays`.
+    """
+    for k in range(base.shape[1]):
+        out[i, k] = base[i, k]
+    for g in range(type_group_start[t], type_group_start[t + 1]):
+        applies = False
+        s_up = 0.0
+        s_down = 0.0
+        for j in range(group_term_start[g], group_term_start[g + 1]):
+            if is_dead and not term_applies_to_dead[j]:
+                continue  # its signal counts as 0
+            applies = True
+            x = signals[i, term_signal[j]]
+            if x < 0.0:
+                x = 0.0
+            term = (x / term_half_max[j]) ** term_hill_power[j]
+            if term_up[j]:
+                s_up += term
+            else:
+                s_down += term
+        if not applies:
+            continue
+        col = group_behavior[g]
+        b = base[i, col]
+        hi = b
+        lo = b
+        if group_has_up[g]:
+            hi = group_max[g]
+            if group_has_down[g] and b > hi:
+                hi = b
+        if group_has_down[g]:
+            lo = group_min[g]
+            if group_has_up[g] and b < lo:
+                lo = b
+        u = b + (hi - b) * _saturating(s_up)
+        out[i, col] = u + (lo - u) * _saturating(s_down)
+
+
 @parallel_kernel
 def _apply_kernel(signals, base, cell_type, dead, type_group_start, group_behavior, group_max, group_min,
                   group_has_up, group_has_down, group_term_start, term_signal, term_half_max, term_hill_power,
                   term_up, term_applies_to_dead, out):
-    n_cells, n_behaviors = base.shape
-    for i in prange(n_cells):
-        for k in range(n_behaviors):
-            out[i, k] = base[i, k]
-        t = cell_type[i]
-        is_dead = dead[i]
-        for g in range(type_group_start[t], type_group_start[t + 1]):
-            applies = False
-            s_up = 0.0
-            s_down = 0.0
-            for j in range(group_term_start[g], group_term_start[g + 1]):
-                if is_dead and not term_applies_to_dead[j]:
-                    continue  # its signal counts as 0
-                applies = True
-                x = signals[i, term_signal[j]]
-                if x < 0.0:
-                    x = 0.0
-                term = (x / term_half_max[j]) ** term_hill_power[j]
-                if term_up[j]:
-                    s_up += term
-                else:
-                    s_down += term
-            if not applies:
-                continue
-            col = group_behavior[g]
-            b = base[i, col]
-            hi = b
-            lo = b
-            if group_has_up[g]:
-                hi = group_max[g]
-                if group_has_down[g] and b > hi:
-                    hi = b
-            if group_has_down[g]:
-                lo = group_min[g]
-                if group_has_up[g] and b < lo:
-                    lo = b
-            u = b + (hi - b) * _saturating(s_up)
-            out[i, col] = u + (lo - u) * _saturating(s_down)
+    for i in prange(base.shape[0]):
+        evaluate_cell(i, signals, base, out, cell_type[i], dead[i], type_group_start, group_behavior, group_max,
+                      group_min, group_has_up, group_has_down, group_term_start, term_signal, term_half_max,
+                      term_hill_power, term_up, term_applies_to_dead)
 
 
 def _check_inputs(compiled: CompiledRules, signals, base, cell_type, dead):

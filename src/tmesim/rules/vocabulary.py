@@ -61,12 +61,16 @@ class Substrate:
     unit : unit of its concentration at a lattice site.
     meaning : one line for a reader.
     kind : ``"field"`` (metabolite, cytokine, chemokine) or ``"drug"``.
+    diffuses : whether the spatial engine carries it as a diffusing field. ``iron`` does not: the iron a
+        cell sees is set by its neighbouring macrophages (``biology.macrophage.extracellular_iron``), so
+        it has no gradient and cells cannot secrete, take up or follow it.
     """
 
     name: str
     unit: str
     meaning: str
     kind: str
+    diffuses: bool = True
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,8 @@ SUBSTRATES: tuple[Substrate, ...] = (
     Substrate("cystine", "uM", "extracellular cystine (imported by system Xc-)", "field"),
     Substrate("tryptophan", "uM", "interstitial tryptophan", "field"),
     Substrate("kynurenine", "uM", "interstitial kynurenine (IDO1 product)", "field"),
-    Substrate("iron", "1", "extracellular iron available to cells (relative to macrophage-free tissue)", "field"),
+    Substrate("iron", "1", "extracellular iron available to cells (relative to macrophage-free tissue), set by the "
+              "neighbouring macrophages (M2-like export it, M1-like retain it)", "field", diffuses=False),
     Substrate("ifng", "pM", "IFN-gamma", "field"),
     Substrate("il12", "pM", "IL-12", "field"),
     Substrate("il2", "pM", "IL-2", "field"),
@@ -290,6 +295,14 @@ STATES: tuple[State, ...] = (
 )
 STATE_BY_NAME: dict[str, State] = {s.name: s for s in STATES}
 
+_NOT_A_FIELD = ("{} is not a diffusing field in tmesim's spatial engine: the iron a cell sees is set by its "
+                "neighbouring macrophages' polarisation (M2-like export it, M1-like retain it)")
+_HITS = ("tmesim's contact killing is by whole, instantaneous hits: a kill takes contact_hits_to_kill hits "
+         "(Weigelin 2021), each repaired at the damage repair rate; an attack has no duration or damage rate")
+
+_PHAGOCYTOSIS = ("corpse clearance: a corpse is cleared with its passive rate (corpse_clearance_rate) plus the "
+                 "hazards of its neighbours; a macrophage's is phagocytosis_rate / (number of neighbour sites)")
+
 _MECHANICS = ("mechanics: tmesim's cells sit on lattice sites and move by hops; there are no forces, springs, "
               "adhesion or attachments")
 
@@ -317,11 +330,17 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
 
     # ---- signals ----
     for s in SUBSTRATES:
-        sig(s.name, s.unit, f"{s.meaning} at the cell's lattice site", "spatial field value at the cell's site",
-            "<substrate>")
-        sig(f"gradient of {s.name}", f"{s.unit}/um", f"magnitude of the {s.name} gradient at the cell's site",
-            "finite-difference gradient of the field", "gradient of <substrate>",
-            synonyms=(f"{s.name} gradient", f"grad({s.name})"))
+        if not s.diffuses:
+            sig(s.name, s.unit, f"{s.meaning}, at the cell's lattice site",
+                "biology.macrophage.extracellular_iron of the cell's Moore neighbourhood", "<substrate>")
+            nomap(f"gradient of {s.name}", "signal", _NOT_A_FIELD.format(s.name), f"read '{s.name}' itself",
+                  synonyms=(f"{s.name} gradient", f"grad({s.name})"))
+        else:
+            sig(s.name, s.unit, f"{s.meaning} at the cell's lattice site", "spatial field value at the cell's site",
+                "<substrate>")
+            sig(f"gradient of {s.name}", f"{s.unit}/um", f"magnitude of the {s.name} gradient at the cell's site",
+                "finite-difference gradient of the field", "gradient of <substrate>",
+                synonyms=(f"{s.name} gradient", f"grad({s.name})"))
         nomap(f"intracellular {s.name}", "signal", "tmesim does not track internalised substrate amounts",
               "read an intracellular state, e.g. custom:labile_iron or custom:gsh "
               "(see 'tmesim rules vocabulary')", "intracellular <substrate>", (f"internalized {s.name}",))
@@ -330,14 +349,15 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
             (f"custom: {st.name}", f"intracellular {st.name}"))
     sig("pressure", "1", "crowding: fraction of the cell's lattice neighbourhood that is occupied (0..1)",
         "lattice occupancy (stands in for PhysiCell's simple pressure, about 1 at confluence)")
-    sig("volume", "um^3", "cell volume", "the cell type's volume (fixed per type on the lattice)")
-    sig("damage", "1", "damage accumulated from attacks (attack damage rate x time attacked, less repair)",
-        "contact-killing damage of the cell")
-    sig("damage delivered", "1", "total damage this cell has dealt to the cells it attacked",
-        "contact-killing record of the attacker", synonyms=("total damage delivered",))
-    sig("attacking", "1", "1 while the cell is attacking another, else 0", "contact-killing state",
-        synonyms=("is attacking",))
-    sig("total attack time", "min", "total time this cell has spent attacking", "contact-killing record")
+    sig("volume", "um^3", "cell volume: the lattice site's (site_um^3; one cell a site)",
+        "the lattice site's volume (the same for every cell type)")
+    sig("damage", "1", "sub-lethal hits the cell carries (contact_hits_to_kill of them kill; each is repaired at "
+        "the damage repair rate)", "contact-killing hits of the cell (cells.hits)")
+    sig("damage delivered", "1", "hits this cell has landed on the cells it attacked, in total",
+        "contact-killing record of the attacker (cells.delivered)", synonyms=("total damage delivered",))
+    sig("attacking", "1", "1 if the cell landed a hit in the last step, else 0 (a hit is instantaneous)",
+        "contact-killing record of the attacker (cells.attacking)", synonyms=("is attacking",))
+    nomap("total attack time", "signal", _HITS, "read 'damage delivered' (the hits this cell has landed)")
     sig("dead", "1", "1 if the cell is dead (a corpse), else 0", "cell life state", synonyms=("is dead",))
     sig("apoptotic", "1", "1 if the cell is an apoptotic corpse, else 0", "cell death kind",
         synonyms=("is_apoptotic", "is apoptotic"))
@@ -367,13 +387,24 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
     # ---- behaviours ----
     for s in SUBSTRATES:
         amount = f"{s.unit}*um^3/min"
+        if not s.diffuses:
+            for name, fix in ((f"{s.name} secretion", "m2 polarization"), (f"{s.name} uptake", "m1 polarization"),
+                              (f"{s.name} export", "m2 polarization")):
+                nomap(name, "behavior", _NOT_A_FIELD.format(s.name),
+                      f"rule on the macrophages' polarisation (e.g. '{fix}'), which sets the iron cells see")
+            nomap(f"chemotactic response to {s.name}", "behavior", _NOT_A_FIELD.format(s.name),
+                  "use the chemotactic response to a diffusing field", synonyms=(f"chemotactic sensitivity to {s.name}",))
+            nomap(f"{s.name} secretion target", "behavior", _NOT_A_FIELD.format(s.name),
+                  synonyms=(f"{s.name} secretion saturation density",))
+            continue
         beh(f"{s.name} secretion", amount,
             f"release of {s.name} per cell (concentration x volume per minute; divide by a site's volume for "
             "its concentration rate)", "secretion term of the cell program", "<substrate> secretion")
         beh(f"{s.name} uptake", "1/min", f"uptake rate constant of {s.name} (fraction of the local amount per minute)",
             "uptake term of the cell program", "<substrate> uptake")
         beh(f"{s.name} export", amount, f"net export of {s.name} per cell (negative: net import)",
-            "net export term of the cell program (e.g. iron export by M2-like macrophages)", "<substrate> export",
+            "net export term (no cell program has one: base 0; a negative value is a first-order uptake at the "
+            "local concentration, so the field cannot go negative)", "<substrate> export",
             lower=-INF)
         beh(f"chemotactic response to {s.name}", "1",
             f"weight of the {s.name} gradient in the choice of lattice moves (negative: moves away)",
@@ -400,7 +431,7 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
         "movement of the engine")
     for ct in CELL_TYPE_NAMES:
         aliases = _type_alias_names(ct)[1:]
-        beh(f"attack {ct}", "1/min", f"hazard of starting an attack on a neighbouring live {ct} cell",
+        beh(f"attack {ct}", "1/min", f"hazard of a hit (an instantaneous attack) on a neighbouring live {ct} cell",
             "contact killing (biology.killing.t_cell_kill_rate, nk_kill_rate)", "attack <cell type>",
             synonyms=tuple(f"attack {a}" for a in aliases))
         beh(f"transform to {ct}", "1/min", f"hazard of becoming a {ct} cell (intracellular states start at rest)",
@@ -422,20 +453,20 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
               synonyms=tuple(f"asymmetric division to {a}" for a in aliases))
         nomap(f"adhesive affinity to {ct}", "behavior", _MECHANICS, family="adhesive affinity to <cell type>",
               synonyms=tuple(f"adhesive affinity to {a}" for a in aliases))
-    beh("attack damage rate", "1/min", "damage an attacker adds to its target per minute of attack",
-        "contact killing: damage accumulation")
-    beh("attack duration", "min", "duration of one attack", "contact killing: engagement time")
-    beh("damage repair rate", "1/min", "rate at which a cell's accumulated damage decays",
-        "contact killing: recovery from sub-lethal hits")
-    beh("phagocytose apoptotic cell", "1/min", "hazard of clearing a neighbouring apoptotic corpse",
-        "corpse clearance (biology.macrophage.clearance_rate)",
+    nomap("attack damage rate", "behavior", _HITS, "use 'attack <cell type>' (how often hits land) or the "
+          "target's 'damage repair rate'")
+    nomap("attack duration", "behavior", _HITS, "use 'attack <cell type>' (how often hits land)")
+    beh("damage repair rate", "1/min", "hazard with which each sub-lethal hit a cell carries is repaired",
+        "contact killing: recovery from sub-lethal hits (1 / hit_recovery_time)")
+    beh("phagocytose apoptotic cell", "1/min", "hazard with which the cell clears each neighbouring apoptotic corpse",
+        _PHAGOCYTOSIS,
         synonyms=("phagocytosis of apoptotic cell", "phagocytosis of apoptotic cells"))
-    beh("phagocytose necrotic cell", "1/min", "hazard of clearing a neighbouring necrotic corpse",
-        "corpse clearance (biology.macrophage.clearance_rate)",
+    beh("phagocytose necrotic cell", "1/min", "hazard with which the cell clears each neighbouring necrotic corpse",
+        _PHAGOCYTOSIS,
         synonyms=("phagocytosis of necrotic cell", "phagocytosis of necrotic cells"))
     beh("phagocytose other dead cell", "1/min",
-        "hazard of clearing a neighbouring corpse that is neither apoptotic nor necrotic (in tmesim: ferroptotic)",
-        "corpse clearance (biology.macrophage.clearance_rate)",
+        "hazard with which the cell clears each neighbouring corpse that is neither apoptotic nor necrotic (in "
+        "tmesim: ferroptotic)", _PHAGOCYTOSIS,
         synonyms=("phagocytosis of other dead cell", "phagocytosis of other dead cells"))
     for st in STATES:
         if st.target is None:
@@ -463,8 +494,8 @@ def _build() -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Unmapped]]:
           synonyms=("movable", "is movable"))
     nomap("damage rate", "behavior",
           "in PhysiCell 1.14 this is a cell's own damage accumulation (cell integrity), which tmesim does not model",
-          "for the damage an attacker adds per minute use 'attack damage rate' (PhysiCell before 1.14 called "
-          "that 'damage rate')")
+          "for how much damage attackers deal use 'attack <cell type>' (tmesim's attacks are whole hits; "
+          "PhysiCell before 1.14 used 'damage rate' for an attacker's damage per minute)")
 
     sig_by = {e.name: e for e in signals}
     beh_by = {e.name: e for e in behaviors}
@@ -783,7 +814,7 @@ _FAMILY_MEANINGS = {
     "<substrate> uptake": "uptake rate constant (fraction of the local amount per minute)",
     "<substrate> export": "net export per cell (negative: net import)",
     "chemotactic response to <substrate>": "weight of the substrate's gradient in lattice moves (negative: away)",
-    "attack <cell type>": "hazard of starting an attack on a neighbouring live cell of that type",
+    "attack <cell type>": "hazard of a hit (an instantaneous attack) on a neighbouring live cell of that type",
     "transform to <cell type>": "hazard of becoming that type (states start at rest; base 0)",
     "immunogenicity to <cell type>": "multiplier of that type's attack hazard on this cell",
 }

@@ -1,8 +1,16 @@
-"""The spatial engine's building blocks (the engine itself comes later).
+"""The spatial agent-based engine (docs/spatial.md).
 
-So far: :mod:`.lattice` (the voxel lattice) and :mod:`.fields` (the
-reaction-diffusion solver for cytokines, oxygen and nutrients, with per-voxel
-secretion and uptake). See docs/spatial-fields.md.
+Modules: :mod:`.config` (the scenario's ``spatial`` section), :mod:`.lattice`
+(the voxel lattice), :mod:`.fields` (reaction-diffusion of cytokines, oxygen,
+nutrients and drugs; docs/spatial-fields.md), :mod:`.cells` (the cell table),
+:mod:`.layout` (initial geometry and vessels), :mod:`.kernels` (the compiled
+sense/decide/apply phases that call the cell programs of
+:mod:`tmesim.biology.programs`), :mod:`.behaviors` (hypothesis rules bound to
+the engine's behaviours), :mod:`.rng` (counter-based random draws),
+:mod:`.engine` (one run: steps, recruitment, dosing, recording),
+:mod:`.outputs` (snapshots, checkpoints, the results contract), and the
+benchmark's :mod:`.bench_engine`, :mod:`.bench_fields` and :mod:`.reference`
+(numpy re-implementations the benchmark checks the kernels against).
 """
 
 from __future__ import annotations

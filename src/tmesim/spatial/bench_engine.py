@@ -178,8 +178,7 @@ def memory_per_cell(sim) -> dict[str, Any]:
 
     c = sim.cells
     table = sum(getattr(c, name).nbytes for name in [*C.COLUMNS, "x"])
-    buffers = sum(a.nbytes for a in getattr(sim, "_buf", {}).values())
-    buffers += sum(a.nbytes for a in getattr(sim, "_births", {}).values())
+    buffers = _arrays_bytes_in(getattr(sim, "_buf", {})) + _arrays_bytes_in(getattr(sim, "_births", {}))
     n_live = int(np.count_nonzero(c.kind[:c.n] != C.FREE))
     fields = _arrays_bytes(sim.fields)
     F = len(sim.fields.specs)
@@ -196,6 +195,11 @@ def memory_per_cell(sim) -> dict[str, Any]:
 
 def _arrays_bytes(obj) -> int:
     """Bytes of the numpy arrays an object holds (attributes, and arrays in dicts, lists and tuples)."""
+    return _arrays_bytes_in(vars(obj))
+
+
+def _arrays_bytes_in(container) -> int:
+    """Bytes of the numpy arrays in a dict, list or tuple (and up to three levels of containers inside it), each buffer counted once."""
     seen, total = set(), 0
 
     def visit(v, depth):
@@ -212,8 +216,7 @@ def _arrays_bytes(obj) -> int:
             for w in v:
                 visit(w, depth + 1)
 
-    for v in vars(obj).values():
-        visit(v, 0)
+    visit(container, -1)
     return total
 
 
@@ -285,16 +288,16 @@ def reference_step(sim, pre: dict[str, Any]) -> dict[str, Any]:
             cap = max(n, 1)
             bs, bp, bst = (np.zeros(cap, dtype=np.int64) for _ in range(3))
             nb = K.apply(order, tab["site"], tab["kind"], tab["state"], tab["dead"], tab["antigen"], tab["hits"],
-                         tab["heading"], tab["killer"], tab["uid"], tab["x"], b["x_new"], b["intent"], tab["occupancy"],
-                         sim.offsets, *sim.shape3, int(sim.p.transport.contact_hits_to_kill), tab["counters"], bs, bp,
-                         bst)
+                         tab["heading"], tab["killer"], tab["delivered"], tab["attacking"], tab["x"], b["x_new"],
+                         b["intent"], tab["occupancy"], sim.offsets, *sim.shape3,
+                         int(sim.p.transport.contact_hits_to_kill), sim._rest_x, tab["counters"], bs, bp, bst)
             births = list(zip(bs[:nb].tolist(), bp[:nb].tolist(), bst[:nb].tolist()))
             out["apply_engine_s"] = time.perf_counter() - t
         else:
-            births = R.apply_reference(order, tab["site"], tab["kind"], tab["state"], tab["dead"], tab["hits"],
-                                       tab["heading"], tab["killer"], tab["x"], b["x_new"], b["intent"],
-                                       tab["occupancy"], sim.offsets, sim.shape3,
-                                       int(sim.p.transport.contact_hits_to_kill), tab["counters"])
+            births = R.apply_reference(order, tab["site"], tab["kind"], tab["state"], tab["dead"], tab["antigen"],
+                                       tab["hits"], tab["heading"], tab["killer"], tab["delivered"], tab["attacking"],
+                                       tab["x"], b["x_new"], b["intent"], tab["occupancy"], sim.offsets, sim.shape3,
+                                       int(sim.p.transport.contact_hits_to_kill), sim._rest_x, tab["counters"])
             out["apply_s"], out["apply_cpu_s"] = time.perf_counter() - t, time.process_time() - c0
         tables.append((tab, births))
     (a, births_a), (r, births_r) = tables

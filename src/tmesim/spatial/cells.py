@@ -36,9 +36,12 @@ BY_NONE, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_NK, BY_MACROPHAGE = range(7)
 N_X = len(TUMOR_STATE)
 assert len(AXIS) == N_X
 
+#: The columns: lattice site, kind, differentiation state, death mode, CAR antigen (0/1), sub-lethal hits
+#: carried, heading (Moore neighbour index of the last move, -1 none), killer class, unique id, hits landed on
+#: others in total (``delivered``) and whether the cell landed one in the last step (``attacking``).
 COLUMNS = {
     "site": np.int64, "kind": np.int8, "state": np.int8, "dead": np.int8, "antigen": np.int8, "hits": np.int8,
-    "heading": np.int8, "killer": np.int8, "uid": np.int64,
+    "heading": np.int8, "killer": np.int8, "uid": np.int64, "delivered": np.int32, "attacking": np.int8,
 }
 
 
@@ -83,6 +86,7 @@ class Cells:
         self.n += 1
         self.site[i], self.kind[i], self.state[i], self.dead[i] = site, kind, state, ALIVE
         self.antigen[i], self.hits[i], self.heading[i], self.killer[i] = antigen, 0, -1, BY_NONE
+        self.delivered[i], self.attacking[i] = 0, 0
         self.uid[i] = self.next_uid
         self.next_uid += 1
         self.x[i] = x
@@ -115,7 +119,8 @@ class Cells:
         n = d["kind"].size
         cells = cls(n_sites, max(16, 2 * n))
         for name in [*COLUMNS, "x"]:
-            getattr(cells, name)[:n] = d[name]
+            if name in d:  # a checkpoint written before a column existed leaves it at its default
+                getattr(cells, name)[:n] = d[name]
         cells.n = n
         cells.next_uid = int(d["next_uid"])
         alive = cells.kind[:n] != FREE

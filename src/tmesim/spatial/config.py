@@ -47,7 +47,8 @@ class Geometry(_Strict):
     cells; ``slab``: a band of ``thickness_um`` across the domain, normal to x; ``scattered``: tumour cells
     on a share ``density`` of the sites, chosen at random (from the run's seed) over the whole domain, the
     well-mixed start of docs/spatial.md ("The well-mixed limit"); ``file``: a CSV with columns
-    ``x, y[, z], type`` (um; type one of tumor, cd8_t_cell, cd4_t_cell, car_cd8_t_cell, car_cd4_t_cell, treg,
+    ``x, y[, z], type`` (a path relative to the scenario file's folder; um; type one of tumor, cd8_t_cell,
+    cd4_t_cell, car_cd8_t_cell, car_cd4_t_cell, treg,
     nk_cell, macrophage). Immune cells given by the parameter set's ``initial_*_per_tumor_cell`` are
     scattered over free sites within ``immune_margin_um`` of the tumour (over the whole domain for ``slab``
     and ``scattered``) unless a file places them.
@@ -76,7 +77,8 @@ class Vessels(_Strict):
     """Blood vessels: sites that exchange oxygen, nutrients and drugs with plasma and where immune cells enter.
 
     ``density`` is the share of sites that are vessels, placed at random (from the run's seed) ``outside``
-    the initial tumour, ``everywhere``, or read from a CSV ``file`` of ``x, y[, z]`` positions (um).
+    the initial tumour, ``everywhere``, or read from a CSV ``file`` of ``x, y[, z]`` positions (um; a path
+    relative to the scenario file's folder).
     """
 
     density: float = Field(default=0.02, ge=0, le=1, allow_inf_nan=False)
@@ -109,7 +111,9 @@ class SpatialConfig(_Strict):
         ``patient`` dimension of the results.
     snapshot_interval_hours : field and cell snapshots every this many hours (0: none).
     checkpoint_interval_hours : a checkpoint every this many hours, for ``tmesim run --resume``.
-    rules : a PhysiCell-format rules CSV acting on top of the cell programs (docs/rules.md).
+    rules : a PhysiCell-format rules CSV acting on top of the cell programs (docs/rules.md, section 7). Like
+        ``geometry.file`` and ``vessels.file``, a relative path is taken from the scenario file's folder when
+        the scenario is loaded from a file (:func:`tmesim.scenario.load_scenario`); the file is read then.
     """
 
     dimensions: Literal[2, 3] = 2

@@ -48,6 +48,7 @@ from ..protocols.schedule import MIN_PER_DAY
 from ..results import assemble
 from ..status import SolverStatus
 from .. import variables as V
+from . import behaviors as B
 from . import cells as C
 from . import kernels as K
 from .config import read_positions
@@ -106,7 +107,8 @@ class SpatialRun:
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)
         self.counters = np.zeros(len(COUNTERS))
         drugs_used = sorted({e.target for ev in (arm_events(scenario, a) for a in range(len(scenario.arms)))
-                             for e in ev if e.kind == DOSE}, key=[d.name for d in DRUGS].index)
+                             for e in ev if e.kind == DOSE} | set(B.field_drugs(scenario.rules)),
+                            key=[d.name for d in DRUGS].index)
         self.drug_names = tuple(drugs_used)
         self.drug_field = np.full(N_DRUGS, -1, dtype=np.int64)
         for j, name in enumerate(self.drug_names):
@@ -121,6 +123,9 @@ class SpatialRun:
         self.cells = C.Cells(self.n_sites, capacity=1024)
         self._place_initial_cells(rng)
         self.reference_tumor_cells = max(self._count_tumor(), 1)
+        #: The scenario's hypothesis rules bound to this run's fields (docs/rules.md, section 7).
+        self.rules = B.bind(scenario.rules, tuple(n for n, _ in BASE_FIELDS) + self.drug_names)
+        self._rest_x = self._resting_states()
 
     # ----------------------------------------------------------------- set-up
     def _field_specs(self) -> list[FieldSpec]:
@@ -193,6 +198,15 @@ class SpatialRun:
         if n > 0 and candidates.size:
             mask[rng.choice(candidates, size=min(n, candidates.size), replace=False)] = True
         return mask
+
+    def _resting_states(self) -> np.ndarray:
+        """The intracellular state a new cell of each kind starts with (kinds x ``N_X``), as :meth:`_add` gives
+        it; a cell that transforms takes its new kind's."""
+        rest = np.zeros((len(C.KIND_NAMES), C.N_X))
+        rest[C.TUMOR] = self._tumor_x()
+        for kind in (C.CD8, C.CD4, C.CAR_CD8, C.CAR_CD4, C.TREG):
+            rest[kind] = t_cell.rested_axis()
+        return rest
 
     def _tumor_x(self, fe_ext: float = 1.0) -> np.ndarray:
         """A new tumour cell's state at rest (computed once per run: reading the parameter record per cell
@@ -379,10 +393,17 @@ class SpatialRun:
         self._ensure_buffers(n, F)
         b = self._buf
         t1 = clock()
+        rules = self.rules
+        if rules.n_rules:
+            self._rules_cells = (c.kind[:n].copy(), c.dead[:n].copy())  # who the rules saw (rule_values)
+            K.sense(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.delivered, c.attacking, c.x, c.occupancy,
+                    values, self.drug_field, self.offsets, *self.shape3, self.site_um, self.time, self.rows,
+                    b["rules"], rules.exposed.arrays(), rules.tables())
         K.decide(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.uid, c.x, c.occupancy, values,
                  self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
-                 self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["conc"], b["ex"],
-                 b["dx"])
+                 self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["behavior"],
+                 b["rules"][K.RB_EXPOSED], b["rules"][K.RB_CHEMOTAXIS], rules.tables(), b["rules"],
+                 rules.own.arrays() if rules.own.n_rules else None)
         t2 = clock()
         self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
@@ -392,15 +413,17 @@ class SpatialRun:
         t4 = clock()
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0DE, self.step_index])).permutation(n)
         births = self._births
-        nb = K.apply(order, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.killer, c.uid, c.x,
-                     b["x_new"], b["intent"], c.occupancy, self.offsets, *self.shape3,
-                     int(self.p.transport.contact_hits_to_kill), self.counters, births["site"], births["parent"],
-                     births["state"])
+        nb = K.apply(order, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.killer, c.delivered,
+                     c.attacking, c.x, b["x_new"], b["intent"], c.occupancy, self.offsets, *self.shape3,
+                     int(self.p.transport.contact_hits_to_kill), self._rest_x, self.counters, births["site"],
+                     births["parent"], births["state"])
         t5 = clock()
         for j in range(nb):
             s, parent = int(births["site"][j]), int(births["parent"][j])
             c.occupancy[s] = -1
             kind = int(c.kind[parent])
+            if kind == C.FREE:  # killed (by a rule's attack) after it divided this step
+                continue
             self._add(s, kind, state=int(births["state"][j]), x=c.x[parent].copy(), antigen=int(c.antigen[parent]),
                       m1=c.state[parent] == C.M1)
         t6 = clock()
@@ -448,11 +471,41 @@ class SpatialRun:
             self._buf = {
                 "x_new": np.zeros((cap, C.N_X)), "intent": np.zeros((cap, K.N_INTENT), dtype=np.int64),
                 "diag": np.zeros((cap, K.N_DIAG)), "export": np.zeros((F, cap)), "uptake": np.zeros((F, cap)),
-                "conc": np.zeros((cap, N_DRUGS)), "ex": np.zeros((cap, len(t_cell.EX))), "dx": np.zeros((cap, C.N_X)),
+                "behavior": np.zeros((cap, B.N_ROW)), "rules": self._rules_buffers(cap, F),
             }
             self._births = {"site": np.zeros(cap, dtype=np.int64), "parent": np.zeros(cap, dtype=np.int64),
                             "state": np.zeros(cap, dtype=np.int64)}
             self._buf_cap = cap
+
+    def _rules_buffers(self, cap: int, F: int) -> tuple[np.ndarray, ...]:
+        """The rules' per-cell buffers (``K.RB_*`` order), each with no rows where the rules need none."""
+        r = self.rules
+        rows = cap if r.n_rules else 0
+        exposed = cap if r.any_exposed else 0
+        chemotaxis = cap if (r.kind_flags & B.K_CHEMOTAXIS).any() else 0
+        return (np.zeros((rows, len(r.signal_names))), np.zeros((rows, len(r.own.behavior_names))),
+                np.zeros((rows, len(r.own.behavior_names))), np.zeros((exposed, B.N_EXPOSED)),
+                np.zeros((exposed, B.N_EXPOSED)), np.zeros((chemotaxis, F)))
+
+    def rule_values(self) -> dict[str, np.ndarray]:
+        """What the rules saw and did in the last step, one row per cell as the step began (before deaths,
+        births and compaction moved the table): ``kind`` and ``dead`` (the cells' type index and death mode),
+        ``signals`` (columns ``rules.signal_names``, each in its unit), ``base`` and ``result`` (columns
+        ``rules.own.behavior_names``: the programs' values and the rules' result, in the behaviours' units;
+        NaN where the cell's type has no rule on that behaviour), ``exposed_base``/``exposed`` (columns
+        :data:`.behaviors.EXPOSED_NAMES`), ``behavior`` (the behaviour row the draws used, columns
+        :data:`.behaviors.ROW_NAMES`). Rows of cells whose type has no rules hold no meaning in the rules'
+        arrays. Empty before the first step of a run with rules. For tests and inspection."""
+        if not hasattr(self, "_rules_cells"):
+            return {}
+        kind, dead = self._rules_cells
+        n = kind.size
+        rb = self._buf["rules"]
+        names = ("signals", "base", "result", "exposed_base", "exposed")
+        out = {"kind": kind.copy(), "dead": dead.copy()}
+        out.update({k: a[:n].copy() for k, a in zip(names, rb[:5])})
+        out["behavior"] = self._buf["behavior"][:n].copy()
+        return out
 
     def _recruit(self) -> None:
         """Host immune cells enter at vessels: the well-mixed recruitment rates (cells/min at this tumour's size,
@@ -588,6 +641,15 @@ class SpatialRun:
         self._diag_means = {k[5:]: float(d[k]) for k in d if k.startswith("diag_")} or None
 
 
+def rules_text(scenario) -> str:
+    """The scenario's hypothesis rules as the results carry them: the file and every rule as a sentence (what
+    ``tmesim rules check`` prints); empty without rules."""
+    rules = scenario.rules
+    if rules is None:
+        return ""
+    return "\n".join([f"{rules.source}: {len(rules)} rules"] + rules.sentences())
+
+
 def replicate_seeds(scenario) -> list[int]:
     """One seed per replicate, spawned from the scenario's seed (shared by the arms: a paired design)."""
     root = np.random.SeedSequence(scenario.seed)
@@ -625,6 +687,9 @@ def run(simulation, progress: Callable[[float], None] | None = None, recorder=No
             if str(saved["scenario"]) != scenario.to_yaml():
                 raise InputError("--resume", "the checkpoint belongs to another scenario",
                                  "resume with the scenario.yaml of the run folder")
+            if (str(saved["rules"]) if "rules" in saved else "") != rules_text(scenario):
+                raise InputError("--resume", f"the rules file {scenario.spatial.rules} changed since the run started",
+                                 "restore it, or start a new run")
             series[...] = saved["series"]
             status[...], steps[...] = saved["status"], saved["steps"]
             messages[...] = saved["messages"].astype(object)
@@ -680,7 +745,8 @@ def _output_names(scenario) -> list[str]:
 
 
 def _checkpoint(scenario, row, series, status, messages, steps, sim) -> dict[str, np.ndarray]:
-    state = {"scenario": np.array(scenario.to_yaml()), "row": np.array(row), "series": series, "status": status,
+    state = {"scenario": np.array(scenario.to_yaml()), "rules": np.array(rules_text(scenario)), "row": np.array(row),
+             "series": series, "status": status,
              "messages": messages.astype(str), "steps": steps}
     if sim is not None:
         state.update({f"run_{k}": v for k, v in sim.state_dict().items()})
@@ -717,4 +783,5 @@ def _dataset(simulation, days, series, status, messages, steps, values_all) -> x
                     parameter_values=values_all, parameter_names=NAMES,
                     parameter_units=[CATALOGUE[n]["unit"] for n in NAMES], events=events,
                     extra_attrs={"lattice_shape": list(cfg.shape), "site_um": cfg.site_um, "dt_minutes": cfg.dt_minutes,
-                                 "replicate_seeds": [str(s) for s in replicate_seeds(scenario)]})
+                                 "replicate_seeds": [str(s) for s in replicate_seeds(scenario)],
+                                 "rules": rules_text(scenario)})

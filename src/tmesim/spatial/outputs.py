@@ -94,6 +94,7 @@ class Recorder:
         cols["dead"] = pa.array(np.array(["alive", "apoptotic", "ferroptotic", "necrotic"])[c.dead[live]].tolist())
         cols["car_antigen"] = c.antigen[live].astype(bool)
         cols["hits"] = c.hits[live]
+        cols["hits_delivered"] = c.delivered[live]
         tumor = kinds == C.TUMOR
         tcell = t | (kinds == C.TREG)
         for j, v in enumerate(TUMOR_STATE):

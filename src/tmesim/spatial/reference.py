@@ -329,16 +329,17 @@ def fields_reference(values, lattice, specs, plasma, vessels, duration: float, d
 _KILLER = [0, C.BY_CD8, C.BY_CD4, C.BY_CAR_CD8, C.BY_CAR_CD4, 0, C.BY_NK, C.BY_MACROPHAGE]
 
 
-def apply_reference(order, site, kind, state, dead, hits, heading, killer, x, x_new, intent, occupancy, offsets,
-                    shape3, hits_to_kill, counters) -> list[tuple[int, int, int]]:
+def apply_reference(order, site, kind, state, dead, antigen, hits, heading, killer, delivered, attacking, x, x_new,
+                    intent, occupancy, offsets, shape3, hits_to_kill, rest_x, counters) -> list[tuple[int, int, int]]:
     """:func:`.kernels.apply` in numpy and Python (arrays modified in place); returns the births
     as ``(site, parent slot, daughter state)``."""
     n = order.size
     present = kind[:n] != C.FREE
+    attacking[:n] = 0
     x[:n][present] = x_new[:n][present]
     it = intent[:n]
     todo = present & ((it[:, K.I_DEATH] != 0) | (it[:, K.I_ACTION] != K.NONE) | (it[:, K.I_STATE] != state[:n])
-                      | (it[:, K.I_REPAIRED] != 0))
+                      | (it[:, K.I_REPAIRED] != 0) | (it[:, K.I_KIND] > 0))
     births = []
     for i in order[todo[order]]:
         i = int(i)
@@ -364,16 +365,30 @@ def apply_reference(order, site, kind, state, dead, hits, heading, killer, x, x_
                 counters[8] += 1.0
             continue
         state[i] = it[i, K.I_STATE]
+        if it[i, K.I_KIND] > 0:  # a change of type (rules): the new type's resting state, no hits, no killer
+            kind[i] = it[i, K.I_KIND] - 1
+            antigen[i] = it[i, K.I_ANTIGEN]
+            hits[i] = 0
+            killer[i] = C.BY_NONE
+            x[i] = rest_x[kind[i]]
+            continue
         hits[i] = max(int(hits[i]) - int(it[i, K.I_REPAIRED]), 0)
         action = it[i, K.I_ACTION]
         t = int(it[i, K.I_SITE])
         if action == K.HIT:
-            if kind[t] == C.TUMOR and dead[t] == C.ALIVE:
+            if kind[t] != C.FREE and dead[t] == C.ALIVE:
                 hits[t] += 1
+                delivered[i] += 1
+                attacking[i] = 1
                 if hits[t] >= hits_to_kill:
-                    dead[t] = C.APOPTOTIC
-                    killer[t] = _KILLER[kind[i]]
-                    counters[_KILLER[kind[i]] - 1] += 1.0
+                    if kind[t] == C.TUMOR:
+                        dead[t] = C.APOPTOTIC
+                        killer[t] = _KILLER[kind[i]]
+                        if killer[t] != C.BY_NONE:
+                            counters[killer[t] - 1] += 1.0
+                    else:  # a killed immune cell leaves no corpse
+                        occupancy[site[t]] = -1
+                        kind[t] = C.FREE
         elif action == K.MOVE:
             if occupancy[t] == -1:
                 occupancy[site[i]] = -1

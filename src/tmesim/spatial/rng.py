@@ -20,8 +20,11 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
 
-#: Event keys: which decision of a cell a draw is for.
-DEATH, DEATH_MODE, DIVIDE, SITE, MOVE, HEADING, TRANSITION, KILL, TARGET, DAUGHTER, REPAIR, CLEAR, BIRTH = range(13)
+#: Event keys: which decision of a cell a draw is for. Derived keys in use: ``DAUGHTER + 1``, ``DAUGHTER + 32``
+#: (T cell daughters and transitions) and ``REPAIR * 16 + h`` (one per sub-lethal hit, h < 128); the keys from
+#: TRANSFORM on serve behaviours only hypothesis rules switch on (a type change, attacks on other cell types).
+(DEATH, DEATH_MODE, DIVIDE, SITE, MOVE, HEADING, TRANSITION, KILL, TARGET, DAUGHTER, REPAIR, CLEAR, BIRTH, TRANSFORM,
+ TRANSFORM_TYPE, TRANSFORM_STATE, ATTACK, ATTACK_TYPE, ATTACK_TARGET) = range(19)
 
 
 @kernel

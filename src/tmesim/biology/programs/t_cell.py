@@ -27,7 +27,7 @@ from ..._jit import kernel, program as program_kernel
 from .. import exhaustion as ex
 from .. import ferroptosis as fer
 from .. import killing as kil
-from ..common import hill
+from ..common import hill, relax
 from ..groups import ParamGroup
 from ..schema import StateSchema, StateVariable
 from .pharmacology import EX
@@ -157,6 +157,22 @@ def sense(env, p):
     )
 
 
+#: Levels a T cell's proteasome activity, BACH2 and PD-1 (relative to a rested cell) relax towards.
+AxisTargets = namedtuple("AxisTargets", "proteasome bach2 pd1")
+
+
+@program_kernel
+def axis_targets(x, off, stimulation, proteasome_inhibition, p):
+    """The levels a T cell's proteasome activity (from its depolarisation and any inhibitor, 0..1), BACH2 (from
+    its nuclear haem) and PD-1 (from its stimulation, 0..1) relax towards: an :class:`AxisTargets` (relative).
+    ``x[off:]`` is its axis (:data:`AXIS`), ``p`` the resolved :data:`PARAMS` record of its kind."""
+    return AxisTargets(
+        ex.proteasome_target(x[off + A.mito_depolarization], p.proteasome_expression, p.proteasome_induction_max,
+                             proteasome_inhibition),
+        ex.bach2_target(x[off + A.nuclear_heme], p.nuclear_heme_rest, p.bach2_heme_half, p.bach2_heme_hill),
+        ex.pd1_target(stimulation, p.pd1_induction_max))
+
+
 @program_kernel
 def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_block, gpx4_inhibition, lipid_level,
                ros, dilution, p, dxdt, doff):
@@ -177,6 +193,16 @@ def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_
     p : the resolved :data:`PARAMS` record of the cell's kind (its ``proteasome_expression`` is the cell's).
     dxdt, doff : output and its offset (per minute).
     """
+    axis_rates_towards(x, off, axis_targets(x, off, stimulation, proteasome_inhibition, p), stimulation, drivers,
+                       heme_import_block, gpx4_inhibition, lipid_level, ros, dilution, p, dxdt, doff)
+
+
+@program_kernel
+def axis_rates_towards(x, off, tg, stimulation, drivers, heme_import_block, gpx4_inhibition, lipid_level, ros,
+                       dilution, p, dxdt, doff):
+    """:func:`axis_rates` with the targets of proteasome activity, BACH2 and PD-1 given (``tg``, an
+    :class:`AxisTargets`; e.g. moved by hypothesis rules) instead of computed from the axis; the time
+    constants stay the program's. Arguments as :func:`axis_rates`; writes per minute into ``dxdt[doff:]``."""
     depol = x[off + A.mito_depolarization]
     prot = x[off + A.proteasome]
     fheme = x[off + A.free_heme]
@@ -188,14 +214,12 @@ def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_
     k_exp = p.heme_nuclear_export_rate
     dxdt[doff + A.mito_depolarization] = ex.mito_depolarization_rate(depol, stimulation, drivers, p.mito_depolarization_rate,
                                                                      p.mito_repair_rate) - dilution * depol
-    dxdt[doff + A.proteasome] = ex.proteasome_rate(prot, depol, p.proteasome_expression, p.proteasome_induction_max,
-                                                   proteasome_inhibition, p.proteasome_time_constant) + dilution * (1.0 - prot)
+    dxdt[doff + A.proteasome] = relax(prot, tg.proteasome, p.proteasome_time_constant) + dilution * (1.0 - prot)
     dxdt[doff + A.free_heme] = ex.free_heme_rate(fheme, nheme, prot, depol, p.heme_depolarization_gain, p.heme_clearance_rate,
                                                  k_imp, heme_import_block, k_exp) + dilution * (1.0 - fheme)
     dxdt[doff + A.nuclear_heme] = ex.nuclear_heme_rate(fheme, nheme, k_imp, heme_import_block, k_exp) + dilution * (1.0 - nheme)
-    dxdt[doff + A.bach2] = ex.bach2_rate(bach2, nheme, p.nuclear_heme_rest, p.bach2_heme_half, p.bach2_heme_hill,
-                                         p.bach2_time_constant) + dilution * (1.0 - bach2)
-    dxdt[doff + A.pd1] = ex.pd1_rate(pd1, stimulation, p.pd1_induction_max, p.pd1_time_constant) + dilution * (1.0 - pd1)
+    dxdt[doff + A.bach2] = relax(bach2, tg.bach2, p.bach2_time_constant) + dilution * (1.0 - bach2)
+    dxdt[doff + A.pd1] = relax(pd1, tg.pd1, p.pd1_time_constant) + dilution * (1.0 - pd1)
     dxdt[doff + A.lipid_peroxide] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_level, ros, gpx4_inhibition,
                                                                    p.t_cell_lipid_uptake_rate, p.t_cell_gpx4_rate) - dilution * lpo
 

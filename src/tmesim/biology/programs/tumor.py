@@ -25,6 +25,7 @@ from ..._jit import kernel, program as program_kernel
 from .. import ferroptosis as fer
 from .. import growth as gr
 from .. import signalling as sig
+from ..common import relax
 from ..groups import ParamGroup
 from ..schema import StateSchema, StateVariable
 from .pharmacology import EX
@@ -47,6 +48,8 @@ NECROSIS_HILL = 6.0
 TumorEnv = namedtuple("TumorEnv", "ifng cystine extracellular_iron ros oxygen glucose occupied_fraction")
 #: STAT1 targets relative to an unstimulated cell: PD-L1, MHC-I, IDO1 (after IDO inhibition), CXCL9/10.
 TumorSignals = namedtuple("TumorSignals", "pdl1 mhc1 ido1 cxcl9")
+#: Levels a tumour cell's STAT1 activity (0..1), SLC7A11 and ACSL4 (relative) relax towards (see :func:`targets`).
+TumorTargets = namedtuple("TumorTargets", "stat1 slc7a11 acsl4")
 #: Hazards and rates (1/min): proliferation, apoptosis by IFN-gamma, ferroptosis, necrosis, basal death;
 #: cystine uptake and GPX4 activity (relative).
 TumorFate = namedtuple("TumorFate", "proliferation ifng_apoptosis ferroptosis necrosis basal_death cystine_uptake gpx4_activity")
@@ -114,6 +117,17 @@ def signals(stat1, ex, p):
 
 
 @program_kernel
+def targets(x, off, env, p):
+    """The levels a tumour cell's STAT1 (0..1, from the IFN-gamma it sees), SLC7A11 and ACSL4 (relative, from
+    its STAT1) relax towards: a :class:`TumorTargets`. ``x[off:]`` is its state (:data:`STATE`), ``env`` a
+    :class:`TumorEnv`, ``p`` the resolved :data:`PARAMS` record."""
+    stat1 = x[off + X.stat1]
+    return TumorTargets(sig.stat1_target(env.ifng, 1.0 - p.tumor_ifngr_loss, p.stat1_ifng_ec50, p.stat1_hill),
+                        fer.slc7a11_target(stat1, p.slc7a11_repression_max, p.tumor_slc7a11_overexpression),
+                        fer.acsl4_target(stat1, p.acsl4_induction_max))
+
+
+@program_kernel
 def intracellular_rates(x, off, env, ex, p, dxdt, doff):
     """Write the rates of change of a tumour cell's state (``x[off:]``, :data:`STATE` order) into ``dxdt[doff:]``.
 
@@ -121,6 +135,14 @@ def intracellular_rates(x, off, env, ex, p, dxdt, doff):
     :class:`TumorEnv`, ``ex`` the drug exposures, ``p`` the resolved
     :data:`PARAMS` record. Returns the cell's :class:`TumorFate`.
     """
+    return rates_towards(x, off, env, ex, p, targets(x, off, env, p), dxdt, doff)
+
+
+@program_kernel
+def rates_towards(x, off, env, ex, p, tg, dxdt, doff):
+    """:func:`intracellular_rates` with the targets of STAT1, SLC7A11 and ACSL4 given (``tg``, a
+    :class:`TumorTargets`; e.g. moved by hypothesis rules) instead of computed from the cell's state;
+    the time constants stay the program's. Returns the cell's :class:`TumorFate`."""
     stat1 = x[off + X.stat1]
     slc = x[off + X.slc7a11]
     acsl4 = x[off + X.acsl4]
@@ -132,11 +154,9 @@ def intracellular_rates(x, off, env, ex, p, dxdt, doff):
     uptake = fer.cystine_uptake(slc, ex[EX.xc_inhibition], env.cystine, p.cystine_km, p.cystine_plasma)
     gpx4_act = fer.gpx4_activity(gsh, p.gpx4_gsh_km, 1.0 - p.tumor_gpx4_loss, ex[EX.gpx4_inhibition])
     propagation = fer.peroxidation_propagation(iron, pufa, lpo, p.lipid_propagation_rate, rta_block)
-    dxdt[doff + X.stat1] = sig.stat1_rate(stat1, env.ifng, 1.0 - p.tumor_ifngr_loss, p.stat1_ifng_ec50, p.stat1_hill,
-                                         p.stat1_time_constant)
-    dxdt[doff + X.slc7a11] = (fer.slc7a11_target(stat1, p.slc7a11_repression_max, p.tumor_slc7a11_overexpression)
-                              - slc) / p.xc_time_constant
-    dxdt[doff + X.acsl4] = (fer.acsl4_target(stat1, p.acsl4_induction_max) - acsl4) / p.acsl4_time_constant
+    dxdt[doff + X.stat1] = relax(stat1, tg.stat1, p.stat1_time_constant)
+    dxdt[doff + X.slc7a11] = relax(slc, tg.slc7a11, p.xc_time_constant)
+    dxdt[doff + X.acsl4] = relax(acsl4, tg.acsl4, p.acsl4_time_constant)
     dxdt[doff + X.gsh] = fer.gsh_rate(gsh, uptake, p.gsh_synthesis_rate, p.gsh_turnover_rate)
     dxdt[doff + X.labile_iron] = fer.labile_iron_rate(iron, env.extracellular_iron, p.iron_import_rate, p.iron_export_rate,
                                                       p.chelation_max_rate * ex[EX.iron_chelation])
