@@ -49,7 +49,7 @@ def test_the_limit_is_the_well_mixed_start_with_uniform_fields():
     """Both sides start from the same tumour (the domain is the whole tumour) and no immune cell; every
     diffusion coefficient is the catalogue's largest; the spatial oxygen is not consumed (as the well-mixed
     closure's is not) unless asked."""
-    sc_s, sc_w = limit.scenarios("tumour", **FAST)
+    sc_s, sc_w = limit.scenarios("tumor", **FAST)
     n = round(FAST["density"] * FAST["side"] ** 2)
     assert sc_s.base_parameters["initial_tumor_cells"] == sc_w.base_parameters["initial_tumor_cells"] == n
     for name, d in limit.fast_diffusion().items():
@@ -58,18 +58,18 @@ def test_the_limit_is_the_well_mixed_start_with_uniform_fields():
     assert sc_w.scale == "wellmixed" and sc_s.scale == "spatial"
     for name in limit.OXYGEN_USE:
         assert sc_s.base_parameters[name] == 0.0
-        assert limit.scenarios("tumour", oxygen_use=True, **FAST)[0].base_parameters[name] > 0.0
+        assert limit.scenarios("tumor", oxygen_use=True, **FAST)[0].base_parameters[name] > 0.0
 
 
 def test_tumour_counts_under_growth_alone_follow_the_well_mixed_trajectory():
-    _agrees("tumour", **FAST)
+    _agrees("tumor", **FAST)
 
 
 def test_ike_agrees_and_ike_on_the_spatial_side_only_is_found():
     """IKE's tissue level, the cystine uptake and GSH it lowers and the counts agree; the negative control
     compares the same spatial IKE runs with the well-mixed tumour that got no IKE, and must disagree."""
     sc_s, s, _ = _agrees("ike", **FAST)
-    _, w_none = limit.scenarios("tumour", **FAST)
+    _, w_none = limit.scenarios("tumor", **FAST)
     rows = _asserted(limit.check("ike", s, Simulation(w_none).run(), sc_s))
     missed = {r.quantity for r in rows if not r.agree}
     assert {"drug_ike", "tumor_cystine_uptake", "tumor_gsh"} <= missed, missed
@@ -91,8 +91,8 @@ def test_immune_macrophages_agree_and_killing_does_not():
 
 def test_a_faster_tumour_on_the_spatial_side_only_is_found():
     """Negative control of the counts: the spatial side's tumour grows at twice the set's rate."""
-    sc_s, s, w = _run("tumour", spatial_only={"tumor_growth_rate": "0.9 1/day"}, **FAST)
-    rows = [r for r in _asserted(limit.check("tumour", s, w, sc_s)) if r.quantity == "tumor_live"]
+    sc_s, s, w = _run("tumor", spatial_only={"tumor_growth_rate": "0.9 1/day"}, **FAST)
+    rows = [r for r in _asserted(limit.check("tumor", s, w, sc_s)) if r.quantity == "tumor_live"]
     assert any(not r.agree for r in rows), rows
 
 
@@ -109,9 +109,9 @@ def test_with_the_sets_oxygen_use_the_spatial_tumour_falls_behind():
     SE by day 4 with 16 replicates (measured: 830.4 +/- 11 against 881, 0.943, z = -4.6; the allowed
     difference of 48 is just exceeded, so the record asks for z < -3, the direction and size of the gap,
     not for the verdict). A change that closed the gap should update the docs."""
-    sc_s, sc_w = limit.scenarios("tumour", oxygen_use=True, **SLOW)
+    sc_s, sc_w = limit.scenarios("tumor", oxygen_use=True, **SLOW)
     s, w = Simulation(sc_s).run(), Simulation(sc_w).run()
-    rows = {(r.quantity, r.day): r for r in limit.check("tumour", s, w, sc_s)}
+    rows = {(r.quantity, r.day): r for r in limit.check("tumor", s, w, sc_s)}
     live, oxygen = rows[("tumor_live", 4.0)], rows[("oxygen", 4.0)]
     assert oxygen.spatial < 0.9 * oxygen.wellmixed
     assert live.z < -3.0, live

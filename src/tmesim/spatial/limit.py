@@ -19,7 +19,7 @@ differ only in ``scale`` (and the spatial section):
 * tumour cells ``scattered`` over a share ``density`` of the sites (a
   well-mixed start: every cell starts alone), vessels on a share
   ``vessel_density`` (drugs reach the tissue only through them);
-* a case: ``tumour`` (tumour cells alone: no immune cells, no recruitment),
+* a case: ``tumor`` (tumour cells alone: no immune cells, no recruitment),
   ``ike`` (the same under daily IKE, a system Xc- inhibitor acting through
   the tumour program's exposures), ``cysteinase`` (the same under
   cyst(e)inase, which acts on plasma cystine) and ``immune`` (immune cells
@@ -70,7 +70,7 @@ OXYGEN_USE = ("cell_oxygen_uptake_rate", "oxygen_decay_rate")
 IMMUNE_RATIOS = ("initial_cd8_per_tumor_cell", "initial_cd4_per_tumor_cell", "initial_treg_per_tumor_cell",
                  "initial_nk_per_tumor_cell", "initial_macrophages_per_tumor_cell")
 RECRUITMENT = ("cd8_recruitment_max", "treg_recruitment_max", "nk_recruitment_max", "macrophage_recruitment_max")
-CASES = ("tumour", "ike", "cysteinase", "immune")
+CASES = ("tumor", "ike", "cysteinase", "immune")
 PARAMETER_SET = "mouse_b16_icb_ferroptosis"
 
 #: Quantity -> kind, for the table. ``count``: a cell count or cumulative count; ``state``: a mean over the
@@ -95,7 +95,7 @@ IMMUNE_QUANTITIES: dict[str, str] = {
 #: moves; for ``immune`` only the macrophages, whose number follows their death rate alone in both engines
 #: (no recruitment in the limit, no proliferation in either program).
 ASSERTED: dict[str, tuple[str, ...]] = {
-    "tumour": ("tumor_live", "tumor_dead_apoptotic", "deaths_ferroptosis"),
+    "tumor": ("tumor_live", "tumor_dead_apoptotic", "deaths_ferroptosis"),
     "ike": ("tumor_live", "tumor_dead_apoptotic", "deaths_ferroptosis", "drug_ike", "tumor_cystine_uptake",
             "tumor_gsh"),
     "cysteinase": ("tumor_live", "tumor_dead_apoptotic", "deaths_ferroptosis", "drug_cysteinase", "cystine",
@@ -171,7 +171,7 @@ def _parameters(case: str, n_tumor: int, oxygen_use: bool = False) -> dict[str, 
 def _arms(case: str, days: float) -> list[dict]:
     every = {"ike": 1.0, "cysteinase": 2.0, "immune": 3.0}.get(case)
     count = max(1, int(math.floor((days - 0.5) / every)) + 1) if every else 0
-    if case == "tumour":
+    if case == "tumor":
         return [{"name": "tumour cells alone"}]
     if case == "ike":
         return [{"name": "IKE", "doses": [{"drug": "ike", "dose": 40.0, "unit": "mg/kg", "start_day": 0.5,
@@ -186,7 +186,7 @@ def _arms(case: str, days: float) -> list[dict]:
     raise ValueError(f"unknown case {case!r}; one of {', '.join(CASES)}")
 
 
-def scenarios(case: str = "tumour", *, side: int = 100, density: float = 0.02, days: float = 4.0,
+def scenarios(case: str = "tumor", *, side: int = 100, density: float = 0.02, days: float = 4.0,
               replicates: int = 4, seed: int = 0, dimensions: int = 2, vessel_density: float = 0.02,
               output_interval_hours: float = 24.0, spatial_only: dict | None = None, oxygen_use: bool = False):
     """The spatial scenario of the limit and its well-mixed twin (see the module docstring).
@@ -226,7 +226,7 @@ def scenarios(case: str = "tumour", *, side: int = 100, density: float = 0.02, d
     return build_scenario(spatial, where="limit"), build_scenario({**common, "scale": "wellmixed"}, where="limit")
 
 
-def run(case: str = "tumour", spatial_only: dict | None = None, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:
+def run(case: str = "tumor", spatial_only: dict | None = None, **kwargs) -> tuple[xr.Dataset, xr.Dataset]:
     """Run both scenarios of :func:`scenarios` (keyword arguments as there); return (spatial, wellmixed).
 
     ``spatial_only``: parameter changes made on the spatial side only (a negative control: the comparison
