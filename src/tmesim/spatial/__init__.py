@@ -8,7 +8,8 @@ sense/decide/apply phases that call the cell programs of
 :mod:`tmesim.biology.programs`), :mod:`.behaviors` (hypothesis rules bound to
 the engine's behaviours), :mod:`.rng` (counter-based random draws),
 :mod:`.engine` (one run: steps, recruitment, dosing, recording),
-:mod:`.outputs` (snapshots, checkpoints, the results contract), and the
+:mod:`.outputs` (snapshots, checkpoints, the results contract), :mod:`.limit`
+(the well-mixed limit: a spatial scenario beside its well-mixed twin), and the
 benchmark's :mod:`.bench_engine`, :mod:`.bench_fields` and :mod:`.reference`
 (numpy re-implementations the benchmark checks the kernels against).
 """

@@ -87,9 +87,9 @@ def reference_step(values: np.ndarray, lattice: Lattice, specs, dt: float, split
     vm = np.zeros(shape, bool) if vessels is None else np.asarray(vessels, bool)
     kv = np.array([s.vessel_supply_rate for s in specs])[:, None] * vm.reshape(1, -1)
     K = (S + U).reshape(F, -1) + kv
-    G = (S * T + E).reshape(F, -1) + kv * np.array([s.vessel_plasma_value for s in specs])[:, None]
+    Gv = (kv * np.array([s.vessel_plasma_value for s in specs])[:, None]).reshape(c.shape)
+    G = (S * T + E).reshape(c.shape) + Gv
     K = K.reshape(c.shape)
-    G = G.reshape(c.shape)
     active = [a for a in range(lattice.ndim - 1, -1, -1) if shape[a] > 1] or [lattice.ndim - 1]
     d = len(active)
 
@@ -101,9 +101,11 @@ def reference_step(values: np.ndarray, lattice: Lattice, specs, dt: float, split
     elif splitting == "strang":
         c = react(c, 0.5 * dt)
     elif splitting == "mixed":
-        c = c + dt * G
+        # the cells' sources first; the vessels' supply stays in the sweeps with the vessel sink
+        c = c + dt * (G - Gv)
     kfrac = dt / d if splitting in ("sweep", "mixed") else 0.0
-    gfrac = dt / d if splitting == "sweep" else 0.0
+    gfrac = dt / d if splitting in ("sweep", "mixed") else 0.0
+    Gs = Gv if splitting == "mixed" else G
     for f, s in enumerate(specs):
         r = dt * s.diffusion / lattice.dx ** 2
         faces = s.dirichlet_faces
@@ -129,7 +131,7 @@ def reference_step(values: np.ndarray, lattice: Lattice, specs, dt: float, split
             weight = 1.0 + dt * s.decay / d + kline
             weight[:, 0] += 2 * r * dlo
             weight[:, -1] += 2 * r * dhi
-            rhs = x + gfrac * np.moveaxis(G[f], a, -1).reshape(-1, n)
+            rhs = x + gfrac * np.moveaxis(Gs[f], a, -1).reshape(-1, n)
             y = _thomas_lines(rhs, r, bb, 2 * r * s.boundary_value * dlo, 2 * r * s.boundary_value * dhi, weight)
             c[f] = np.moveaxis(y.reshape(lines_shape), -1, a)
     if splitting == "strang":

@@ -44,23 +44,28 @@ class Geometry(_Strict):
     """Where the tumour cells start.
 
     ``spheroid``: a disc (2D) or ball (3D) of radius ``radius_um`` at the domain's centre, full of tumour
-    cells; ``slab``: a band of ``thickness_um`` across the domain, normal to x; ``file``: a CSV with columns
-    ``x, y[, z], type`` (a path relative to the scenario file's folder; um; type one of tumor, cd8_t_cell, cd4_t_cell, car_cd8_t_cell, car_cd4_t_cell, treg,
+    cells; ``slab``: a band of ``thickness_um`` across the domain, normal to x; ``scattered``: tumour cells
+    on a share ``density`` of the sites, chosen at random (from the run's seed) over the whole domain, the
+    well-mixed start of docs/spatial.md ("The well-mixed limit"); ``file``: a CSV with columns
+    ``x, y[, z], type`` (a path relative to the scenario file's folder; um; type one of tumor, cd8_t_cell,
+    cd4_t_cell, car_cd8_t_cell, car_cd4_t_cell, treg,
     nk_cell, macrophage). Immune cells given by the parameter set's ``initial_*_per_tumor_cell`` are
-    scattered over free sites within ``immune_margin_um`` of the tumour (unless a file places them).
+    scattered over free sites within ``immune_margin_um`` of the tumour (over the whole domain for ``slab``
+    and ``scattered``) unless a file places them.
     ``immune_shell`` (spheroid only) adds immune cells in a shell around the tumour (:class:`ImmuneShell`).
     """
 
-    kind: Literal["spheroid", "slab", "file"] = "spheroid"
+    kind: Literal["spheroid", "slab", "scattered", "file"] = "spheroid"
     radius_um: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     thickness_um: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    density: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     file: str | None = None
     immune_margin_um: float = Field(default=60.0, ge=0, allow_inf_nan=False)
     immune_shell: ImmuneShell | None = None
 
     @model_validator(mode="after")
     def _needs(self):
-        need = {"spheroid": "radius_um", "slab": "thickness_um", "file": "file"}[self.kind]
+        need = {"spheroid": "radius_um", "slab": "thickness_um", "scattered": "density", "file": "file"}[self.kind]
         if getattr(self, need) is None:
             raise ValueError(f"geometry {self.kind!r} needs {need}")
         if self.immune_shell is not None and self.kind != "spheroid":

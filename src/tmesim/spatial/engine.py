@@ -175,6 +175,13 @@ class SpatialRun:
             nx = self.shape3[2]
             x = (np.arange(self.n_sites) % nx + 0.5 - nx / 2.0) * self.site_um
             return np.flatnonzero(np.abs(x) <= g.thickness_um / 2.0)
+        if g.kind == "scattered":
+            # round(density x sites) sites drawn from a stream of their own, so vessels ("outside") and cells
+            # see the same tumour
+            n = max(1, int(round(g.density * self.n_sites)))
+            pick = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5CA7])).choice(
+                self.n_sites, size=n, replace=False)
+            return np.sort(pick)
         return np.array([], dtype=np.int64)
 
     def _place_vessels(self, rng) -> np.ndarray:
@@ -379,6 +386,9 @@ class SpatialRun:
         if self.drug_field[cys] >= 0:  # cyst(e)inase degrades cystine in plasma
             from ..biology.common import occupancy
             cpl[K.CYSTINE] *= 1.0 - occupancy(plasma[cys], self.p.drugs.ec50[cys], self.p.drugs.emax[cys])
+            # the tissue beyond the faces is perfused by the same plasma (the well-mixed engine's cystine is
+            # plasma x (1 - depletion)); faces held at the undepleted level undid the drug (docs/spatial.md)
+            self.fields.set_boundary_value(K.CYSTINE, cpl[K.CYSTINE])
         self.fields.set_plasma(cpl)
         F = values.shape[0]
         self._ensure_buffers(n, F)

@@ -22,9 +22,11 @@ lines. Four ways of coupling the sources and sinks are offered
 (``splitting``):
 
 ``"mixed"`` (default)
-    The sources ``G`` are added over ``dt`` first (``c <- c + dt G``), then
-    the three sweeps, each solving its axis's diffusion with the decay and
-    the sinks ``K`` split evenly over the d axes (as in ``"sweep"``).
+    The cells' sources are added over ``dt`` first (``c <- c + dt G``, less
+    the vessels' share), then the three sweeps, each solving its axis's
+    diffusion with the decay and the sinks ``K`` split evenly over the d axes
+    (as in ``"sweep"``), and with the vessels' supply ``v k_v c_p`` split
+    beside their sink (a relaxation whose fixed point must stay ``c_p``).
     Isotropic for point sources (the source is in place before any sweep
     spreads it) and accurate for stiff sinks (they act on the values the
     sweeps produce). The best of the four in both tests of
@@ -298,11 +300,13 @@ def _prepare_sources(S, T, E, U, use_s, use_e, use_u, vmask, use_v, kv, cpl, k, 
 
 
 @parallel_kernel
-def _react(c, k, g, xflag, fon, h, hk, group, check_in, do_stats, stats):
-    """``c <- (c + h G) / (1 + hk K)`` in every voxel of (F, NZ, NY, NX); optional checks.
+def _react(c, k, g, gv, hv, xflag, fon, h, hk, group, check_in, do_stats, stats):
+    """``c <- (c + h G - hv Gv) / (1 + hk K)`` in every voxel of (F, NZ, NY, NX); optional checks.
 
-    With ``hk = h`` this is backward Euler of dc/dt = G - K c over h; with
-    ``hk = 0`` it adds the sources only (the sinks are left to the sweeps).
+    With ``hk = h`` and ``hv = 0`` this is backward Euler of dc/dt = G - K c over h; with
+    ``hk = 0`` it adds the sources only (the sinks are left to the sweeps). ``"mixed"`` passes
+    ``hv = h`` and the vessels' share ``Gv = k_v c_p`` of G (same shape as c): the vessel supply is
+    then left to the sweeps with the vessel sink (see :meth:`FieldSolver._step`).
 
     Tasks are the row groups of :func:`_prepare_sources`; a group without
     sources (xflag 0) is left as it is. stats as in :func:`_sweep_x`
@@ -335,7 +339,10 @@ def _react(c, k, g, xflag, fon, h, hk, group, check_in, do_stats, stats):
         if xflag[t]:
             for y in range(y0, y1):
                 for x in range(NX):
-                    c[f, z, y, x] = (c[f, z, y, x] + h * g[f, z, y, x]) / (1.0 + hk * k[f, z, y, x])
+                    add = h * g[f, z, y, x]
+                    if hv != 0.0:
+                        add = max(add - hv * gv[f, z, y, x], 0.0)
+                    c[f, z, y, x] = (c[f, z, y, x] + add) / (1.0 + hk * k[f, z, y, x])
         if do_stats:
             lo = np.inf
             hi = -np.inf
@@ -735,6 +742,7 @@ class FieldSolver:
         self._kg_state = "none"     # what K, G hold: "none", "dense" (a full pass) or "sparse"
         self._touched = None        # flat voxels written by the last sparse step
         self._vessel_flags = None
+        self._gv = None             # "mixed": k_v c_p in vessel voxels (see _vessel_sources)
         self._vmask = np.zeros(1, dtype=np.bool_)
         self._has_vessels = False
         self.set_vessels(vessels)
@@ -804,12 +812,31 @@ class FieldSolver:
         if np.array_equal(v, self._cpl):
             return
         self._cpl[:] = v
+        self._gv = None
         if self._kg_state == "sparse":
             self._kg_state = "dense"   # the cached vessel base holds the old plasma values: rebuild it
+
+    def set_boundary_value(self, field: int, value: float) -> None:
+        """Set the Dirichlet value of field ``field`` (its index) on every face that holds one, from the next
+        step (e.g. a nutrient whose plasma level a drug lowers: the tissue beyond the faces sees that plasma
+        too). A field without Dirichlet faces is left as it is."""
+        if not isinstance(field, (int, np.integer)) or not 0 <= field < len(self.specs):
+            raise InputError("field", f"must be a field index 0..{len(self.specs) - 1}, got {field!r}",
+                             "use field_index(name)")
+        v = _finite_number(value, f"fields.{self.names[field]}.boundary_value", self.specs[field].unit)
+        if v < 0:
+            raise InputError(f"fields.{self.names[field]}.boundary_value", f"must be >= 0, got {value!r}",
+                             f"give {self.specs[field].unit}")
+        on = self._dirichlet[field, :, :, 0] > 0
+        if np.all(self._dirichlet[field, :, :, 1][on] == v):
+            return
+        self._dirichlet[field, :, :, 1][on] = v
+        self._coef_cache.clear()   # the cached right-hand-side terms hold the old value
 
     def set_vessels(self, vessels) -> None:
         """Set the vessel voxels (a boolean mask of ``lattice.shape``, ``(n, ndim)`` indices, or None)."""
         lat = self.lattice
+        self._gv = None
         if vessels is None:
             self._vmask = np.zeros(1, dtype=np.bool_)
             self._has_vessels = False
@@ -1098,21 +1125,25 @@ class FieldSolver:
             react = bool(xflag.any())
             if react:  # the source step reads every value first: check them there
                 seen = np.zeros((xflag.size, 6)) if check_in else np.zeros((1, 6))
-                _react(self._c, k4, g4, xflag, fon, h, 0.0 if self.splitting == "mixed" else h, _GROUP, check_in,
-                       False, seen)
+                mixed = self.splitting == "mixed"
+                gv = self._vessel_sources() if mixed else None
+                _react(self._c, k4, g4, gv if gv is not None else k4, h if gv is not None else 0.0, xflag, fon, h,
+                       0.0 if mixed else h, _GROUP, check_in, False, seen)
                 first = seen if check_in else None
                 check_in = False
         if self.splitting == "sweep":
             first, stats = self._sweeps(coef, r, flags, fon, dt / self._d, dt / self._d, check_out, check_in)
         elif self.splitting == "mixed":
-            sweep_first, stats = self._sweeps(coef, r, flags, fon, dt / self._d, 0.0, check_out, check_in)
+            gv = self._vessel_sources()
+            sweep_first, stats = self._sweeps(coef, r, flags, fon, dt / self._d, 0.0 if gv is None else dt / self._d,
+                                              check_out, check_in, g=gv)
         elif self.splitting == "lie":
             sweep_first, stats = self._sweeps(coef, r, self._no_flags(), fon, 0.0, 0.0, check_out, check_in)
         else:
             sweep_first, _ = self._sweeps(coef, r, self._no_flags(), fon, 0.0, 0.0, False, check_in)
             if react:
                 stats = np.zeros((xflag.size, 6)) if check_out else np.zeros((1, 6))
-                _react(self._c, k4, g4, xflag, fon, h, h, _GROUP, False, check_out, stats)
+                _react(self._c, k4, g4, k4, 0.0, xflag, fon, h, h, _GROUP, False, check_out, stats)
         if self.splitting != "sweep" and first is None:
             first = sweep_first
         if first is not None:
@@ -1120,11 +1151,36 @@ class FieldSolver:
         if check_out and stats is not None:
             self._check(stats, dt)
 
-    def _sweeps(self, coef, r, flags, fon, kfrac, gfrac, stats: bool = True, check_in: bool = True):
-        """Run the sweeps; return (input check of the first sweep, statistics of the last) as (tasks, 6) arrays."""
+    def _vessel_sources(self):
+        """The vessels' share of G, ``k_v c_p`` in vessel voxels and 0 elsewhere, (F, NZ, NY, NX); None without
+        vessels.
+
+        ``"mixed"`` adds the other sources before the sweeps but leaves this share to the sweeps, each adding
+        ``dt/d`` of it beside its ``dt/d`` of the vessel sink, as ``"sweep"`` does. A vessel's exchange
+        ``k_v (c_p - c)`` is a relaxation: with its source added up front and its sink split over the d
+        sweeps, a voxel without diffusion settled at ``c_p h k_v / ((1 + h k_v / d)^d - 1)`` instead of
+        ``c_p`` (a sixteenth of it at ``h k_v`` = 60 in 2D), and a closed domain supplied only by vessels
+        held ~0.84-0.98 of the plasma value (docs/spatial-fields.md, "Vessels under the mixed splitting").
+        """
+        if not self._has_vessels:
+            return None
+        if self._gv is None:
+            gv = np.zeros(self._shape4)
+            vm = self._vmask.reshape(self._shape4[1:])
+            for f in range(len(self.specs)):
+                gv[f][vm] = self._kv[f] * self._cpl[f]
+            self._gv = gv
+        return self._gv
+
+    def _sweeps(self, coef, r, flags, fon, kfrac, gfrac, stats: bool = True, check_in: bool = True, g=None):
+        """Run the sweeps; return (input check of the first sweep, statistics of the last) as (tasks, 6) arrays.
+
+        ``g`` replaces G in the sweeps' right-hand side ``c + gfrac G`` (``"mixed"``: the vessels' share)."""
         F, NZ, NY, NX = self._shape4
         k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
         g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
+        if g is not None and self._k is not None:
+            g4 = g
         xflag, yflag, zflag = flags
         first = last_st = None
         for n, ax in enumerate(self._axes):
