@@ -191,3 +191,19 @@ def test_structural_and_informational_checks_run_no_control(monkeypatch):
     results = R.run_findings(["3f", "2e"], draws=2)
     assert calls == []
     assert [(r.id, r.kind) for r in results] == [("2e", "informational"), ("3f", "fails")]  # 3f could not run
+
+
+def test_a_cut_parameter_is_not_varied_and_every_other_draw_stays_paired():
+    import numpy as np
+
+    from tmesim.params.index import NAMES
+    from tmesim.protocols.schedule import patient_factors
+
+    scn = load_scenario("lymphoma_car_subsets")
+    intact = scn.with_overrides(cohort={"size": 6, "variability": {"all": 0.25}})
+    cut = scn.with_overrides(cohort={"size": 6, "variability": R.fixed_variability({"all": 0.25}, ["cd4_kill_fraction"])})
+    fi, fc = patient_factors(intact), patient_factors(cut)
+    k = NAMES.index("cd4_kill_fraction")
+    assert np.all(fc[:, k] == 1.0) and np.ptp(fi[:, k]) > 0
+    others = [j for j in range(len(NAMES)) if j != k]
+    assert np.array_equal(fi[:, others], fc[:, others])

@@ -195,23 +195,32 @@ def _simulate(scenario, progress: Callable[[float], None] | None):
     return Simulation(scenario).run(progress)
 
 
+def fixed_variability(variability: dict[str, float], fixed: Sequence[str] = ()) -> dict[str, float]:
+    """A cohort's ``variability`` with the parameters ``fixed`` not varied (sd 0 of their log): a mechanism
+    control's cut values hold in every draw, while every other parameter keeps its draws (each parameter's
+    factors come from its own stream, so the draws stay paired)."""
+    return {**variability, **dict.fromkeys(fixed, 0.0)}
+
+
 def simulate_draws(scenario, draws: int, seed: int = 0, sigma: float = F.ROBUSTNESS_SIGMA,
-                   progress: Callable[[float], None] | None = None) -> xr.Dataset:
-    """Robustness draws of ``scenario``: ``draws`` patients, every parameter varied by ``sigma`` (log),
-    over seeds ``scenario.seed + seed`` onwards (see :func:`seed_plan`)."""
+                   progress: Callable[[float], None] | None = None, fixed: Sequence[str] = ()) -> xr.Dataset:
+    """Robustness draws of ``scenario``: ``draws`` patients, every parameter but those ``fixed`` varied by
+    ``sigma`` (log), over seeds ``scenario.seed + seed`` onwards (see :func:`seed_plan`)."""
     plan = seed_plan(draws, scenario.seed + seed)
     parts = []
     for k, (s, n) in enumerate(plan):
-        scn = scenario.with_overrides(cohort={"size": n, "variability": {"all": sigma}}, seed=s)
+        scn = scenario.with_overrides(cohort={"size": n, "variability": fixed_variability({"all": sigma}, fixed)},
+                                      seed=s)
         parts.append(_simulate(scn, _sub_progress(progress, k, len(plan))))
     return _concat_patients(parts, [s for s, _ in plan])
 
 
-def proteasome_scenario(scenario, seed: int, size: int | None = None):
+def proteasome_scenario(scenario, seed: int, size: int | None = None, fixed: Sequence[str] = ()):
     """Single-arm (:data:`~.findings.PROTEASOME_ARM`) cohort of finding 4e for one seed.
 
     The scenario's own cohort is kept when it varies ``car_proteasome_expression``;
     otherwise :data:`~.findings.PROTEASOME_COHORT` is used, with ``size`` patients if given.
+    Parameters ``fixed`` are not varied (a mechanism control's cut).
     """
     arms = [a.model_dump() for a in scenario.arms if a.name == F.PROTEASOME_ARM]
     if not arms:
@@ -221,15 +230,17 @@ def proteasome_scenario(scenario, seed: int, size: int | None = None):
         cohort = own.model_dump()
     else:
         cohort = {**F.PROTEASOME_COHORT, **({"size": size} if size else {})}
+    cohort = {**cohort, "variability": fixed_variability(cohort.get("variability", {}), fixed)}
     return scenario.with_overrides(arms=arms, cohort=cohort, seed=seed)
 
 
 def simulate_proteasome_cohort(scenario, seed: int = 0, n_seeds: int = F.PROTEASOME_SEEDS,
                                progress: Callable[[float], None] | None = None,
-                               size: int | None = None) -> xr.Dataset:
-    """Finding 4e's cohort, once per seed (``scenario.seed + seed`` onwards), concatenated along ``patient``."""
+                               size: int | None = None, fixed: Sequence[str] = ()) -> xr.Dataset:
+    """Finding 4e's cohort, once per seed (``scenario.seed + seed`` onwards), concatenated along ``patient``
+    (parameters ``fixed`` not varied)."""
     seeds = [scenario.seed + seed + k for k in range(n_seeds)]
-    parts = [_simulate(proteasome_scenario(scenario, s, size), _sub_progress(progress, k, n_seeds))
+    parts = [_simulate(proteasome_scenario(scenario, s, size, fixed), _sub_progress(progress, k, n_seeds))
              for k, s in enumerate(seeds)]
     return _concat_patients(parts, seeds)
 
@@ -384,7 +395,8 @@ def classify(holds: bool, informational: bool = False, structural: str = "", fra
 def cut_scenario(scenario, mechanism: F.Mechanism, where: str = "mechanism"):
     """``scenario`` with ``mechanism`` cut in every arm: its overrides join each arm's parameter changes
     (winning over the arm's own knobs and changes), so the arms stay paired draw for draw (the cohort's
-    factors depend on the seed and the parameter's name only; a value of 0 stays 0 in every draw).
+    factors depend on the seed and the parameter's name only). A control runs it with the cut parameters
+    not varied (``fixed`` of :func:`simulate_draws`), so the cut values hold exactly in every draw.
 
     Raises
     ------
@@ -521,7 +533,8 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
         if not checks:
             continue
         label = f"{name}, {mechanism.label} cut"
-        ds, why = _simulate_design(scn, design, draws, seed, cohort_size, stepper(j, label))
+        ds, why = _simulate_design(scn, design, draws, seed, cohort_size, stepper(j, label),
+                                   fixed=[name for name, _ in mechanism.overrides])
         for f in checks:
             if ds is None:
                 cut_failed[f.id] = f"mechanism control did not run ({why})"
@@ -548,13 +561,13 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
 
 
 def _simulate_design(scn, design: str, draws: int, seed: int, cohort_size: int | None,
-                     progress: Callable[[float], None] | None) -> tuple[xr.Dataset | None, str]:
-    """The draws of one scenario and design (robustness draws, or finding 4e's cohort), or ``(None, why)``
-    when it cannot run: one broken scenario must not stop the others."""
+                     progress: Callable[[float], None] | None, fixed: Sequence[str] = ()) -> tuple[xr.Dataset | None, str]:
+    """The draws of one scenario and design (robustness draws, or finding 4e's cohort; parameters ``fixed``
+    not varied), or ``(None, why)`` when it cannot run: one broken scenario must not stop the others."""
     try:
         if design == "proteasome_cohort":
-            return simulate_proteasome_cohort(scn, seed, progress=progress, size=cohort_size), ""
-        return simulate_draws(scn, draws, seed, progress=progress), ""
+            return simulate_proteasome_cohort(scn, seed, progress=progress, size=cohort_size, fixed=fixed), ""
+        return simulate_draws(scn, draws, seed, progress=progress, fixed=fixed), ""
     except F.MissingData as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 -- reported as the checks' status
