@@ -355,6 +355,13 @@ class Direction:
     def __str__(self) -> str:
         return f"{self.op} {self.threshold:g}"
 
+    def resolved(self, values: np.ndarray, tolerance: float) -> np.ndarray:
+        """Whether each value lies further than ``tolerance`` (relative to ``max(1, |threshold|)``, in the
+        effect's unit) from the threshold: nearer, the run cannot tell its direction from numerical error."""
+        values = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(values) & (np.abs(values - self.threshold) > tolerance * max(1.0, abs(self.threshold)))
+
 
 BELOW_1, ABOVE_1 = Direction("<", 1.0), Direction(">", 1.0)
 NEGATIVE, POSITIVE = Direction("<", 0.0), Direction(">", 0.0)

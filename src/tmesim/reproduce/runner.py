@@ -369,6 +369,12 @@ def _not_run(finding: F.Finding, status: str) -> Result:
 KINDS = ("mechanistic", "not earned", "structural", "fails", "informational", "not controlled")
 #: Largest share of draws in which a check may still hold with its mechanism cut and count as mechanistic.
 MAX_FRACTION_CUT = 0.5
+#: With its mechanism cut, a draw holds only if its effect lies further than this from the check's
+#: threshold (relative to ``max(1, |threshold|)``, in the effect's unit): ten times the engine's relative
+#: tolerance (1e-4). A cut often makes two arms identical, and their ratio is then 1 +/- rounding error
+#: (2e-16) or a difference 0 +/- solver error (~1e-4 log10 cells in 4d): a direction decided by that is a
+#: coin flip, not a surviving effect.
+CUT_RESOLUTION = 1e-3
 
 
 def classify(holds: bool, informational: bool = False, structural: str = "", fraction_cut: float = math.nan,
@@ -420,8 +426,9 @@ def cut_scenario(scenario, mechanism: F.Mechanism, where: str = "mechanism"):
 
 def evaluate_cut(finding: F.Finding, ds: xr.Dataset, keep: np.ndarray) -> tuple[float, int, float]:
     """``(fraction_cut, n, effect_cut)``: share of the draws ``keep`` (the intact run's established draws,
-    so the two are paired) in which ``finding`` holds on the cut run ``ds``, their number and the median
-    effect. NaNs (and 0) when the check cannot be read on the cut run."""
+    so the two are paired) in which ``finding`` holds on the cut run ``ds`` by more than numerical error
+    (:data:`CUT_RESOLUTION`), their number and the median effect. NaNs (and 0) when the check cannot be
+    read on the cut run."""
     if "patient" in ds.dims and ds.sizes["patient"] >= 2:
         ds = ds.isel(patient=np.flatnonzero(keep))
     try:
@@ -430,6 +437,8 @@ def evaluate_cut(finding: F.Finding, ds: xr.Dataset, keep: np.ndarray) -> tuple[
         return math.nan, 0, math.nan
     if not holds.size:
         return math.nan, 0, math.nan
+    if isinstance(finding.holds_per_draw, F.Direction):
+        holds = holds & finding.holds_per_draw.resolved(values, CUT_RESOLUTION)
     return float(np.mean(holds)), int(holds.size), _quantiles(values)[0]
 
 
