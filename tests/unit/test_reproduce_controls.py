@@ -219,3 +219,19 @@ def test_a_cut_effect_within_numerical_error_of_the_threshold_does_not_hold():
     fraction, n, _ = R.evaluate_cut(f, ds, np.ones(4, dtype=bool))
     assert n == 4 and fraction == pytest.approx(0.5)
     assert F.BELOW_1(values).all()  # the intact predicate alone would count all four
+
+
+def test_cli_a_bad_mechanism_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
+    from tmesim import cli
+
+    bad = F.Mechanism("typo", (("bach2_heme_hil", 0.0),), "a typo")
+    real = R.run_findings
+    monkeypatch.setattr(R, "run_findings",
+                        lambda ids, **kw: real(ids, findings=[replace(F.BY_ID["3g"], mechanism=bad)], **kw))
+    monkeypatch.setattr("sys.argv", ["tmesim", "reproduce", "3g", "--draws", "2", "-q", "--out", str(tmp_path / "f")])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "mechanism of check 3g.bach2_heme_hil" in err and "bach2_heme_hill" in err
+    assert not (tmp_path / "f").exists()
