@@ -513,7 +513,7 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
     for r in results:
         finding = escape(r.title) + "\n[dim]" + escape(r.comparison + (f"; {r.note}" if r.note else "")) + "[/dim]"
         if r.mechanism_label:
-            finding += f"\n[dim]mechanism cut: {escape(r.mechanism_label)}[/dim]"
+            finding += f"\n[dim]mechanism (its control cuts it): {escape(r.mechanism_label)}[/dim]"
         if r.status != "ok":
             effect, share = "-", "-"
             verdict = f"[dim]{escape(r.status)}[/dim]" if r.informational else f"[red]{escape(r.status)}[/red]"
