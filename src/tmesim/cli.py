@@ -492,20 +492,28 @@ def scenarios() -> None:
 
 def _reproduce_table(results: list[Any], draws: int) -> Table:
     """Rich table of ``tmesim reproduce``: one row per check (finding and comparison, effect and unit,
-    share of draws in which the direction holds, verdict)."""
+    share of draws in which the direction holds, verdict, kind with the draws that still hold with the
+    check's mechanism cut, and fitted or predicted)."""
     from rich.markup import escape
 
     from tmesim.reproduce.findings import REQUIRED_FRACTION
 
     table = Table(title=f"Findings: {draws} robustness draws per scenario; a check holds if its direction is "
-                        f"right in >= {REQUIRED_FRACTION:.0%} of them", box=box.SIMPLE_HEAD)
+                        f"right in >= {REQUIRED_FRACTION:.0%} of them; it is mechanistic if it then holds in "
+                        "<= 50% of the same draws with its mechanism cut", box=box.SIMPLE_HEAD)
     table.add_column("ID", style="bold", no_wrap=True)
     table.add_column("finding / comparison", overflow="fold", ratio=3)
     table.add_column("effect: median [10-90%]", overflow="fold", ratio=2)
     table.add_column("holds in (95% CI)", justify="right")
     table.add_column("result")
+    table.caption = ("result: verdict; kind (draws that still hold with the mechanism cut / draws); fitted (number "
+                     "of values and choices calibrated on the check, listed in the JSON) or predicted")
+    colours = {"mechanistic": "green", "not earned": "yellow", "structural": "cyan", "fails": "red",
+               "not controlled": "yellow"}
     for r in results:
         finding = escape(r.title) + "\n[dim]" + escape(r.comparison + (f"; {r.note}" if r.note else "")) + "[/dim]"
+        if r.mechanism_label:
+            finding += f"\n[dim]mechanism (its control cuts it): {escape(r.mechanism_label)}[/dim]"
         if r.status != "ok":
             effect, share = "-", "-"
             verdict = f"[dim]{escape(r.status)}[/dim]" if r.informational else f"[red]{escape(r.status)}[/red]"
@@ -522,8 +530,39 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
             word = "holds" if r.holds else "fails"
             verdict = f"[dim]{word} (info)[/dim]" if r.informational else (
                 "[green]holds[/green]" if r.holds else "[red]fails[/red]")
+        if not r.informational and r.kind and r.kind != "fails":
+            verdict += f"\n[{colours.get(r.kind, 'default')}]{escape(r.kind)}[/]"
+        if r.n_cut:
+            verdict += f" ({round(r.fraction_cut * r.n_cut)}/{r.n_cut})"
+        if not r.informational:
+            verdict += "\n[dim]" + (f"fitted ({len(r.calibrated_on)})" if r.fitted else "predicted") + "[/dim]"
         table.add_row(r.id, finding, effect, share, verdict)
     return table
+
+
+def _reproduce_headline(results: list[Any], controls: bool) -> str:
+    """The closing count of ``tmesim reproduce``: required checks that hold and are earned (mechanistic and
+    predicted) first, then those fitted, not earned, structural, without a control, and failing."""
+    required = [r for r in results if not r.informational]
+    by_kind = {kind: [r for r in required if r.kind == kind] for kind in
+               ("mechanistic", "not earned", "structural", "not controlled", "fails")}
+    earned = [r for r in by_kind["mechanistic"] if not r.fitted]
+    fitted = [r for r in by_kind["mechanistic"] if r.fitted]
+    n = len(required)
+    if not controls:
+        held = n - len(by_kind["fails"])
+        return (f"{held} of {n} required checks hold; mechanism controls skipped (--no-controls), so none is "
+                f"counted as earned ({len(by_kind['structural'])} of them are structural sanity checks)")
+    parts = [f"{len(earned)} of {n} required checks hold and are earned (mechanistic, predicted)",
+             f"{len(fitted)} more hold and are mechanistic but were fitted",
+             f"{len(by_kind['not earned'])} hold but are not earned (they still hold with their mechanism cut)",
+             f"{len(by_kind['structural'])} are structural sanity checks, not findings"]
+    if by_kind["not controlled"]:
+        parts.append(f"{len(by_kind['not controlled'])} hold without a control run "
+                     f"({', '.join(r.id for r in by_kind['not controlled'])})")
+    parts.append(f"{len(by_kind['fails'])} fail" + (f" ({', '.join(r.id for r in by_kind['fails'])})"
+                                                     if by_kind["fails"] else ""))
+    return "; ".join(parts)
 
 
 @app.command()
@@ -548,8 +587,13 @@ def reproduce(
     ] = None,
     seed: Annotated[int, typer.Option(metavar="N", help="Offset added to every scenario's seed (>= 0).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    no_controls: Annotated[
+        bool, typer.Option("--no-controls", help="Skip the mechanism controls (each check's draws rerun with "
+                                                 "its mechanism cut): quicker, but no check is counted as earned.")
+    ] = False,
 ) -> None:
-    """Check the findings the model must reproduce; exit 1 if any required check fails."""
+    """Check the findings the model must reproduce, each against its mechanism control, with what was
+    calibrated on it; exit 1 if any required check fails."""
     from tmesim.reproduce import findings as reproduce_findings
     from tmesim.reproduce.runner import check_draws, run_findings, write_json
 
@@ -566,14 +610,14 @@ def reproduce(
     staged = StagedDir(out or default_run_dir("reproduce"), unique=out is None, what="--out")
     try:
         if quiet or not stderr.is_terminal:
-            results = run_findings(ids, draws=draws, seed=seed, out=staged.tmp)
+            results = run_findings(ids, draws=draws, seed=seed, out=staged.tmp, controls=not no_controls)
         else:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
             with Progress(*columns, console=stderr, transient=True) as bar:
                 task = bar.add_task("simulating", total=1.0)
-                results = run_findings(ids, draws=draws, seed=seed, out=staged.tmp,
+                results = run_findings(ids, draws=draws, seed=seed, out=staged.tmp, controls=not no_controls,
                                        progress=lambda what, done: bar.update(task, description=what,
                                                                               completed=min(max(done, 0.0), 1.0)))
         if json_path is not None:
@@ -593,6 +637,7 @@ def reproduce(
         which = ", ".join(unsettled) if len(unsettled) <= 8 else f"{len(unsettled)} of {len(required)}"
         stdout.print(f"[dim]Not settled by {draws} draws (the 95% interval of the share contains the required "
                      f"share): {which}; more --draws would settle them.[/dim]")
+    stdout.print("[bold]" + _reproduce_headline(results, not no_controls) + ".[/bold]", highlight=False)
     if failed:
         raise typer.Exit(code=1)
 

@@ -304,7 +304,7 @@ def test_memory_estimate_names_what_to_change():
 
 
 def _fake_findings(fail: bool):
-    def run_findings(ids, draws, seed, out, progress=None):
+    def run_findings(ids, draws, seed, out, progress=None, controls=True):
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "finding1.png").write_bytes(b"\x89PNG")
         if fail:

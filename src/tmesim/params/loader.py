@@ -357,6 +357,22 @@ def _read(name_or_path: str) -> tuple[dict, str]:
     return doc, where
 
 
+def inherited_sets(name_or_path: str) -> tuple[str, ...]:
+    """Names of the sets ``name_or_path`` inherits from, nearest first (empty for a set without ``inherits``).
+
+    Raises :class:`InputError` as :func:`load_parameter_set` does for an unknown set or a cycle.
+    """
+    chain: list[str] = []
+    doc, _ = _read(name_or_path)
+    while doc.get("inherits"):
+        parent = str(doc["inherits"])
+        if parent in chain or len(chain) > 5:
+            raise InputError("inherits", "inheritance chain too deep (cycle?)")
+        chain.append(parent)
+        doc, _ = _read(parent)
+    return tuple(chain)
+
+
 def load_parameter_set(name_or_path: str = "mouse_b16_icb_ferroptosis", _depth: int = 0) -> ParameterSet:
     """Load, validate and resolve a parameter set by name or YAML path.
 

@@ -20,6 +20,7 @@ check's status instead of crashing.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -354,9 +355,57 @@ class Direction:
     def __str__(self) -> str:
         return f"{self.op} {self.threshold:g}"
 
+    def resolved(self, values: np.ndarray, tolerance: float) -> np.ndarray:
+        """Whether each value lies further than ``tolerance`` (relative to ``max(1, |threshold|)``, in the
+        effect's unit) from the threshold: nearer, the run cannot tell its direction from numerical error."""
+        values = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(values) & (np.abs(values - self.threshold) > tolerance * max(1.0, abs(self.threshold)))
+
 
 BELOW_1, ABOVE_1 = Direction("<", 1.0), Direction(">", 1.0)
 NEGATIVE, POSITIVE = Direction("<", 0.0), Direction(">", 0.0)
+
+
+# ---------------------------------------------------------------- mechanism
+@dataclass(frozen=True)
+class Mechanism:
+    """The mechanism a check claims to show, as the parameter values (or knobs) that cut it.
+
+    ``overrides`` are ``(parameter, value)`` pairs, each value in the unit the
+    scenario's parameter set states for that parameter; ``tmesim reproduce``
+    repeats a check's robustness draws with them applied to every arm (after
+    the arm's own knobs and parameter changes) and counts the share of draws
+    in which the check still holds (``fraction_cut``). ``label`` names the
+    mechanism in words; ``why`` says why these values cut it, from the
+    biology the check claims (chosen before any cut was run, never by which
+    cut makes the check fail).
+    """
+
+    label: str
+    overrides: tuple[tuple[str, float], ...]
+    why: str = ""
+
+    def as_dict(self) -> dict[str, float]:
+        """``{parameter: value}`` of the cut."""
+        return {name: float(value) for name, value in self.overrides}
+
+    def check(self, where: str = "mechanism") -> None:
+        """Raise :class:`tmesim.errors.InputError` naming ``where`` if the mechanism names no parameter,
+        an override names no catalogue parameter, or a value is not a finite number. Bounds and units are
+        checked by the parameter set when the cut scenario is built (:func:`tmesim.reproduce.runner.cut_scenario`)."""
+        from ..errors import InputError
+        from ..params.index import CATALOGUE
+        from ..params.loader import suggest
+
+        if not self.overrides:
+            raise InputError(where, f"mechanism {self.label!r} names no parameter", "give (parameter, value) pairs that cut it")
+        for name, value in self.overrides:
+            if name not in CATALOGUE:
+                raise InputError(f"{where}.{name}", f"unknown parameter {name!r}",
+                                 suggest(name, CATALOGUE) or "see `tmesim params` for the names")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputError(f"{where}.{name}", f"value must be a finite number, got {value!r}")
 
 
 # ------------------------------------------------------------------ finding
@@ -380,6 +429,9 @@ class Finding:
     p_value : optional Dataset -> one p-value per draw; a draw then holds only if ``p < ALPHA`` too.
     note : optional Dataset -> one line shown with the result.
     required_fraction : share of draws that must hold.
+    mechanism : the :class:`Mechanism` the check claims to show (its cut is the check's control), or None.
+    structural : why the check holds by construction of the equations (a sanity check, never counted as a
+        reproduced finding); empty for a check that names a mechanism.
     """
 
     id: str
@@ -395,6 +447,8 @@ class Finding:
     p_value: Callable[[xr.Dataset], np.ndarray] | None = field(default=None, repr=False)
     note: Callable[[xr.Dataset], str] | None = field(default=None, repr=False)
     required_fraction: float = REQUIRED_FRACTION
+    mechanism: "Mechanism | None" = None
+    structural: str = ""
 
     @property
     def number(self) -> int:
@@ -716,8 +770,112 @@ def _build() -> tuple[Finding, ...]:
     return tuple(out)
 
 
+# ------------------------------------------------------- mechanism controls
+# Each required check names the mechanism it claims to show as the values that cut it. They follow the
+# biology of DESIGN.md section 6 and the seeds' papers, and were fixed before any cut was run; a check whose
+# direction survives its cut holds, but not through the mechanism it names ("not earned").
+IFNG_FERROPTOSIS = Mechanism(
+    "IFN-gamma -> tumour SLC7A11 repression and ACSL4 induction",
+    (("slc7a11_repression_max", 0.0), ("acsl4_induction_max", 0.0)),
+    "Wang2019: CD8 T cell IFN-gamma (STAT1) represses SLC7A11 and, with ACSL4 (Liao2022), sensitises the tumour "
+    "to ferroptosis; that is finding 1's biomarker shift, why IFNGR loss costs checkpoint blockade, why "
+    "checkpoint blockade and a cystine-depleting ferroptosis inducer add up (finding 2), and why a ferroptosis "
+    "inhibitor or SLC7A11 over-expression weakens T cell control. With both at 0, IFN-gamma no longer touches "
+    "the tumour's ferroptosis axis; it still acts through PD-L1, MHC-I, cytostasis and apoptosis.")
+HEME_BACH2 = Mechanism(
+    "nuclear haem represses BACH2",
+    (("bach2_heme_hill", 0.0),),
+    "Heme2026: proteasome-released regulatory haem enters the nucleus (PGRMC2) and inactivates BACH2, which "
+    "keeps T cells stem-like. A Hill power of 0 makes BACH2 independent of nuclear haem (it stays at its rested "
+    "level), so blocking haem import or lowering product proteasome activity can act only through any other "
+    "path the model has.")
+BORTEZOMIB_IMPRINT = Mechanism(
+    "bortezomib inhibits the product's proteasome during manufacture",
+    (("car_bortezomib_inhibition", 0.0),),
+    "Heme2026: low-dose bortezomib during manufacturing lowers the product's proteasome activity; the check "
+    "reads that activity a week after infusion. At 0 the two products are made alike.")
+CD4_DIRECT_KILLING = Mechanism(
+    "CD4 CAR T cells kill less directly than CD8",
+    (("cd4_kill_fraction", 1.0),),
+    "Boulch2023: CD8 CAR T cells are the direct killers, CD4 CAR T cells kill less per cell. At 1 a CD4 CAR T "
+    "cell kills as a CD8 one does.")
+CD4_HELP = Mechanism(
+    "CD4 CAR T cells secrete more IFN-gamma and IL-2",
+    (("cd4_ifng_fold", 1.0), ("cd8_il2_fraction", 1.0)),
+    "Boulch2023: CD4 CAR T cells are the larger IFN-gamma (and IL-2) source and so activate host NK and T cells "
+    "more. At 1 CD4 and CD8 CAR T cells secrete alike.")
+IL12_LOOP = Mechanism(
+    "IL-12 from IFN-gamma-sensing host myeloid cells boosting NK and T cells",
+    (("il12_max_boost", 0.0), ("nk_il12_boost", 0.0), ("m1_il12_weight", 0.0)),
+    "Boulch2021: CAR T IFN-gamma acts on host cells, whose IL-12 activates host NK and T cells (and the CAR T "
+    "cells); losing CAR T IFN-gamma, host IFNGR or IL-12 each breaks that loop. With IL-12 acting on nothing "
+    "(T cell and NK boosts, M1 polarisation) the loop carries no effect.")
+M2_SUPPRESSION = Mechanism(
+    "M2 TAM IL-10 and TGF-beta",
+    (("m2_il10_secretion", 0.0), ("m2_tgfb_secretion", 0.0)),
+    "DESIGN.md finding 6 (Qian2026): M2-skewed TAMs suppress T cells through IL-10 and TGF-beta. At 0 M2 TAMs "
+    "secrete neither.")
+TAM_IRON = Mechanism(
+    "TAM iron handling (M2 export, M1 retention)",
+    (("m2_iron_export", 0.0), ("m1_iron_retention", 0.0)),
+    "Qian2026: M2-like TAMs export iron (ferroportin, LCN2) and M1-like TAMs retain it (ferritin), which sets "
+    "the iron the tumour sees. At 0 TAMs leave extracellular iron alone.")
+TAM_REPOLARISATION = Mechanism(
+    "drug-driven repolarisation of TAMs to M1",
+    (("m1_tlr_weight", 0.0), ("m1_csf1r_weight", 0.0), ("csf1r_monocyte_redirect", 0.0)),
+    "Finding 6: repolarising TAMs improves checkpoint blockade. The cut removes the drugs' M2 -> M1 "
+    "re-education (TLR7/8 agonism, CSF1R inhibition) and the CSF1R-blocked recruits entering M1-like; CSF1R "
+    "inhibition still depletes M2 TAMs and keeps M2-fated recruits out, and TLR7/8 agonism still slows "
+    "M1 -> M2 conversion.")
+REINVIGORATION = Mechanism(
+    "PD-1 blockade reinvigorates progenitor-exhausted cells",
+    (("reinvigoration_rate", 0.0), ("blockade_progenitor_boost", 0.0)),
+    "Philip2017: checkpoint blockade acts on progenitor-exhausted cells, which divide and give "
+    "effectors. At 0 blockade neither returns progenitors to effectors nor speeds their division; it still "
+    "relieves PD-1's brake on effectors.")
+
+#: Check id -> the mechanism it claims (its cut is the check's control).
+MECHANISMS: dict[str, Mechanism] = {
+    **dict.fromkeys(("1a", "1b", "1c", "1d", "1e", "2a", "2b", "2c", "2d"), IFNG_FERROPTOSIS),
+    "3g": HEME_BACH2,
+    "4a": BORTEZOMIB_IMPRINT,
+    **dict.fromkeys(("4b", "4c", "4d", "4e"), HEME_BACH2),
+    "5a": CD4_DIRECT_KILLING,
+    "5b": CD4_HELP,
+    **dict.fromkeys(("5c", "5d", "5e"), IL12_LOOP),
+    "6a": M2_SUPPRESSION,
+    **dict.fromkeys(("6b1", "6b2"), TAM_IRON),
+    **dict.fromkeys(("6d", "6e"), TAM_REPOLARISATION),
+    "7b1": REINVIGORATION,
+}
+
+_CLAMP = ("at clamped antigen (an unkillable tumour of fixed size) the chronic arm's stimulation stays "
+          "saturating while the acute arm clears its targets, and ")
+_DRIVER = ("the driver enters the exhaustion hazards as an additive non-negative term of the driver load "
+           "(1 + sum of weight x signal) at clamped antigen, so raising it can only raise the terminal fraction")
+#: Check id -> why the check holds by construction of the equations (a sanity check, not a finding).
+STRUCTURAL: dict[str, str] = {
+    "3a": _CLAMP + "depolarisation rises with stimulation by its rate equation",
+    "3b": _CLAMP + "proteasome activity is set by depolarisation (target 1 + induction x depolarisation)",
+    "3c": _CLAMP + "free haem is released in proportion to proteasome activity and depolarisation",
+    "3d": _CLAMP + "BACH2 falls with nuclear haem, which follows free haem",
+    "3e": _CLAMP + "terminal commitment is proportional to stimulation and there is no terminal -> effector "
+                   "transition",
+    "3f": "the PGRMC2 blocker's only action is to block nuclear haem import, and nuclear haem is BACH2's only "
+          "repressor, so BACH2 must rise",
+    **{f"7a{k}": _DRIVER for k in range(1, 6)},
+    "7b2": "reinvigoration acts on progenitor-exhausted cells only: the equations have no terminal -> "
+           "effector transition, so nothing but death drains the terminal pool the check reads",
+}
+
+
+def _with_controls(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """The checks with their mechanism or structural reason attached (:data:`MECHANISMS`, :data:`STRUCTURAL`)."""
+    return tuple(replace(f, mechanism=MECHANISMS.get(f.id), structural=STRUCTURAL.get(f.id, "")) for f in findings)
+
+
 #: Every check, in report order.
-FINDINGS: tuple[Finding, ...] = _build()
+FINDINGS: tuple[Finding, ...] = _with_controls(_build())
 BY_ID: dict[str, Finding] = {f.id: f for f in FINDINGS}
 
 

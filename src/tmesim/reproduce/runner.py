@@ -21,7 +21,7 @@ import math
 import textwrap
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,13 @@ class Result:
     by the Wilson 95% interval of a binomial share of ``n_draws``: where it
     straddles the required share, the verdict rests on the draws made
     (:attr:`uncertain`), and more ``--draws`` would settle it.
+
+    The mechanism control: ``mechanism`` (``(parameter, value)`` pairs that cut the mechanism the check
+    names, ``mechanism_label`` in words), ``fraction_cut`` (share of the same ``n_cut`` draws in which the
+    direction still holds with the mechanism cut in every arm) and ``effect_cut`` (median effect with it
+    cut). ``kind`` is one of :data:`KINDS` (see :func:`classify`), ``kind_reason`` why (for a structural
+    check, why it holds by construction). ``calibrated_on`` lists what was set with the check in view
+    (parameter names, and ``choice:<id>`` for model choices, :mod:`.ledger`); ``fitted`` is whether anything was.
     """
 
     id: str
@@ -83,6 +90,15 @@ class Result:
     fraction_lo: float = math.nan
     fraction_hi: float = math.nan
     required_fraction: float = F.REQUIRED_FRACTION
+    mechanism: tuple[tuple[str, float], ...] = ()
+    mechanism_label: str = ""
+    fraction_cut: float = math.nan
+    n_cut: int = 0
+    effect_cut: float = math.nan
+    kind: str = ""
+    kind_reason: str = ""
+    calibrated_on: tuple[str, ...] = ()
+    fitted: bool = False
     values: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -105,6 +121,8 @@ class Result:
         record["source"] = list(self.source)
         record["seeds"] = list(self.seeds)
         record["values"] = list(self.values)
+        record["mechanism"] = {name: value for name, value in self.mechanism}
+        record["calibrated_on"] = list(self.calibrated_on)
         head = {k: record.pop(k) for k in ("id", "holds", "fraction", "effect", "unit")}
         return _json_safe({**head, **record})
 
@@ -177,23 +195,32 @@ def _simulate(scenario, progress: Callable[[float], None] | None):
     return Simulation(scenario).run(progress)
 
 
+def fixed_variability(variability: dict[str, float], fixed: Sequence[str] = ()) -> dict[str, float]:
+    """A cohort's ``variability`` with the parameters ``fixed`` not varied (sd 0 of their log): a mechanism
+    control's cut values hold in every draw, while every other parameter keeps its draws (each parameter's
+    factors come from its own stream, so the draws stay paired)."""
+    return {**variability, **dict.fromkeys(fixed, 0.0)}
+
+
 def simulate_draws(scenario, draws: int, seed: int = 0, sigma: float = F.ROBUSTNESS_SIGMA,
-                   progress: Callable[[float], None] | None = None) -> xr.Dataset:
-    """Robustness draws of ``scenario``: ``draws`` patients, every parameter varied by ``sigma`` (log),
-    over seeds ``scenario.seed + seed`` onwards (see :func:`seed_plan`)."""
+                   progress: Callable[[float], None] | None = None, fixed: Sequence[str] = ()) -> xr.Dataset:
+    """Robustness draws of ``scenario``: ``draws`` patients, every parameter but those ``fixed`` varied by
+    ``sigma`` (log), over seeds ``scenario.seed + seed`` onwards (see :func:`seed_plan`)."""
     plan = seed_plan(draws, scenario.seed + seed)
     parts = []
     for k, (s, n) in enumerate(plan):
-        scn = scenario.with_overrides(cohort={"size": n, "variability": {"all": sigma}}, seed=s)
+        scn = scenario.with_overrides(cohort={"size": n, "variability": fixed_variability({"all": sigma}, fixed)},
+                                      seed=s)
         parts.append(_simulate(scn, _sub_progress(progress, k, len(plan))))
     return _concat_patients(parts, [s for s, _ in plan])
 
 
-def proteasome_scenario(scenario, seed: int, size: int | None = None):
+def proteasome_scenario(scenario, seed: int, size: int | None = None, fixed: Sequence[str] = ()):
     """Single-arm (:data:`~.findings.PROTEASOME_ARM`) cohort of finding 4e for one seed.
 
     The scenario's own cohort is kept when it varies ``car_proteasome_expression``;
     otherwise :data:`~.findings.PROTEASOME_COHORT` is used, with ``size`` patients if given.
+    Parameters ``fixed`` are not varied (a mechanism control's cut).
     """
     arms = [a.model_dump() for a in scenario.arms if a.name == F.PROTEASOME_ARM]
     if not arms:
@@ -203,15 +230,17 @@ def proteasome_scenario(scenario, seed: int, size: int | None = None):
         cohort = own.model_dump()
     else:
         cohort = {**F.PROTEASOME_COHORT, **({"size": size} if size else {})}
+    cohort = {**cohort, "variability": fixed_variability(cohort.get("variability", {}), fixed)}
     return scenario.with_overrides(arms=arms, cohort=cohort, seed=seed)
 
 
 def simulate_proteasome_cohort(scenario, seed: int = 0, n_seeds: int = F.PROTEASOME_SEEDS,
                                progress: Callable[[float], None] | None = None,
-                               size: int | None = None) -> xr.Dataset:
-    """Finding 4e's cohort, once per seed (``scenario.seed + seed`` onwards), concatenated along ``patient``."""
+                               size: int | None = None, fixed: Sequence[str] = ()) -> xr.Dataset:
+    """Finding 4e's cohort, once per seed (``scenario.seed + seed`` onwards), concatenated along ``patient``
+    (parameters ``fixed`` not varied)."""
     seeds = [scenario.seed + seed + k for k in range(n_seeds)]
-    parts = [_simulate(proteasome_scenario(scenario, s, size), _sub_progress(progress, k, n_seeds))
+    parts = [_simulate(proteasome_scenario(scenario, s, size, fixed), _sub_progress(progress, k, n_seeds))
              for k, s in enumerate(seeds)]
     return _concat_patients(parts, seeds)
 
@@ -276,7 +305,7 @@ def _established_only(ds: xr.Dataset) -> tuple[xr.Dataset, int]:
     """The draws of ``ds`` whose tumour established (:func:`established_draws`) and how many were left out."""
     if "patient" not in ds.dims or ds.sizes["patient"] < 2:
         return ds, 0
-    keep = established_draws(ds)
+    keep = _established_mask(ds)
     return ds.isel(patient=np.flatnonzero(keep)), int((~keep).sum())
 
 
@@ -310,8 +339,10 @@ def _evaluate_established(finding: F.Finding, ds: xr.Dataset, n_out: int, n_tota
     fraction = float(np.mean(holds)) if holds.size else math.nan
     share_lo, share_hi = share_interval(int(np.sum(holds)), int(holds.size))
     med, lo, hi = _quantiles(values)
-    return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction,
-                  holds=bool(holds.size and fraction >= finding.required_fraction - 1e-12), status="ok",
+    holds_overall = bool(holds.size and fraction >= finding.required_fraction - 1e-12)
+    kind, reason = classify(holds_overall, finding.informational, finding.structural)
+    return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction, holds=holds_overall, status="ok",
+                  kind=kind, kind_reason=reason,
                   n_draws=int(values.size), n_failed=n_failed, n_excluded=n_out, seeds=seeds,
                   p_value=None if p is None else _quantiles(p)[0], note=note, fraction_lo=share_lo,
                   fraction_hi=share_hi, required_fraction=finding.required_fraction,
@@ -325,8 +356,90 @@ def _base_fields(finding: F.Finding) -> dict[str, Any]:
 
 
 def _not_run(finding: F.Finding, status: str) -> Result:
+    kind, reason = classify(False, finding.informational, finding.structural, status=status)
     return Result(**_base_fields(finding), effect=math.nan, lo=math.nan, hi=math.nan, fraction=math.nan,
-                  holds=False, status=status)
+                  holds=False, status=status, kind=kind, kind_reason=reason)
+
+
+# ------------------------------------------------------- mechanism controls
+#: What a check is (:func:`classify`): ``mechanistic`` (holds, and fails with its mechanism cut),
+#: ``not earned`` (holds, and still holds with its mechanism cut), ``structural`` (holds by construction:
+#: a sanity check), ``fails`` (does not hold, or could not run), ``informational`` (never counted) and
+#: ``not controlled`` (holds, but its control did not run: ``--no-controls``, or the cut run failed).
+KINDS = ("mechanistic", "not earned", "structural", "fails", "informational", "not controlled")
+#: Largest share of draws in which a check may still hold with its mechanism cut and count as mechanistic.
+MAX_FRACTION_CUT = 0.5
+#: With its mechanism cut, a draw holds only if its effect lies further than this from the check's
+#: threshold (relative to ``max(1, |threshold|)``, in the effect's unit): ten times the engine's relative
+#: tolerance (1e-4). A cut often makes two arms identical, and their ratio is then 1 +/- rounding error
+#: (2e-16) or a difference 0 +/- solver error (~1e-4 log10 cells in 4d): a direction decided by that is a
+#: coin flip, not a surviving effect.
+CUT_RESOLUTION = 1e-3
+
+
+def classify(holds: bool, informational: bool = False, structural: str = "", fraction_cut: float = math.nan,
+             status: str = "ok") -> tuple[str, str]:
+    """``(kind, reason)`` of a check (:data:`KINDS`) from its intact verdict and its control.
+
+    ``holds``: the intact check holds; ``structural``: why it holds by construction (empty if it names a
+    mechanism); ``fraction_cut``: share of draws (0..1) in which it still holds with its mechanism cut
+    (NaN when the control did not run); ``status``: ``"ok"`` or why the intact check could not run.
+    """
+    if informational:
+        return "informational", "reported, never counted"
+    if status != "ok" or not holds:
+        return "fails", "does not hold intact" if status == "ok" else status
+    if structural:
+        return "structural", structural
+    if not math.isfinite(fraction_cut):
+        return "not controlled", "its mechanism control did not run"
+    if fraction_cut <= MAX_FRACTION_CUT:
+        return "mechanistic", f"fails with its mechanism cut (holds in {fraction_cut:.0%} of draws)"
+    return "not earned", f"still holds in {fraction_cut:.0%} of draws with its mechanism cut"
+
+
+def cut_scenario(scenario, mechanism: F.Mechanism, where: str = "mechanism"):
+    """``scenario`` with ``mechanism`` cut in every arm: its overrides join each arm's parameter changes
+    (winning over the arm's own knobs and changes), so the arms stay paired draw for draw (the cohort's
+    factors depend on the seed and the parameter's name only). A control runs it with the cut parameters
+    not varied (``fixed`` of :func:`simulate_draws`), so the cut values hold exactly in every draw.
+
+    Raises
+    ------
+    tmesim.errors.InputError
+        Naming ``where`` for an unknown parameter, and the arm for a value the set rejects (out of bounds).
+    """
+    from ..params import load_parameter_set
+
+    mechanism.check(where)
+    stated = load_parameter_set(scenario.parameter_set).by_name  # values are read in the units the set states
+    cut = {name: {"value": value, "unit": stated[name].given_unit,
+                  "source": f"override: mechanism control ({mechanism.label})"}
+           for name, value in mechanism.as_dict().items()}
+    arms = []
+    for arm in scenario.arms:
+        data = arm.model_dump()
+        data["parameters"] = {**data["parameters"], **cut}
+        arms.append(data)
+    return scenario.with_overrides(arms=arms)
+
+
+def evaluate_cut(finding: F.Finding, ds: xr.Dataset, keep: np.ndarray) -> tuple[float, int, float]:
+    """``(fraction_cut, n, effect_cut)``: share of the draws ``keep`` (the intact run's established draws,
+    so the two are paired) in which ``finding`` holds on the cut run ``ds`` by more than numerical error
+    (:data:`CUT_RESOLUTION`), their number and the median effect. NaNs (and 0) when the check cannot be
+    read on the cut run."""
+    if "patient" in ds.dims and ds.sizes["patient"] >= 2:
+        ds = ds.isel(patient=np.flatnonzero(keep))
+    try:
+        values, holds, _ = finding.evaluate(ds)
+    except F.MissingData:
+        return math.nan, 0, math.nan
+    if not holds.size:
+        return math.nan, 0, math.nan
+    if isinstance(finding.holds_per_draw, F.Direction):
+        holds = holds & finding.holds_per_draw.resolved(values, CUT_RESOLUTION)
+    return float(np.mean(holds)), int(holds.size), _quantiles(values)[0]
 
 
 def _load(name: str):
@@ -344,8 +457,8 @@ def _load(name: str):
 def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, seed: int = 0,
                  out: Path | str | None = None, progress: Progress | None = None,
                  findings: Sequence[F.Finding] = F.FINDINGS, days: float | None = None,
-                 cohort_size: int | None = None) -> list[Result]:
-    """Run the checks named by ``ids`` (all by default; see :func:`~.findings.select`).
+                 cohort_size: int | None = None, controls: bool = True) -> list[Result]:
+    """Run the checks named by ``ids`` (all by default; see :func:`~.findings.select`), and their mechanism controls.
 
     Parameters
     ----------
@@ -357,57 +470,124 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
     findings : the check catalogue (tests pass their own).
     days : override every scenario's duration (quick tests only; windows are clipped to it).
     cohort_size : patients per seed of finding 4e's cohort (default ``PROTEASOME_COHORT["size"]``; quick tests use fewer).
+    controls : also run each required check's mechanism control: the same draws (seeds, cohort) with the
+        check's :class:`~.findings.Mechanism` cut in every arm, one run per scenario, design and mechanism
+        (checks naming the same mechanism share it). Without them, kinds other than ``structural`` are
+        ``not controlled``.
 
     Returns
     -------
-    list of Result, in catalogue order. A scenario that is missing, invalid or
-    fails to simulate gives its checks a non-``ok`` status (they fail) rather
-    than raising.
+    list of Result, in catalogue order, each with its kind (:func:`classify`) and calibration ledger
+    (:func:`~.ledger.calibrated_on`). A scenario that is missing, invalid or fails to simulate gives its
+    checks a non-``ok`` status (they fail) rather than raising; a failed control leaves its checks
+    ``not controlled``.
+
+    Raises
+    ------
+    tmesim.errors.InputError
+        For an unknown id, or a mechanism naming an unknown parameter or a value its set rejects (before
+        anything is simulated).
     """
+    from .ledger import calibrated_on
+
     check_draws(draws)
     chosen = F.select(ids, findings)
     jobs: dict[tuple[str, str], list[F.Finding]] = {}
     for f in chosen:
         jobs.setdefault((f.scenario, f.design), []).append(f)
-    results: dict[str, Result] = {}
-    datasets: dict[tuple[str, str], xr.Dataset] = {}
     scenarios: dict[str, Any] = {}
-    for j, ((name, design), checks) in enumerate(jobs.items()):
+    for name, _ in jobs:
         if name not in scenarios:
             scn, why = _load(name)
             if scn is not None and days is not None:
                 scn = scn.with_overrides(days=days)
             scenarios[name] = scn if scn is not None else why
+    # the cut scenarios are built before anything runs: a bad mechanism is an input error, not a status
+    cut_jobs: dict[tuple[str, str, F.Mechanism], list[F.Finding]] = {}
+    for f in chosen:
+        if controls and f.mechanism is not None and not (f.informational or f.structural):
+            cut_jobs.setdefault((f.scenario, f.design, f.mechanism), []).append(f)
+    cut_scenarios = {key: cut_scenario(scenarios[key[0]], key[2], where=f"mechanism of check {checks[0].id}")
+                     for key, checks in cut_jobs.items() if not isinstance(scenarios[key[0]], str)}
+    n_jobs = len(jobs) + len(cut_scenarios)
+
+    def stepper(j: int, label: str):
+        return (lambda frac: progress(label, (j + frac) / n_jobs)) if progress else None
+
+    results: dict[str, Result] = {}
+    datasets: dict[tuple[str, str], xr.Dataset] = {}
+    established: dict[tuple[str, str], np.ndarray] = {}
+    for j, ((name, design), checks) in enumerate(jobs.items()):
         scn = scenarios[name]
         if isinstance(scn, str):
             for f in checks:
                 results[f.id] = _not_run(f, scn)
             continue
         label = f"{name}" + (" (proteasome cohort)" if design != "draws" else "")
-        step = (lambda frac, j=j, label=label: progress(label, (j + frac) / len(jobs))) if progress else None
-        try:
-            if design == "proteasome_cohort":
-                ds = simulate_proteasome_cohort(scn, seed, progress=step, size=cohort_size)
-            else:
-                ds = simulate_draws(scn, draws, seed, progress=step)
-        except F.MissingData as exc:
+        ds, why = _simulate_design(scn, design, draws, seed, cohort_size, stepper(j, label))
+        if ds is None:
             for f in checks:
-                results[f.id] = _not_run(f, str(exc))
-            continue
-        except Exception as exc:  # noqa: BLE001 -- one broken scenario must not stop the others
-            for f in checks:
-                results[f.id] = _not_run(f, f"error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+                results[f.id] = _not_run(f, why)
             continue
         datasets[(name, design)] = ds
-        established, n_out = _established_only(ds)
+        keep = _established_mask(ds)
+        established[(name, design)] = keep
+        kept, n_out = _established_only(ds)
         for f in checks:
-            results[f.id] = _evaluate_established(f, established, n_out, ds.sizes.get("patient", 1))
-    ordered = [results[f.id] for f in chosen]
+            results[f.id] = _evaluate_established(f, kept, n_out, ds.sizes.get("patient", 1))
+    cuts: dict[str, tuple[float, int, float]] = {}
+    cut_failed: dict[str, str] = {}
+    for j, ((name, design, mechanism), scn) in enumerate(cut_scenarios.items(), start=len(jobs)):
+        checks = [f for f in cut_jobs[(name, design, mechanism)] if results[f.id].status == "ok"]
+        if not checks:
+            continue
+        label = f"{name}, {mechanism.label} cut"
+        ds, why = _simulate_design(scn, design, draws, seed, cohort_size, stepper(j, label),
+                                   fixed=[name for name, _ in mechanism.overrides])
+        for f in checks:
+            if ds is None:
+                cut_failed[f.id] = f"mechanism control did not run ({why})"
+            else:
+                cuts[f.id] = evaluate_cut(f, ds, established[(name, design)])
+    ordered = []
+    for f in chosen:
+        r = results[f.id]
+        fraction_cut, n_cut, effect_cut = cuts.get(f.id, (math.nan, 0, math.nan))
+        kind, reason = classify(r.holds, f.informational, f.structural, fraction_cut, r.status)
+        if kind == "not controlled":
+            reason = cut_failed.get(f.id) or ("controls skipped (--no-controls)" if not controls else reason)
+        scn = scenarios.get(f.scenario)
+        ledger = calibrated_on(f.id, None if isinstance(scn, str) else scn)
+        ordered.append(replace(
+            r, mechanism=f.mechanism.overrides if f.mechanism else (),
+            mechanism_label=f.mechanism.label if f.mechanism else "", fraction_cut=fraction_cut, n_cut=n_cut,
+            effect_cut=effect_cut, kind=kind, kind_reason=reason, calibrated_on=ledger, fitted=bool(ledger)))
     if out is not None:
         write_figures(ordered, datasets, Path(out))
     if progress:
         progress("done", 1.0)
     return ordered
+
+
+def _simulate_design(scn, design: str, draws: int, seed: int, cohort_size: int | None,
+                     progress: Callable[[float], None] | None, fixed: Sequence[str] = ()) -> tuple[xr.Dataset | None, str]:
+    """The draws of one scenario and design (robustness draws, or finding 4e's cohort; parameters ``fixed``
+    not varied), or ``(None, why)`` when it cannot run: one broken scenario must not stop the others."""
+    try:
+        if design == "proteasome_cohort":
+            return simulate_proteasome_cohort(scn, seed, progress=progress, size=cohort_size, fixed=fixed), ""
+        return simulate_draws(scn, draws, seed, progress=progress, fixed=fixed), ""
+    except F.MissingData as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 -- reported as the checks' status
+        return None, f"error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _established_mask(ds: xr.Dataset) -> np.ndarray:
+    """Which draws of ``ds`` the checks read (:func:`established_draws`; every draw of a single-draw run)."""
+    if "patient" not in ds.dims or ds.sizes["patient"] < 2:
+        return np.ones(ds.sizes.get("patient", 1), dtype=bool)
+    return established_draws(ds)
 
 
 # ------------------------------------------------------------------ figures
@@ -558,7 +738,10 @@ def _draw_checks(ax, results):
     for r in results[::-1]:
         colours.append("0.6" if r.informational else ("tab:green" if r.holds else "tab:red"))
     ax.barh(ids, fractions, color=colours)
+    cut = [(r.id, r.fraction_cut) for r in results[::-1] if r.n_cut and math.isfinite(r.fraction_cut)]
+    if cut:
+        ax.scatter([c for _, c in cut], [i for i, _ in cut], marker="|", s=120, color="k", zorder=3, clip_on=False)
     ax.axvline(0.9, color="0.3", linestyle="--", linewidth=0.8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of draws in which the direction holds")
-    ax.set_title("checks (grey: informational)", fontsize="small")
+    ax.set_title("checks (grey: informational; black tick: share with the mechanism cut)", fontsize="small")
