@@ -493,9 +493,11 @@ def scenarios() -> None:
 def _reproduce_table(results: list[Any], draws: int) -> Table:
     """Rich table of ``tmesim reproduce``: one row per check (finding and comparison, effect and unit,
     share of draws in which the direction holds, verdict, kind with the draws that still hold with the
-    check's mechanism cut, and fitted or predicted)."""
+    check's mechanism cut, fitted or predicted, and the effect against the literature's value: "data: 1.8x
+    (within band)" or "direction only")."""
     from rich.markup import escape
 
+    from tmesim.reproduce.effects import label as effect_label
     from tmesim.reproduce.findings import REQUIRED_FRACTION
 
     table = Table(title=f"Findings: {draws} robustness draws per scenario; a check holds if its direction is "
@@ -506,8 +508,12 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
     table.add_column("effect: median [10-90%]", overflow="fold", ratio=2)
     table.add_column("holds in (95% CI)", justify="right")
     table.add_column("result")
+    table.add_column("vs data")
     table.caption = ("result: verdict; kind (draws that still hold with the mechanism cut / draws); fitted (number "
-                     "of values and choices calibrated on the check, listed in the JSON) or predicted")
+                     "of values and choices calibrated on the check, listed in the JSON) or predicted. vs data: "
+                     "model median / the literature's value for the effect, and whether that value lies in the "
+                     "model's 10-90% band; 'direction only' where the sources give no comparable number "
+                     "(informational, never a verdict)")
     colours = {"mechanistic": "green", "not earned": "yellow", "structural": "cyan", "fails": "red",
                "not controlled": "yellow"}
     for r in results:
@@ -536,7 +542,11 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
             verdict += f" ({round(r.fraction_cut * r.n_cut)}/{r.n_cut})"
         if not r.informational:
             verdict += "\n[dim]" + (f"fitted ({len(r.calibrated_on)})" if r.fitted else "predicted") + "[/dim]"
-        table.add_row(r.id, finding, effect, share, verdict)
+        vs_data = escape(effect_label(getattr(r, "effect_kind", ""), getattr(r, "ratio_to_data", math.nan),
+                                      getattr(r, "within_band", None)))
+        if getattr(r, "effect_data", None):
+            vs_data += f"\n[dim]{escape(r.effect_data['source'])}, {escape(r.effect_data['where'])}[/dim]"
+        table.add_row(r.id, finding, effect, share, verdict, vs_data)
     return table
 
 
@@ -563,6 +573,18 @@ def _reproduce_headline(results: list[Any], controls: bool) -> str:
     parts.append(f"{len(by_kind['fails'])} fail" + (f" ({', '.join(r.id for r in by_kind['fails'])})"
                                                      if by_kind["fails"] else ""))
     return "; ".join(parts)
+
+
+def _effects_line(results: list[Any]) -> str:
+    """The effect-size line of ``tmesim reproduce``: how many required checks have a magnitude from the
+    literature, how many of those values lie in the model's 10-90% band, and how many are direction only."""
+    required = [r for r in results if not r.informational]
+    magnitude = [r for r in required if getattr(r, "effect_kind", "") == "magnitude"]
+    within = [r for r in magnitude if getattr(r, "within_band", None)]
+    direction = [r for r in required if getattr(r, "effect_kind", "") == "direction only"]
+    return (f"Effect sizes against data (informational): {len(magnitude)} of {len(required)} required checks "
+            f"have a magnitude from the literature ({len(within)} within the model's 10-90% band); "
+            f"{len(direction)} are direction only.")
 
 
 @app.command()
@@ -602,6 +624,9 @@ def reproduce(
 
     check_seed(seed)
     reproduce_findings.select(ids)  # reject unknown ids before simulating anything
+    from tmesim.reproduce.effects import effects
+
+    effects()  # and bad effect-size data (effects.yaml)
     from tmesim.io.outputs import StagedDir, check_output_file, default_run_dir
 
     if json_path is not None:
@@ -638,6 +663,7 @@ def reproduce(
         stdout.print(f"[dim]Not settled by {draws} draws (the 95% interval of the share contains the required "
                      f"share): {which}; more --draws would settle them.[/dim]")
     stdout.print("[bold]" + _reproduce_headline(results, not no_controls) + ".[/bold]", highlight=False)
+    stdout.print(_effects_line(results), highlight=False)
     if failed:
         raise typer.Exit(code=1)
 

@@ -64,6 +64,13 @@ class Result:
     cut). ``kind`` is one of :data:`KINDS` (see :func:`classify`), ``kind_reason`` why (for a structural
     check, why it holds by construction). ``calibrated_on`` lists what was set with the check in view
     (parameter names, and ``choice:<id>`` for model choices, :mod:`.ledger`); ``fitted`` is whether anything was.
+
+    Effect size against data (:mod:`.effects`, informational: never changes ``holds`` or the exit code):
+    ``effect_kind`` is ``"magnitude"`` (the literature gives a number for the effect), ``"direction only"``
+    or ``""`` (no entry: informational checks); ``effect_data`` the number and where it comes from
+    (``value`` in ``unit``, the check's effect unit; ``source``, a citation key; ``what``, ``system``,
+    ``where``), None without a magnitude; ``ratio_to_data`` the model median over that value (NaN without
+    one); ``within_band`` whether the value lies within the model's 10-90% band ``[lo, hi]`` (None without one).
     """
 
     id: str
@@ -99,6 +106,10 @@ class Result:
     kind_reason: str = ""
     calibrated_on: tuple[str, ...] = ()
     fitted: bool = False
+    effect_kind: str = ""
+    effect_data: dict[str, Any] | None = None
+    ratio_to_data: float = math.nan
+    within_band: bool | None = None
     values: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -123,6 +134,7 @@ class Result:
         record["values"] = list(self.values)
         record["mechanism"] = {name: value for name, value in self.mechanism}
         record["calibrated_on"] = list(self.calibrated_on)
+        record["effect_data"] = None if self.effect_data is None else dict(self.effect_data)
         head = {k: record.pop(k) for k in ("id", "holds", "fraction", "effect", "unit")}
         return _json_safe({**head, **record})
 
@@ -477,21 +489,23 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
 
     Returns
     -------
-    list of Result, in catalogue order, each with its kind (:func:`classify`) and calibration ledger
-    (:func:`~.ledger.calibrated_on`). A scenario that is missing, invalid or fails to simulate gives its
+    list of Result, in catalogue order, each with its kind (:func:`classify`), calibration ledger
+    (:func:`~.ledger.calibrated_on`) and effect size against data (:func:`~.effects.effect_fields`). A scenario that is missing, invalid or fails to simulate gives its
     checks a non-``ok`` status (they fail) rather than raising; a failed control leaves its checks
     ``not controlled``.
 
     Raises
     ------
     tmesim.errors.InputError
-        For an unknown id, or a mechanism naming an unknown parameter or a value its set rejects (before
-        anything is simulated).
+        For an unknown id, a mechanism naming an unknown parameter or a value its set rejects, or bad
+        data in ``effects.yaml`` (before anything is simulated).
     """
+    from .effects import effect_fields, effects
     from .ledger import calibrated_on
 
     check_draws(draws)
     chosen = F.select(ids, findings)
+    data = effects()  # effect sizes against data: bad data is an input error before anything runs
     jobs: dict[tuple[str, str], list[F.Finding]] = {}
     for f in chosen:
         jobs.setdefault((f.scenario, f.design), []).append(f)
@@ -561,7 +575,8 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
         ordered.append(replace(
             r, mechanism=f.mechanism.overrides if f.mechanism else (),
             mechanism_label=f.mechanism.label if f.mechanism else "", fraction_cut=fraction_cut, n_cut=n_cut,
-            effect_cut=effect_cut, kind=kind, kind_reason=reason, calibrated_on=ledger, fitted=bool(ledger)))
+            effect_cut=effect_cut, kind=kind, kind_reason=reason, calibrated_on=ledger, fitted=bool(ledger),
+            **effect_fields(f.id, r.effect, r.lo, r.hi, data)))
     if out is not None:
         write_figures(ordered, datasets, Path(out))
     if progress:
