@@ -493,8 +493,8 @@ def scenarios() -> None:
 def _reproduce_table(results: list[Any], draws: int) -> Table:
     """Rich table of ``tmesim reproduce``: one row per check (finding and comparison, effect and unit,
     share of draws in which the direction holds, verdict, kind with the draws that still hold with the
-    check's mechanism cut, fitted or predicted, and the effect against the literature's value: "data: 1.8x
-    (within band)" or "direction only")."""
+    check's mechanism cut, and fitted or predicted; under the effect, how it compares with the literature's
+    value: "data: 1.8x (within band)" or "direction only")."""
     from rich.markup import escape
 
     from tmesim.reproduce.effects import label as effect_label
@@ -505,10 +505,9 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
                         "<= 50% of the same draws with its mechanism cut", box=box.SIMPLE_HEAD)
     table.add_column("ID", style="bold", no_wrap=True)
     table.add_column("finding / comparison", overflow="fold", ratio=3)
-    table.add_column("effect: median [10-90%]", overflow="fold", ratio=2)
+    table.add_column("effect: median [10-90%]; vs data", overflow="fold", ratio=2)
     table.add_column("holds in (95% CI)", justify="right")
     table.add_column("result")
-    table.add_column("vs data")
     table.caption = ("result: verdict; kind (draws that still hold with the mechanism cut / draws); fitted (number "
                      "of values and choices calibrated on the check, listed in the JSON) or predicted. vs data: "
                      "model median / the literature's value for the effect, and whether that value lies in the "
@@ -542,11 +541,13 @@ def _reproduce_table(results: list[Any], draws: int) -> Table:
             verdict += f" ({round(r.fraction_cut * r.n_cut)}/{r.n_cut})"
         if not r.informational:
             verdict += "\n[dim]" + (f"fitted ({len(r.calibrated_on)})" if r.fitted else "predicted") + "[/dim]"
-        vs_data = escape(effect_label(getattr(r, "effect_kind", ""), getattr(r, "ratio_to_data", math.nan),
-                                      getattr(r, "within_band", None)))
+        vs_data = effect_label(getattr(r, "effect_kind", ""), getattr(r, "ratio_to_data", math.nan),
+                               getattr(r, "within_band", None))
+        if vs_data:
+            effect += f"\n[italic]{escape(vs_data)}[/italic]"
         if getattr(r, "effect_data", None):
-            vs_data += f"\n[dim]{escape(r.effect_data['source'])}, {escape(r.effect_data['where'])}[/dim]"
-        table.add_row(r.id, finding, effect, share, verdict, vs_data)
+            effect += f"\n[dim]{escape(r.effect_data['source'])}, {escape(r.effect_data['where'])}[/dim]"
+        table.add_row(r.id, finding, effect, share, verdict)
     return table
 
 

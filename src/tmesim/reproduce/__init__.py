@@ -7,7 +7,9 @@ least 90% of the draws. Each required check names the :class:`Mechanism` it
 claims (or is structural: true by construction); its control reruns the same
 draws with that mechanism cut, and the check is ``mechanistic`` only if it then
 fails (see :func:`classify`). The calibration ledger (:mod:`.ledger`) says
-whether anything was calibrated on it (``fitted``) or not (``predicted``). See
+whether anything was calibrated on it (``fitted``) or not (``predicted``), and
+:mod:`.effects` what the literature says of its effect's size (a magnitude to
+compare with, or "direction only"). See
 :mod:`.findings` for the checks and :mod:`.runner` for how they run.
 """
 
