@@ -318,6 +318,10 @@ def test_a_run_without_t_cells_is_not_a_failure_but_a_nan_state_still_is(tmp_pat
     axis = ds["host_t_mito_depolarization"]
     assert bool(axis.isnull().all()) and EMPTY_POPULATION_ATTR in axis.attrs
     assert bool(np.isfinite(ds["tumor_slc7a11"]).all())  # tumour means are defined: there are tumour cells
+    # the tumour cells' diagnostics are defined from t = 0 (what the first step's decisions read)
+    for name in ("tumor_cystine_uptake", "tumor_gpx4_activity", "tumor_ferroptosis_hazard"):
+        assert bool(np.isfinite(ds[name]).all()), name
+    assert bool(ds["host_t_stimulation"].isnull().all())
     assert EMPTY_POPULATION_ATTR not in ds["tumor_live"].attrs
     broken = ds.copy(deep=True)
     broken["tumor_live"][0, 0, 1] = np.nan

@@ -394,17 +394,7 @@ class SpatialRun:
         self._ensure_buffers(n, F)
         b = self._buf
         t1 = clock()
-        rules = self.rules
-        if rules.n_rules:
-            self._rules_cells = (c.kind[:n].copy(), c.dead[:n].copy())  # who the rules saw (rule_values)
-            K.sense(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.delivered, c.attacking, c.x, c.occupancy,
-                    values, self.drug_field, self.offsets, *self.shape3, self.site_um, self.time, self.rows,
-                    b["rules"], rules.exposed.arrays(), rules.tables())
-        K.decide(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.uid, c.x, c.occupancy, values,
-                 self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
-                 self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["behavior"],
-                 b["rules"][K.RB_EXPOSED], b["rules"][K.RB_CHEMOTAXIS], rules.tables(), b["rules"],
-                 rules.own.arrays() if rules.own.n_rules else None)
+        self._decide(n)
         t2 = clock()
         self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
@@ -462,6 +452,22 @@ class SpatialRun:
             "host_t_stimulation": mean(host, K.D_STIM), "host_t_pd1_inhibition": mean(host, K.D_PD1_INH),
             "car_t_stimulation": mean(car, K.D_STIM),
         }
+
+    def _decide(self, n: int) -> None:
+        """Phases 0-1 of a step on the first ``n`` slots: the rules' signals (if any) and every cell's decision
+        into the per-step buffers. Changes nothing but the buffers (draws are counter-based)."""
+        c, b, rules = self.cells, self._buf, self.rules
+        values = self.fields.values.reshape(len(self.fields.specs), -1)
+        if rules.n_rules:
+            self._rules_cells = (c.kind[:n].copy(), c.dead[:n].copy())  # who the rules saw (rule_values)
+            K.sense(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.delivered, c.attacking, c.x, c.occupancy,
+                    values, self.drug_field, self.offsets, *self.shape3, self.site_um, self.time, self.rows,
+                    b["rules"], rules.exposed.arrays(), rules.tables())
+        K.decide(n, c.site, c.kind, c.state, c.dead, c.antigen, c.hits, c.heading, c.uid, c.x, c.occupancy, values,
+                 self.drug_field, self.offsets, *self.shape3, self.site_um, self.dt, self.seed, self.step_index, self.rows,
+                 self.volume_um3, b["x_new"], b["intent"], b["diag"], b["export"], b["uptake"], b["behavior"],
+                 b["rules"][K.RB_EXPOSED], b["rules"][K.RB_CHEMOTAXIS], rules.tables(), b["rules"],
+                 rules.own.arrays() if rules.own.n_rules else None)
 
     def _ensure_buffers(self, n: int, F: int) -> None:
         """The per-step buffers, for at least ``n`` slots and ``F`` fields. They follow the slots in use with
@@ -607,8 +613,10 @@ class SpatialRun:
         for j, k in enumerate(COUNTERS):
             out[k] = float(self.counters[j])
         means = getattr(self, "_diag_means", None)
-        if means is None:  # before the first step: the cells' diagnostics at rest
-            means = self._diagnostic_means(np.full((n, K.N_DIAG), np.nan), kind, dead)
+        if means is None:  # before the first step: what the first step's decisions will read now
+            self._ensure_buffers(n, len(self.fields.specs))
+            self._decide(n)
+            means = self._diagnostic_means(self._buf["diag"][:n], kind, dead)
         out.update(means)
         n_cells = np.count_nonzero(kind != C.FREE)
         out["ox_lipid_signal"] = float(((kind == C.TUMOR) & (dead == C.FERROPTOTIC)).sum()) / max(n_cells, 1)
