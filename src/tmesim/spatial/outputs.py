@@ -187,7 +187,8 @@ class Recorder:
 
     # ---------------------------------------------------------- checkpoints
     def checkpoint(self, state: dict[str, np.ndarray]) -> Path:
-        """Write ``state`` to ``checkpoint.npz`` atomically."""
+        """Write ``state`` to ``checkpoint.npz`` atomically (making the folder if it does not exist)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / CHECKPOINT_FILE
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
