@@ -51,6 +51,14 @@ lines. Four ways of coupling the sources and sinks are offered
     Half a source/sink step (``dt/2``), the sweeps over ``dt``, another
     half source/sink step.
 
+A plasma value that changes over an :meth:`FieldSolver.advance` (a drug clearing) is given with
+``set_plasma(values, until=...)``: each sub-step exchanges with it interpolated to the sub-step's end,
+where backward Euler evaluates its terms. Held at its start value instead, a falling plasma put the
+tissue (duration + sub-step) / 2 further behind it. A lag of the splitting remains: each sweep lets a
+vessel exchange with its own line only, and lines holding unequal numbers of vessels relax together more
+slowly than the unsplit step, by 0.07 field steps on a 64 x 64 lattice with 2% vessels and 1.5 on 10^3
+(docs/spatial-fields.md, "Vessels fed by a changing plasma").
+
 The source/sink step (Lie, Strang) is backward Euler of the voxel's linear ODE
 ``dc/dt = G - K c``, so ``c`` stays non-negative and bounded whatever the
 rates and the step. BioFVM (``Basic_Agent::simulate_secretion_and_uptake``)
