@@ -270,10 +270,13 @@ def reference_step(sim, pre: dict[str, Any]) -> dict[str, Any]:
     # fields, from the same start, with the engine's sources
     live = pre["kind"] != -1
     t, c0 = time.perf_counter(), time.process_time()
-    fields = R.fields_reference(pre["fields"], sim.lattice, sim.fields.specs, sim.fields._cpl,
+    # the plasma the step's vessels saw, from its start to its end (no event since its start)
+    plasma_start = sim._vessel_plasma(sim._plasma(sim.time - sim.dt))
+    fields = R.fields_reference(pre["fields"], sim.lattice, sim.fields.specs, plasma_start,
                                 sim.vessels.reshape(sim.lattice.shape), sim.dt,
                                 sim.scenario.spatial.field_dt_minutes, pre["site"][live],
-                                b["export"][:, :n][:, live], b["uptake"][:, :n][:, live])
+                                b["export"][:, :n][:, live], b["uptake"][:, :n][:, live],
+                                plasma_until=sim.fields._cpl)
     out["fields_s"], out["fields_cpu_s"] = time.perf_counter() - t, time.process_time() - c0
     eng = sim.fields.values
     scale = np.maximum(np.abs(fields).reshape(F, -1).max(axis=1), 1e-300)
@@ -471,7 +474,8 @@ def field_step_error(sim, factor: int = 10) -> dict[str, Any]:
         specs = [dataclasses.replace(s, dt_max=(s.dt_max / k if s.dt_max else None)) for s in sim.fields.specs]
         solver = FieldSolver(sim.lattice, specs, vessels=sim.vessels.reshape(sim.lattice.shape),
                              values=sim.fields.values.copy())
-        solver.set_plasma(sim.fields._cpl)
+        # the plasma over the cell step it advances, as the engine gives it (from now to the step's end)
+        solver.set_plasma(sim._vessel_plasma(sim._plasma()), until=sim._vessel_plasma(sim._plasma(sim.time + sim.dt)))
         t = time.perf_counter()
         solver.advance(sim.dt, cfg.field_dt_minutes / k, **src)
         results.append((solver.values.copy(), time.perf_counter() - t))

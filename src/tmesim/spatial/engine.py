@@ -359,12 +359,25 @@ class SpatialRun:
             state = C.STEM_MEMORY if rng.random() < memory else C.EFFECTOR
             self._add(int(free[j]), kind, state=state, x=axis.copy())
 
-    def _plasma(self) -> np.ndarray:
-        """Drug concentrations in plasma now (mg/L), per drug of DRUGS."""
+    def _plasma(self, time: float | None = None) -> np.ndarray:
+        """Drug concentrations in plasma (mg/L), per drug of DRUGS, at ``time`` (min; default now). Doses
+        enter at the start of a step only, so within a step the plasma is the clearance of its start value."""
         from ..biology.programs import pharmacology
 
-        return np.array([pharmacology.concentration(self.plasma_c0[d], self.plasma_t0[d], self.time,
+        t = self.time if time is None else time
+        return np.array([pharmacology.concentration(self.plasma_c0[d], self.plasma_t0[d], t,
                                                     self.p.drugs.half_life[d]) for d in range(N_DRUGS)])
+
+    def _vessel_plasma(self, plasma: np.ndarray) -> np.ndarray:
+        """Each field's plasma value (field unit) given the drugs' plasma levels (mg/L, per drug of DRUGS)."""
+        cpl = np.array([s.vessel_plasma_value for s in self.fields.specs])
+        for j, name in enumerate(self.drug_names):
+            cpl[K.N_BASE_FIELDS + j] = plasma[[d.name for d in DRUGS].index(name)]
+        cys = [d.name for d in DRUGS].index("cysteinase")
+        if self.drug_field[cys] >= 0:  # cyst(e)inase degrades cystine in plasma
+            from ..biology.common import occupancy
+            cpl[K.CYSTINE] *= 1.0 - occupancy(plasma[cys], self.p.drugs.ec50[cys], self.p.drugs.emax[cys])
+        return cpl
 
     def step(self) -> None:
         """Advance the run by one step of ``dt`` minutes.
@@ -377,19 +390,16 @@ class SpatialRun:
         self._apply_events()
         c = self.cells
         n = c.n
-        plasma = self._plasma()
         values = self.fields.values.reshape(len(self.fields.specs), -1)
-        cpl = np.array([s.vessel_plasma_value for s in self.fields.specs])
-        for j, name in enumerate(self.drug_names):
-            cpl[K.N_BASE_FIELDS + j] = plasma[[d.name for d in DRUGS].index(name)]
-        cys = [d.name for d in DRUGS].index("cysteinase")
-        if self.drug_field[cys] >= 0:  # cyst(e)inase degrades cystine in plasma
-            from ..biology.common import occupancy
-            cpl[K.CYSTINE] *= 1.0 - occupancy(plasma[cys], self.p.drugs.ec50[cys], self.p.drugs.emax[cys])
+        cpl = self._vessel_plasma(self._plasma())
+        if self.drug_field[[d.name for d in DRUGS].index("cysteinase")] >= 0:
             # the tissue beyond the faces is perfused by the same plasma (the well-mixed engine's cystine is
             # plasma x (1 - depletion)); faces held at the undepleted level undid the drug (docs/spatial.md)
             self.fields.set_boundary_value(K.CYSTINE, cpl[K.CYSTINE])
-        self.fields.set_plasma(cpl)
+        # the vessels exchange with the plasma as it clears over the step, taken at the end of each field
+        # sub-step (backward Euler's time): held at its start value, a falling plasma put the tissue a cell
+        # step behind it (docs/spatial-fields.md, "Vessels fed by a changing plasma")
+        self.fields.set_plasma(cpl, until=self._vessel_plasma(self._plasma(self.time + self.dt)))
         F = values.shape[0]
         self._ensure_buffers(n, F)
         b = self._buf

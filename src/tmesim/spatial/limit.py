@@ -133,13 +133,13 @@ def tolerances(case: str, spatial_scenario) -> dict[str, float]:
     days with dt = 6 min).
 
     ``drug``: the well-mixed engine sets the tissue's drug level to plasma; the spatial engine supplies it
-    through vessels (a share ``f`` of the sites exchanging at ``vessel_supply_rate`` k_v), with plasma held
-    over each cell step. A level that decays at ``k_el = ln 2 / half-life`` is then higher than plasma by
-    ``exp(k_el tau) - 1`` with ``tau = 1 / (f k_v) + c dt``. The fields' own lag ``c dt`` was measured for
-    this construct at dt = 2 and 6 min (IKE: 7.66 and 12.65 min, so 5.16 min + 1.25 dt, with
-    ``1 / (f k_v)`` = 5 min); the tolerance takes ``c = 2`` (the step the plasma is held over, and at most
-    one more for the splitting; measured in 2D: in 3D the fields' lag was 2.35 dt on 10^3 sites and 1.7 dt
-    on 16^3, beyond the bound, docs/spatial.md). It applies to the drug's level and the states it moves
+    through vessels (a share ``f`` of the sites exchanging at ``vessel_supply_rate`` k_v). A level that
+    decays at ``k_el = ln 2 / half-life`` is then higher than plasma by ``exp(k_el tau) - 1`` with
+    ``tau = 1 / (f k_v) + c dt``. The fields' own lag ``c dt`` (here the field step is the cell step) is the
+    splitting's alone since the vessels see the plasma at the end of each field step (it was one step more
+    while the plasma was held at the step's start value): 0.07 dt on 64^2 sites, 1.3-1.5 dt on 10^3 and 0.6
+    dt on 16^3 (docs/spatial-fields.md, "Vessels fed by a changing plasma"). The tolerance takes ``c = 2``,
+    which bounds the 3D lattices as well. It applies to the drug's level and the states it moves
     (:data:`DRUG_DRIVEN`), whose relative response to the drug is at most one (an Emax occupancy).
     """
     sp = spatial_scenario.spatial

@@ -302,25 +302,30 @@ def field_substeps(duration: float, dt_max: float, specs) -> list[int]:
 
 
 def fields_reference(values, lattice, specs, plasma, vessels, duration: float, dt_max: float, voxels, export,
-                     uptake) -> np.ndarray:
+                     uptake, plasma_until=None) -> np.ndarray:
     """The fields after ``duration`` minutes, each field on its own sub-steps, in numpy.
 
     ``values`` (fields, *shape) is not modified; ``plasma`` the vessels' plasma value per
-    field (what the engine passed to :meth:`.fields.FieldSolver.set_plasma`); ``voxels``,
-    ``export``, ``uptake`` the cells' sparse sources (one entry per cell). Returns new values.
+    field and ``plasma_until`` its value at the end of ``duration`` (what the engine passed to
+    :meth:`.fields.FieldSolver.set_plasma`; each sub-step then takes the value interpolated to its
+    end; None: held at ``plasma``); ``voxels``, ``export``, ``uptake`` the cells' sparse sources (one
+    entry per cell). Returns new values.
     """
     F = len(specs)
     nvox = int(np.prod(lattice.shape))
     out = np.array(values, dtype=float).reshape((F,) + tuple(lattice.shape))
     steps = field_substeps(duration, dt_max, specs)
+    end = plasma if plasma_until is None else plasma_until
     for f, spec in enumerate(specs):
-        spec = dataclasses.replace(spec, vessel_plasma_value=float(plasma[f]))
         E = np.bincount(voxels, weights=export[f], minlength=nvox).reshape((1,) + tuple(lattice.shape))
         U = np.bincount(voxels, weights=uptake[f], minlength=nvox).reshape((1,) + tuple(lattice.shape))
         c = out[f:f + 1]
-        h = duration / steps[f]
-        for _ in range(steps[f]):
-            c = reference_step(c, lattice, [spec], h, "mixed", export=E, uptake=U, vessels=vessels)
+        n = steps[f]
+        h = duration / n
+        for i in range(n):
+            cp = float(plasma[f]) + (float(end[f]) - float(plasma[f])) * ((i + 1) / n)
+            c = reference_step(c, lattice, [dataclasses.replace(spec, vessel_plasma_value=cp)], h, "mixed",
+                               export=E, uptake=U, vessels=vessels)
         out[f] = c[0]
     return out
 
