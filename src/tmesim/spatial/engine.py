@@ -392,14 +392,16 @@ class SpatialRun:
         n = c.n
         values = self.fields.values.reshape(len(self.fields.specs), -1)
         cpl = self._vessel_plasma(self._plasma())
+        cpl_end = self._vessel_plasma(self._plasma(self.time + self.dt))
         if self.drug_field[[d.name for d in DRUGS].index("cysteinase")] >= 0:
             # the tissue beyond the faces is perfused by the same plasma (the well-mixed engine's cystine is
-            # plasma x (1 - depletion)); faces held at the undepleted level undid the drug (docs/spatial.md)
-            self.fields.set_boundary_value(K.CYSTINE, cpl[K.CYSTINE])
+            # plasma x (1 - depletion)); faces held at the undepleted level undid the drug (docs/spatial.md).
+            # A face holds one value over the step: the plasma's at mid-step, half a step behind at most
+            self.fields.set_boundary_value(K.CYSTINE, 0.5 * (cpl[K.CYSTINE] + cpl_end[K.CYSTINE]))
         # the vessels exchange with the plasma as it clears over the step, taken at the end of each field
         # sub-step (backward Euler's time): held at its start value, a falling plasma put the tissue a cell
         # step behind it (docs/spatial-fields.md, "Vessels fed by a changing plasma")
-        self.fields.set_plasma(cpl, until=self._vessel_plasma(self._plasma(self.time + self.dt)))
+        self.fields.set_plasma(cpl, until=cpl_end)
         F = values.shape[0]
         self._ensure_buffers(n, F)
         b = self._buf
