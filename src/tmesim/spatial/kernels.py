@@ -514,6 +514,20 @@ def _repair(i, hits, rate, tr, dt, seed, step, uid, intent):
 
 
 @kernel
+def _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own,
+                           own_slot, p, dt, seed, step, uid, intent):
+    """For a live macrophage, NK cell or Treg whose behaviour row is filled: the rules on its own behaviours,
+    then its death (it leaves no corpse) and a rule-driven change of type. True when it is removed or changes
+    type, so that nothing else happens to it this step."""
+    if own is not None and (flags & K_OWN) != 0:
+        _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
+    if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, uid, rng.DEATH):
+        intent[i, I_DEATH] = REMOVE
+        return True
+    return (flags & K_TRANSFORM) != 0 and _transform(i, beh, p, dt, seed, step, uid, intent)
+
+
+@kernel
 def _transform(i, beh, p, dt, seed, step, uid, intent):
     """Type change intent: with the summed ``transform to`` hazards, to a type chosen in proportion to them;
     the cell takes that type's resting state (a tumour cell its CAR antigen with the line's antigen-positive
@@ -855,13 +869,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_ATTACK + TUMOR] = (macrophage.killing(1.0, fields[IL10, s], pm) * hits_to_kill
                                     if state[i] == M1 else 0.0)
         beh[i, R_SPEED] = tr.macrophage_speed
-        if own is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
-        if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
-                       rng.DEATH):
-            intent[i, I_DEATH] = REMOVE
-            return
-        if (flags & K_TRANSFORM) != 0 and _transform(i, beh, p, dt, seed, step, id_, intent):
+        if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
+                                  own, own_slot, p, dt, seed, step, id_, intent):
             return
         switch = beh[i, R_M2] if state[i] == M1 else beh[i, R_M1]
         if rng.happens(switch, dt, seed, step, id_, rng.TRANSITION):
@@ -889,13 +898,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_CYCLE] = fn.division
         beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress) * hits_to_kill
         beh[i, R_SPEED] = tr.nk_speed
-        if own is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
-        if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
-                       rng.DEATH):
-            intent[i, I_DEATH] = REMOVE
-            return
-        if (flags & K_TRANSFORM) != 0 and _transform(i, beh, p, dt, seed, step, id_, intent):
+        if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
+                                  own, own_slot, p, dt, seed, step, id_, intent):
             return
         if targets > 0:
             _contact_hit(i, s, beh[i, R_ATTACK + TUMOR], k, False, weighted_hits, kind, dead, antigen, exposed,
@@ -917,13 +921,8 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_APOPTOSIS] = death
         beh[i, R_CYCLE] = division
         beh[i, R_SPEED] = tr.t_cell_speed
-        if own is not None and (flags & K_OWN) != 0:
-            _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
-        if rng.happens(beh[i, R_APOPTOSIS] + beh[i, R_FERROPTOSIS] + beh[i, R_NECROSIS], dt, seed, step, id_,
-                       rng.DEATH):
-            intent[i, I_DEATH] = REMOVE
-            return
-        if (flags & K_TRANSFORM) != 0 and _transform(i, beh, p, dt, seed, step, id_, intent):
+        if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
+                                  own, own_slot, p, dt, seed, step, id_, intent):
             return
         _divide(i, s, beh[i, R_CYCLE], 0, occupancy, offsets, nz, ny, nx, dt, seed, step, id_, intent)
         _act(i, s, k, flags, beh, weighted_hits, heading, chemo, kind, dead, antigen, exposed, fields, occupancy,
