@@ -120,10 +120,13 @@ def _time_label(ds: xr.Dataset) -> str:
     return f"{time.attrs.get('long_name', 'time')} ({units})"
 
 
-def _new_figure(n_panels: int, title: str) -> tuple[Figure, list[Axes]]:
+def panel_figure(n_panels: int, title: str, size: tuple[float, float] = PANEL_SIZE_IN,
+                 title_in: float = 0.4) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n_panels`` panels of ``size`` inches, three to a row, under ``title`` (``title_in``
+    inches of room for it); returns it and the panels' axes (unused grid cells hidden)."""
     ncols = min(n_panels, 3)
     nrows = math.ceil(n_panels / ncols)
-    fig = Figure(figsize=(PANEL_SIZE_IN[0] * ncols, PANEL_SIZE_IN[1] * nrows + 0.4), layout="constrained")
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows + title_in), layout="constrained")
     axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for ax in axes[n_panels:]:
         ax.set_visible(False)
@@ -206,7 +209,7 @@ def _variable_grid(ds: xr.Dataset, arrays: Iterable[xr.DataArray], title: str, c
     arrays = list(arrays)
     if not arrays:
         return None
-    fig, axes = _new_figure(len(arrays), title)
+    fig, axes = panel_figure(len(arrays), title)
     for ax, da in zip(axes, arrays):
         draw_arms(ax, da, colours)
         ax.set_xlabel(_time_label(ds))
@@ -279,7 +282,7 @@ def figure_t_cell_states(ds: xr.Dataset, colours: Colours) -> Figure | None:
     state_of = dict(zip(ds["t_pool"].values.tolist(), ds["state"].values.tolist()))
     found_lineages = {lineage_of[name] for name in pools}
     present = [state for state in T_CELL_STATES if any(state_of[name] == state for name in pools)]
-    fig, axes = _new_figure(len(present), "T cell states")
+    fig, axes = panel_figure(len(present), "T cell states")
     for ax, state in zip(axes, present):
         names = [name for name in pools if state_of[name] == state]
         for k, name in enumerate(names):

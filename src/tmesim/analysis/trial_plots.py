@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..trials.endpoints import OUTCOME, SURVIVAL
+from .plots import panel_figure
 from .trial_summary import biomarker_columns
 
 DPI = 120
@@ -49,15 +50,8 @@ def _ok(patients: pd.DataFrame) -> pd.DataFrame:
     return patients[patients["status"] == 0]
 
 
-def _panels(n: int, title: str, size=(4.6, 3.4)) -> tuple[Figure, list]:
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows + 0.5), layout="constrained")
-    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    fig.suptitle(title)
-    return fig, axes[:n]
+def _panels(n: int, title: str) -> tuple[Figure, list]:
+    return panel_figure(n, title, size=(4.6, 3.4), title_in=0.5)
 
 
 def figure_survival(patients: pd.DataFrame, cohort) -> Figure:

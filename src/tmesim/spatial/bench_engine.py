@@ -220,6 +220,19 @@ def _arrays_bytes_in(container) -> int:
     return total
 
 
+def _start_timed(scenario, warmup: int):
+    """A run of ``scenario`` stepped ``warmup`` times; returns it, its cell slots before the warm-up, and the
+    set-up and warm-up wall times (s)."""
+    t = time.perf_counter()
+    sim = new_run(scenario)
+    setup_s = time.perf_counter() - t
+    cells0 = int(sim.cells.n)
+    t = time.perf_counter()
+    for _ in range(warmup):
+        sim.step()
+    return sim, cells0, setup_s, time.perf_counter() - t
+
+
 def _copy_state(sim) -> dict[str, Any]:
     from . import cells as C
 
@@ -338,14 +351,8 @@ def bench_engine(n_cells: int, steps: int = 3, warmup: int = 1, threads: int | N
         jit_s = time.perf_counter() - t
         rss0 = _status_kb()
         peak_ok = _reset_peak()
-        t = time.perf_counter()
-        sim = new_run(scenario if scenario is not None else engine_scenario(n_cells, seed))
-        setup_s = time.perf_counter() - t
-        cells0 = int(sim.cells.n)
-        t = time.perf_counter()
-        for _ in range(warmup):
-            sim.step()
-        warmup_s = time.perf_counter() - t
+        sim, cells0, setup_s, warmup_s = _start_timed(
+            scenario if scenario is not None else engine_scenario(n_cells, seed), warmup)
         sim.phase_seconds = dict.fromkeys(PHASES, 0.0)
         wall = cpu = 0.0
         cell_steps = 0
@@ -510,14 +517,7 @@ def bench_physicell(minutes: float = 12.0, threads: int | None = None, physicell
 
     scenario = load_scenario(PHYSICELL_SCENARIO)
     with _Threads(threads) as n_threads:
-        t = time.perf_counter()
-        sim = new_run(scenario)
-        setup_s = time.perf_counter() - t
-        cells0 = int(sim.cells.n)
-        t = time.perf_counter()
-        for _ in range(warmup):
-            sim.step()
-        warmup_s = time.perf_counter() - t
+        sim, cells0, setup_s, warmup_s = _start_timed(scenario, warmup)
         n_steps = max(1, int(round(minutes / sim.dt)))
         sim.phase_seconds = dict.fromkeys(PHASES, 0.0)
         t, c = time.perf_counter(), time.process_time()
