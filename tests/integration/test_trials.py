@@ -186,3 +186,17 @@ def test_dask_cluster_gives_the_local_executors_results(tmp_path):
     assert len(dask.patients) == 400 and (dask.patients["status"] == 0).all()
     pd.testing.assert_frame_equal(dask.patients, local.patients)
     assert (tmp_path / "dask" / "patients.parquet").read_bytes() == (tmp_path / "local" / "patients.parquet").read_bytes()
+
+
+def test_a_local_dask_cluster_runs_without_the_profiler_and_leaves_the_callers_config_alone():
+    """``--dask-local``'s workers get LOCAL_CLUSTER_CONFIG (no 10-ms stack sampling); the caller's config is restored."""
+    import dask
+
+    from tmesim.trials.executors import LOCAL_CLUSTER_CONFIG
+
+    before = dask.config.get("distributed.worker.profile.enabled")
+    with DaskExecutor(n_workers=1) as executor:
+        seen = executor.client.run(lambda: (dask.config.get("distributed.worker.profile.enabled"),
+                                            dask.config.get("distributed.admin.tick.interval")))
+    assert list(seen.values()) == [(False, LOCAL_CLUSTER_CONFIG["distributed.admin.tick.interval"])]
+    assert dask.config.get("distributed.worker.profile.enabled") == before

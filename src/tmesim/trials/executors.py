@@ -94,6 +94,20 @@ class LocalExecutor:
                 yield spec, exc
 
 
+#: Dask settings of a local cluster (``--dask-local``). A cluster without a dashboard has no
+#: use for the statistical profiler, which samples every worker thread's stack every 10 ms,
+#: nor for 20-ms event-loop ticks and 0.5-s system-monitor samples: on an otherwise idle
+#: machine they cost a local cluster of two workers about a tenth of a core whatever the
+#: work (benchmarks/RESULTS.md, "Virtual trials"). A cluster given by ``--scheduler`` keeps
+#: its own configuration.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+
+
 class DaskExecutor:
     """A Dask cluster: an existing one at ``address``, or a local one of ``n_workers`` processes."""
 
@@ -133,9 +147,13 @@ class DaskExecutor:
                                  "start one (`dask scheduler` and `dask worker ADDRESS --nthreads 1`) or use "
                                  "--dask-local N") from None
         else:
-            self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
-            self.client = Client(self._cluster)
+            import dask
+
+            # The workers inherit this configuration through their nannies.
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self.client = Client(self._cluster)
         return self
 
     def __exit__(self, *exc) -> None:
