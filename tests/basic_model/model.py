@@ -121,7 +121,7 @@ def _memory_pool(y, dydt, i_mem, i_eff, division, stem_daughters, form, death, f
 
 
 @kernel
-def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, import_block, gpx4_inhibition, lipid_rel, ros, dilution):
+def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, import_block, gpx4_inhibition, rta_block, lipid_rel, ros, dilution):
     """Mean exhaustion axis of one T cell pool (states at ``off``..``off+6``).
 
     ``dilution`` (1/min) is fresh-cell influx over pool size: recruits arrive
@@ -143,7 +143,7 @@ def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, imp
     dydt[off + 3] = ex.nuclear_heme_rate(fheme, nheme, k_imp, import_block, k_exp) + dilution * (1.0 - nheme)
     dydt[off + 4] = ex.bach2_rate(bach2, nheme, k_imp / k_exp, p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant]) + dilution * (1.0 - bach2)
     dydt[off + 5] = ex.pd1_rate(pd1, stim, p[P.pd1_induction_max], p[P.pd1_time_constant]) + dilution * (1.0 - pd1)
-    dydt[off + 6] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_rel, ros, gpx4_inhibition, p[P.t_cell_lipid_uptake_rate], p[P.t_cell_gpx4_rate]) - dilution * lpo
+    dydt[off + 6] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_rel, ros, gpx4_inhibition, rta_block, p[P.t_cell_lipid_uptake_rate], p[P.t_cell_gpx4_rate]) - dilution * lpo
 
 
 @kernel
@@ -397,8 +397,8 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
 
     # ------------------------------------------------------- exhaustion axes
     dil_h = (infl_cd8 + infl_cd4) / (host_t + 1.0)
-    _axis(y, dydt, ah, p, stim_host, drv_host, 1.0, 0.0, heme_import_block, gpx4_inhibition, lipid_rel, ros, dil_h)
-    _axis(y, dydt, ac, p, stim_car, drv_car, p[P.car_proteasome_expression], 0.0, heme_import_block, gpx4_inhibition, lipid_rel, ros, 0.0)
+    _axis(y, dydt, ah, p, stim_host, drv_host, 1.0, 0.0, heme_import_block, gpx4_inhibition, rta_block, lipid_rel, ros, dil_h)
+    _axis(y, dydt, ac, p, stim_car, drv_car, p[P.car_proteasome_expression], 0.0, heme_import_block, gpx4_inhibition, rta_block, lipid_rel, ros, 0.0)
 
     # ------------------------------------------------------------ cytokines
     act_h = stim_host * (1.0 - pd1_inh_host) * (1.0 - suppress) * (1.0 - host_lpo_dys)

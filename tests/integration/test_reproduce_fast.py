@@ -18,11 +18,16 @@ from tmesim.scenario import list_scenarios
 
 FAST_DRAWS = 3
 
-#: Checks that do not yet hold over the full robustness draws (none now; see
+#: Checks that do not yet hold over the full robustness draws (see
 #: docs/findings.md for those whose share sits near 90%). They still run and
 #: are reported; every other check must hold. Remove an id from here once a
 #: mechanism makes it hold over the full robustness draws.
-KNOWN_OPEN: set[str] = set()
+KNOWN_OPEN: set[str] = {
+    # liproxstatin-1 weakens anti-PD-1: since antioxidants protect T cells too (as in Matsushita 2015, Ma 2021)
+    # it holds in ~25% of draws (60 draws, 2026-12-03): sparing T cells outweighs the tumour's ferroptosis,
+    # which T cells drive only weakly in this model (docs/model.md, "T cell ferroptosis")
+    "2c",
+}
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The
 #: slow run asserts these; KNOWN_OPEN it reports but does not assert.

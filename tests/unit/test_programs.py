@@ -227,7 +227,7 @@ class TestTCell:
         for p in (row.host_t, row.car_t):
             x = t_cell.rested_axis()
             dx = np.full(x.size, np.nan)
-            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, p, dx, 0)
+            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, p, dx, 0)
             if p.proteasome_expression == 1.0:
                 np.testing.assert_allclose(dx, 0.0, atol=1e-15)
 
@@ -240,7 +240,7 @@ class TestTCell:
     ])
     def test_axis_drivers(self, row, kwargs, variable, sign):
         args = dict(stimulation=0.0, drivers=1.0, proteasome_inhibition=0.0, heme_import_block=0.0,
-                    gpx4_inhibition=0.0, lipid_level=0.0, ros=1.0, dilution=0.0)
+                    gpx4_inhibition=0.0, rta_block=0.0, lipid_level=0.0, ros=1.0, dilution=0.0)
         args.update(kwargs)
         x = t_cell.rested_axis()
         dx = np.empty(x.size)
@@ -253,15 +253,28 @@ class TestTCell:
         rates = []
         for inh in (0.0, 0.9):
             dx = np.empty(x.size)
-            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, inh, 1.0, 1.0, 0.0, row.host_t, dx, 0)
+            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, inh, 0.0, 1.0, 1.0, 0.0, row.host_t, dx, 0)
             rates.append(dx[t_cell.A.lipid_peroxide])
         assert rates[1] > rates[0]
+
+    def test_radical_trapping_slows_t_cell_lipid_peroxidation_by_its_share(self, row):
+        """Liproxstatin-1 and ferrostatin-1 trap the same share of lipid radicals in T cells as in tumour cells:
+        the production term falls by exactly that share; GPX4's clearance is untouched."""
+        x = t_cell.rested_axis()
+        x[t_cell.A.lipid_peroxide] = 0.0
+        production = []
+        for rta in (0.0, 0.75):
+            dx = np.empty(x.size)
+            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, rta, 2.0, 1.5, 0.0, row.host_t, dx, 0)
+            production.append(dx[t_cell.A.lipid_peroxide])
+        assert production[0] == pytest.approx(row.host_t.t_cell_lipid_uptake_rate * 2.0 * 1.5, rel=1e-12)
+        assert production[1] == pytest.approx(0.25 * production[0], rel=1e-12)
 
     def test_dilution_pulls_a_pool_towards_rest(self, row):
         x = np.array([0.5, 2.0, 2.0, 2.0, 0.5, 2.0, 0.4])
         dx0, dx1 = np.empty(7), np.empty(7)
-        t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, row.host_t, dx0, 0)
-        t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.01, row.host_t, dx1, 0)
+        t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, row.host_t, dx0, 0)
+        t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.01, row.host_t, dx1, 0)
         np.testing.assert_allclose(dx1 - dx0, 0.01 * (t_cell.AXIS.rest - x), rtol=1e-12, atol=1e-15)
 
     def test_stimulation_by_kind(self, row):

@@ -156,12 +156,17 @@ def ferroptosis_hazard(lipid_peroxide, threshold, hill_n, max_per_min):
 
 
 @kernel
-def t_cell_lipid_peroxide_rate(lipid_peroxide, lipid_uptake_rel, ros_rel, gpx4_inhibition, k_uptake, k_gpx4):
-    """Rate of change of T cell lipid peroxide (relative; 1 = dysfunction scale).
+def t_cell_lipid_peroxide_rate(lipid_peroxide, lipid_uptake_rel, ros_rel, gpx4_inhibition, rta_block, k_uptake,
+                               k_gpx4):
+    """Rate of change of T cell lipid peroxide (relative; 1 = dysfunction scale; per minute).
 
     CD36-mediated uptake of fatty acids and oxidised LDL in lipid-rich TMEs
     (Ma 2021; Xu 2021), amplified by ROS, cleared by GPX4, which GPX4
-    inhibitors block in T cells as in tumour cells.
+    inhibitors block in T cells as in tumour cells. Radical-trapping
+    antioxidants (liproxstatin-1, ferrostatin-1; ``rta_block``, 0..1) trap the
+    same share of lipid radicals in T cells as in tumour cells
+    (:func:`lipid_peroxide_rate`): vitamin E rescues GPX4-deficient T cells
+    (Matsushita 2015) and ferrostatin-1 CD36-high intratumoral CD8 T cells (Ma 2021).
     """
-    production = k_uptake * lipid_uptake_rel * ros_rel
+    production = k_uptake * lipid_uptake_rel * ros_rel * (1.0 - rta_block)
     return production - k_gpx4 * (1.0 - gpx4_inhibition) * lipid_peroxide

@@ -39,7 +39,7 @@ MANUFACTURE_STEP = 10.0
 
 @kernel
 def _culture_rates(x, stim, inhibition, car, out):
-    t_cell.axis_rates(x, 0, stim, 1.0, inhibition, 0.0, 0.0, 0.0, 1.0, 0.0, car, out, 0)
+    t_cell.axis_rates(x, 0, stim, 1.0, inhibition, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, car, out, 0)
 
 
 @kernel

@@ -974,15 +974,15 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
     if own is not None and (flags & K_OWN) != 0:
         _apply_rules(i, k, False, s, beh, export, uptake, fields, volume_um3, signals, base, out, chemo, own, own_slot)
     # explicit midpoint step of the exhaustion axis, towards the targets the rules left
-    block, gpx4_inh = ex[EX.heme_import_block], ex[EX.gpx4_inhibition]
+    block, gpx4_inh, rta = ex[EX.heme_import_block], ex[EX.gpx4_inhibition], ex[EX.rta_block]
     tg = t_cell.AxisTargets(beh[i, R_PROTEASOME], beh[i, R_BACH2], beh[i, R_PD1])
-    t_cell.axis_rates_towards(x[i], 0, tg, stim, f.drivers, block, gpx4_inh, lipid_level, ros, 0.0, pk_, dx, 0)
+    t_cell.axis_rates_towards(x[i], 0, tg, stim, f.drivers, block, gpx4_inh, rta, lipid_level, ros, 0.0, pk_, dx, 0)
     for j in range(x.shape[1]):
         x_new[i, j] = max(x[i, j] + 0.5 * dt * dx[j], 0.0)
     tgm = t_cell.axis_targets(x_new[i], 0, stim, 0.0, pk_)
     t_cell.axis_rates_towards(x_new[i], 0, t_cell.AxisTargets(
         _held(tgm.proteasome, tg0.proteasome, tg.proteasome), _held(tgm.bach2, tg0.bach2, tg.bach2),
-        _held(tgm.pd1, tg0.pd1, tg.pd1)), stim, f.drivers, block, gpx4_inh, lipid_level, ros, 0.0, pk_, dx, 0)
+        _held(tgm.pd1, tg0.pd1, tg.pd1)), stim, f.drivers, block, gpx4_inh, rta, lipid_level, ros, 0.0, pk_, dx, 0)
     for j in range(x.shape[1]):
         x_new[i, j] = max(x[i, j] + dt * dx[j], 0.0)
     # death

@@ -274,9 +274,9 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     # ------------------------------------------------------- exhaustion axes
     # recruits arrive rested and pull the host pool's mean axis towards rest
     dil_h = (infl_cd8 + infl_cd4) / (host_t + 1.0)
-    block, gpx4_inh = x[EX.heme_import_block], x[EX.gpx4_inhibition]
-    t_cell.axis_rates(y, ah, stim_h, fh.drivers, 0.0, block, gpx4_inh, lipid_level, ros, dil_h, ph, dydt, ah)
-    t_cell.axis_rates(y, ac, stim_c, fc.drivers, 0.0, block, gpx4_inh, lipid_level, ros, 0.0, pc, dydt, ac)
+    block, gpx4_inh, rta = x[EX.heme_import_block], x[EX.gpx4_inhibition], x[EX.rta_block]
+    t_cell.axis_rates(y, ah, stim_h, fh.drivers, 0.0, block, gpx4_inh, rta, lipid_level, ros, dil_h, ph, dydt, ah)
+    t_cell.axis_rates(y, ac, stim_c, fc.drivers, 0.0, block, gpx4_inh, rta, lipid_level, ros, 0.0, pc, dydt, ac)
 
     # ------------------------------------------------------------ cytokines
     ifng_src = (

@@ -174,8 +174,8 @@ def axis_targets(x, off, stimulation, proteasome_inhibition, p):
 
 
 @program_kernel
-def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_block, gpx4_inhibition, lipid_level,
-               ros, dilution, p, dxdt, doff):
+def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_block, gpx4_inhibition, rta_block,
+               lipid_level, ros, dilution, p, dxdt, doff):
     """Write the rates of change of an exhaustion axis (``x[off:]``, :data:`AXIS` order) into ``dxdt[doff:]``.
 
     Parameters
@@ -186,6 +186,7 @@ def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_
     proteasome_inhibition : proteasome inhibitor (0..1; bortezomib during manufacturing).
     heme_import_block : nuclear haem import blocked (0..1).
     gpx4_inhibition : GPX4 inhibited (0..1).
+    rta_block : lipid radicals trapped by radical-trapping antioxidants (0..1).
     lipid_level : lipid available for CD36 uptake (relative; 0 in culture).
     ros : extracellular ROS (relative).
     dilution : influx of rested cells over the pool (1/min): a pool's mean axis relaxes towards rest at this
@@ -194,12 +195,12 @@ def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_
     dxdt, doff : output and its offset (per minute).
     """
     axis_rates_towards(x, off, axis_targets(x, off, stimulation, proteasome_inhibition, p), stimulation, drivers,
-                       heme_import_block, gpx4_inhibition, lipid_level, ros, dilution, p, dxdt, doff)
+                       heme_import_block, gpx4_inhibition, rta_block, lipid_level, ros, dilution, p, dxdt, doff)
 
 
 @program_kernel
-def axis_rates_towards(x, off, tg, stimulation, drivers, heme_import_block, gpx4_inhibition, lipid_level, ros,
-                       dilution, p, dxdt, doff):
+def axis_rates_towards(x, off, tg, stimulation, drivers, heme_import_block, gpx4_inhibition, rta_block, lipid_level,
+                       ros, dilution, p, dxdt, doff):
     """:func:`axis_rates` with the targets of proteasome activity, BACH2 and PD-1 given (``tg``, an
     :class:`AxisTargets`; e.g. moved by hypothesis rules) instead of computed from the axis; the time
     constants stay the program's. Arguments as :func:`axis_rates`; writes per minute into ``dxdt[doff:]``."""
@@ -220,7 +221,7 @@ def axis_rates_towards(x, off, tg, stimulation, drivers, heme_import_block, gpx4
     dxdt[doff + A.nuclear_heme] = ex.nuclear_heme_rate(fheme, nheme, k_imp, heme_import_block, k_exp) + dilution * (1.0 - nheme)
     dxdt[doff + A.bach2] = relax(bach2, tg.bach2, p.bach2_time_constant) + dilution * (1.0 - bach2)
     dxdt[doff + A.pd1] = relax(pd1, tg.pd1, p.pd1_time_constant) + dilution * (1.0 - pd1)
-    dxdt[doff + A.lipid_peroxide] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_level, ros, gpx4_inhibition,
+    dxdt[doff + A.lipid_peroxide] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_level, ros, gpx4_inhibition, rta_block,
                                                                    p.t_cell_lipid_uptake_rate, p.t_cell_gpx4_rate) - dilution * lpo
 
 
