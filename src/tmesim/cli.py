@@ -563,16 +563,17 @@ def _rejection_table(results: list[Any]) -> Table | None:
     table = Table(title="Spontaneous rejection (model metric): draws whose tumour is rejected untreated "
                         "(below 1% of its initial size); every draw is evaluated, none left out",
                   box=box.SIMPLE_HEAD)
-    table.add_column("scenario", style="bold")
+    table.add_column("scenario", style="bold", no_wrap=True)
+    table.add_column("checks", overflow="fold")
     table.add_column("rejected / draws", justify="right")
-    table.add_column("share (95% CI)", justify="right")
-    table.add_column("checks")
+    table.add_column("share (95% CI)", justify="right", overflow="fold")
     for name, r in rows.items():
         share = "-" if not math.isfinite(r.spontaneous_rejection) else (
             f"{100 * r.spontaneous_rejection:.1f}% ({100 * r.spontaneous_rejection_lo:.1f}-"
             f"{100 * r.spontaneous_rejection_hi:.1f}%)")
-        checks = ", ".join(x.id for x in results if x.scenario == name)
-        table.add_row(name, f"{r.n_rejected_untreated}/{r.n_rejection_draws}", share, checks)
+        ids = [x.id for x in results if x.scenario == name]
+        checks = ids[0] if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
+        table.add_row(name, checks, f"{r.n_rejected_untreated}/{r.n_rejection_draws}", share)
     table.caption = ("Established lines take in nearly every untreated mouse (B16 does): each rejection is a model "
                      "failure. A draw rejected in every arm before any treatment shows no direction and counts "
                      "as not holding.")

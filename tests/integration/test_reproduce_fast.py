@@ -18,11 +18,17 @@ from tmesim.scenario import list_scenarios
 
 FAST_DRAWS = 3
 
-#: Checks that do not yet hold over the full robustness draws (none now; see
+#: Checks that do not yet hold over the full robustness draws (see
 #: docs/findings.md for those whose share sits near 90%). They still run and
 #: are reported; every other check must hold. Remove an id from here once a
 #: mechanism makes it hold over the full robustness draws.
-KNOWN_OPEN: set[str] = set()
+KNOWN_OPEN: set[str] = {
+    # 83.5% of 200 draws (95% interval 78-88%; 92.0% of the 163 kept before draws whose tumour rejects
+    # itself untreated were evaluated too): where the wild-type B16 line rejects itself (17.5% of draws),
+    # anti-PD-1 has little left to add, so the IFNGR-KO line's benefit exceeds the wild type's. The check
+    # fails through the model's spontaneous rejection, a model failure (docs/findings.md, Status).
+    "1e",
+}
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The
 #: slow run asserts these; KNOWN_OPEN it reports but does not assert.

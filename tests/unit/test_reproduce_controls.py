@@ -216,7 +216,7 @@ def test_a_cut_effect_within_numerical_error_of_the_threshold_does_not_hold():
     f = replace(F.BY_ID["3g"], effect=lambda ds: ds["v"].values)
     values = np.array([1.0 - 2e-16, 1.0 - 5e-5, 0.99, 0.5])  # rounding, solver error, two real effects
     ds = xr.Dataset({"v": ("patient", values)})
-    fraction, n, _ = R.evaluate_cut(f, ds, np.ones(4, dtype=bool))
+    fraction, n, _ = R.evaluate_cut(f, ds)
     assert n == 4 and fraction == pytest.approx(0.5)
     assert F.BELOW_1(values).all()  # the intact predicate alone would count all four
 
