@@ -300,10 +300,10 @@ REJECTION_FRACTION = 0.01
 def rejected_in_arms(ds: xr.Dataset, arms: Sequence[str]) -> np.ndarray:
     """Per draw, whether its tumour (``tumor_live``) falls below :data:`REJECTION_FRACTION` of its initial
     size (the largest over arms) at any output time in any of ``arms`` (all False without ``arms``)."""
-    tum = ds["tumor_live"]
-    initial = tum.isel(time=0).max("arm").values
     if not arms:
         return np.zeros(ds.sizes["patient"], dtype=bool)
+    tum = ds["tumor_live"]
+    initial = tum.isel(time=0).max("arm").values
     return tum.sel(arm=list(arms)).min("time").min("arm").values < REJECTION_FRACTION * initial
 
 
