@@ -27,6 +27,11 @@ KNOWN_OPEN: set[str] = {
     # it holds in ~25% of draws (60 draws, 2026-12-03): sparing T cells outweighs the tumour's ferroptosis,
     # which T cells drive only weakly in this model (docs/model.md, "T cell ferroptosis")
     "2c",
+    # 83.5% of 200 draws (95% interval 78-88%; 92.0% of the 163 kept before draws whose tumour rejects
+    # itself untreated were evaluated too): where the wild-type B16 line rejects itself (17.5% of draws),
+    # anti-PD-1 has little left to add, so the IFNGR-KO line's benefit exceeds the wild type's. The check
+    # fails through the model's spontaneous rejection, a model failure (docs/findings.md, Status).
+    "1e",
 }
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The
@@ -67,6 +72,7 @@ def test_finding_holds_fast(number, tmp_path):
 @pytest.mark.parametrize("number", sorted(F.SCENARIOS))
 def test_finding_holds_over_full_robustness_draws(number, tmp_path):
     results = _run(number, tmp_path, full=True, draws=FULL_DRAWS)
-    # every draw is either evaluated or excluded as a tumour that did not establish
-    assert all(r.n_draws + r.n_excluded >= FULL_DRAWS for r in results if r.id != "4e")
+    # every draw is evaluated: none is left out (spontaneous rejection is a metric, not an exclusion)
+    assert all(r.n_draws >= FULL_DRAWS for r in results if r.id != "4e")
+    assert all(r.n_rejection_draws == r.n_draws for r in results if r.status == "ok" and r.id != "4e")
     assert all(len(r.seeds) >= 3 for r in results)

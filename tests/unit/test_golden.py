@@ -297,13 +297,13 @@ def test_a_check_holds_from_its_required_share_on(monkeypatch):
     import xarray as xr
 
     from tmesim.reproduce import findings as F
-    from tmesim.reproduce.runner import _evaluate_established
+    from tmesim.reproduce.runner import Rejection, _evaluate
 
     for n_hold, n, passes in ((9, 10, True), (179, 200, False), (180, 200, True)):
         values = np.r_[np.full(n_hold, 0.5), np.full(n - n_hold, 2.0)]
         check = F.Finding("9x", "t", (), "s", "c", "u", lambda ds, v=values: v, F.BELOW_1)
         ds = xr.Dataset(coords={"patient": np.arange(n)}, attrs={"seed": 0})
-        result = _evaluate_established(check, ds, 0, n)
+        result = _evaluate(check, ds, Rejection(n, 0, 0))
         assert result.holds is passes and result.fraction == pytest.approx(n_hold / n)
 
 

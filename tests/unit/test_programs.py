@@ -137,9 +137,29 @@ class TestTumor:
         ki = (removal - p.lipid_propagation_rate * iron0 * l0) / iron0
         assert p.lipid_initiation_rate == pytest.approx(ki, rel=1e-12)
 
+    @pytest.mark.parametrize(("rest_factor", "export_factor"), [(1.0, 1.0), (1.4, 0.7), (0.6, 1.3)])
+    def test_the_resting_iron_pool_is_the_proliferation_reference_in_every_draw(self, values, rest_factor,
+                                                                               export_factor):
+        """The import rate follows from the line's resting pool and its export rate, so whatever a draw
+        does to either, the pool the iron equation rests at is ``labile_iron_rest`` and a resting
+        tumour proliferates at its full rate (before, the import rate was varied on its own and a
+        draw's resting tumour could be iron-limited)."""
+        v = values.copy()
+        v[COLUMN["labile_iron_rest"]] *= rest_factor
+        v[COLUMN["iron_export_rate"]] *= export_factor
+        p = resolve(v, ROW)[0].tumor
+        assert p.iron_import_rate == pytest.approx(p.labile_iron_rest * p.iron_export_rate, rel=1e-15)
+        x = tumor.resting_state(p, 1.0)
+        assert x[tumor.X.labile_iron] == pytest.approx(p.labile_iron_rest, rel=1e-14)
+        env = tumor.TumorEnv(0.0, p.cystine_plasma, 1.0, 1.0, p.oxygen_vessel, p.glucose_plasma, 0.0)
+        dx = np.full(x.size, np.nan)
+        fate = tumor.intracellular_rates(x, 0, env, no_drug(), p, dx, 0)
+        assert dx[tumor.X.labile_iron] == pytest.approx(0.0, abs=1e-15)
+        assert fate.proliferation == pytest.approx(p.tumor_growth_rate, rel=1e-12)
+
     def test_a_line_without_resting_iron_has_no_switch(self, values):
         v = values.copy()
-        v[COLUMN["iron_import_rate"]] = 0.0
+        v[COLUMN["labile_iron_rest"]] = 0.0
         p = resolve_group(v, tumor.PARAMS)[0]
         assert p.gpx4_max_rate == 0.0 and p.lipid_initiation_rate == 0.0
 

@@ -350,6 +350,9 @@ def test_cli_reproduce_exit_code_and_json(tmp_path, monkeypatch):
     # 3 of 3 draws cannot settle a 90% share: the run says so and names the check
     said = " ".join(out.output.split())
     assert f"Not settled by {R.DEFAULT_DRAWS} draws" in said and "required share): 1a;" in said
+    # the spontaneous-rejection share per scenario is printed as a model metric (none rejected here)
+    assert "Spontaneous rejection (model metric)" in said and "finding1_ifng_ferroptosis" in said
+    assert "0/3" in said and "0.0% (0.0-56.1%)" in said
 
 
 def test_cli_reproduce_rejects_bad_input():
@@ -361,30 +364,77 @@ def test_cli_reproduce_rejects_bad_input():
     assert isinstance(out.exception, InputError)
 
 
-def test_draws_rejected_before_treatment_are_excluded_and_counted():
-    from tmesim.reproduce.runner import established_draws, evaluate
+def test_a_self_rejecting_draw_is_evaluated_and_counted_in_the_rejection_metric():
+    """No draw is left out: a tumour rejected untreated is a model failure, counted as a share with its
+    Wilson interval, and a draw rejected in every arm before treatment (a tie) does not hold."""
+    from tmesim.reproduce.runner import (evaluate, rejected_before_treatment, rejected_untreated,
+                                         share_interval, spontaneous_rejection)
 
     scenario = {"name": "s", "arms": [{"name": "control"},
                                       {"name": "treated", "doses": [{"drug": "anti_pd1", "dose": 1, "start_day": 6}]}]}
     grow = np.exp(0.1 * TIME)
     vanished = np.where(TIME < 3, 1.0, 1e-6)
-    # draws 0, 1: established tumours, treatment helps; draw 2: rejected in every arm before day 6
-    tum_c = np.stack([grow, grow, vanished])
-    tum_t = np.stack([grow * 0.5, grow * 0.5, vanished])
-    ds = make_dataset({"control": {"tumor_live": tum_c}, "treated": {"tumor_live": tum_t}}, 3, scenario=scenario)
-    assert established_draws(ds).tolist() == [True, True, False]
-    check = F.Finding("9a", "t", (), "s", "c", "u",
-                      F.ratio(F.AUC(), "treated", "control"), F.BELOW_1)
+    # draws 0-2: established tumours, treatment helps; draw 3: rejected in every arm before day 6 (a tie),
+    # though the treated arm's residue is smaller, so its effect alone reads as "holds"
+    tum_c = np.stack([grow, grow, grow, vanished])
+    tum_t = np.stack([grow * 0.5, grow * 0.5, grow * 0.5, vanished * 0.999])
+    ds = make_dataset({"control": {"tumor_live": tum_c}, "treated": {"tumor_live": tum_t}}, 4, scenario=scenario)
+    assert rejected_untreated(ds).tolist() == [False, False, False, True]
+    assert rejected_before_treatment(ds).tolist() == [False, False, False, True]
+    check = F.Finding("9a", "t", (), "s", "c", "u", F.ratio(F.AUC(), "treated", "control"), F.BELOW_1)
+    values, holds, _ = check.evaluate(ds)
+    assert holds.tolist() == [True, True, True, True]  # the tie's ratio is 0.999...: below 1 by its residue
     result = evaluate(check, ds)
-    assert result.n_draws == 2 and result.fraction == 1.0 and result.holds
-    assert "1 of 3 draws excluded" in result.note
-    # without treatment in the scenario, nothing is excluded
-    untreated = make_dataset({"control": {"tumor_live": tum_c}, "treated": {"tumor_live": tum_t}}, 3)
-    assert established_draws(untreated).all()
+    assert result.n_draws == 4 and result.n_ties == 1  # every draw evaluated
+    assert result.fraction == 0.75 and not result.holds  # the tie does not hold: 3 of 4 < 90%
+    assert result.n_rejected_untreated == 1 and result.n_rejection_draws == 4
+    assert result.spontaneous_rejection == 0.25
+    lo, hi = share_interval(1, 4)
+    assert (result.spontaneous_rejection_lo, result.spontaneous_rejection_hi) == (lo, hi)
+    assert 0.0 < lo < 0.25 < hi < 1.0
+    assert "1/4 rejected untreated" in result.note and "counted as not holding" in result.note
+    rejection = spontaneous_rejection(ds)
+    assert (rejection.n_draws, rejection.n_rejected, rejection.n_ties) == (4, 1, 1)
+    record = json.loads(json.dumps(result.to_json()))
+    assert record["spontaneous_rejection"] == 0.25 and record["n_rejected_untreated"] == 1
+    assert "n_excluded" not in record
+    # without treatment in the scenario there is no rejection by this definition, and no tie
+    untreated = make_dataset({"control": {"tumor_live": tum_c}, "treated": {"tumor_live": tum_t}}, 4)
+    assert not rejected_untreated(untreated).any()
+    assert evaluate(check, untreated).n_ties == 0
 
 
-def test_draws_rejected_without_treatment_after_it_starts_are_excluded():
-    from tmesim.reproduce.runner import established_draws
+def test_the_wilson_interval_of_the_rejection_share():
+    """37 of 200 (the B16 count before this change): Wilson 95% 13.7-24.5%, not the Wald 13.2-23.9%."""
+    from tmesim.reproduce.runner import Rejection
+
+    r = Rejection(200, 37, 0)
+    lo, hi = r.interval
+    assert r.share == pytest.approx(0.185)
+    assert lo == pytest.approx(0.1373, abs=5e-4) and hi == pytest.approx(0.2448, abs=5e-4)
+    assert r.label() == "37/200 rejected untreated (18.5%, 95% CI 13.7-24.5%)"
+    assert math.isnan(Rejection(0, 0, 0).share) and all(math.isnan(x) for x in Rejection(0, 0, 0).interval)
+    lo0, hi0 = Rejection(20, 0, 0).interval
+    assert lo0 == 0.0 and hi0 == pytest.approx(0.161, abs=1e-3)  # none of 20 still allows 16%
+
+
+def test_a_tie_does_not_hold_with_the_mechanism_cut_either():
+    """The control reads every draw too; a draw rejected everywhere before treatment does not hold."""
+    from tmesim.reproduce.runner import evaluate_cut
+
+    scenario = {"name": "s", "arms": [{"name": "control"},
+                                      {"name": "treated", "doses": [{"drug": "anti_pd1", "dose": 1, "start_day": 6}]}]}
+    grow = np.exp(0.1 * TIME)
+    vanished = np.where(TIME < 3, 1.0, 1e-6)
+    ds = make_dataset({"control": {"tumor_live": np.stack([grow, vanished])},
+                       "treated": {"tumor_live": np.stack([grow * 0.5, vanished * 0.5])}}, 2, scenario=scenario)
+    check = F.Finding("9a", "t", (), "s", "c", "u", F.ratio(F.AUC(), "treated", "control"), F.BELOW_1)
+    fraction, n, _ = evaluate_cut(check, ds)
+    assert (fraction, n) == (0.5, 2)
+
+
+def test_draws_rejected_without_treatment_after_it_starts_count_as_spontaneous_rejection():
+    from tmesim.reproduce.runner import rejected_before_treatment, rejected_untreated
     from tmesim.results import untreated_arms
 
     scenario = {"name": "s", "arms": [{"name": "control"},
@@ -397,12 +447,13 @@ def test_draws_rejected_without_treatment_after_it_starts_are_excluded():
     ds = make_dataset({"control": {"tumor_live": tum}, "knockout": {"tumor_live": tum},
                        "treated": {"tumor_live": tum * 0.5}}, 3, scenario=scenario)
     assert untreated_arms(ds) == ["control"]
-    assert established_draws(ds).tolist() == [True, False, False]
+    assert rejected_untreated(ds).tolist() == [False, True, True]
+    assert not rejected_before_treatment(ds).any()  # the treated arm met a tumour: no tie
 
 
-def test_a_draw_is_excluded_when_any_untreated_tumour_line_is_rejected():
-    """Each tumour line (genotype arm without treatment) must take, as each is enrolled separately."""
-    from tmesim.reproduce.runner import established_draws
+def test_a_draw_counts_as_rejected_when_any_untreated_tumour_line_is_rejected():
+    """Each tumour line (genotype arm without treatment) must take, as each line takes in mice."""
+    from tmesim.reproduce.runner import rejected_untreated
     from tmesim.results import untreated_arms
 
     scenario = {"name": "s", "arms": [
@@ -418,4 +469,4 @@ def test_a_draw_is_excluded_when_any_untreated_tumour_line_is_rejected():
                        "treated": {"tumor_live": wt * 0.5}, "KO treated": {"tumor_live": ko * 0.5}}, 3,
                       scenario=scenario)
     assert untreated_arms(ds) == ["control", "KO control"]
-    assert established_draws(ds).tolist() == [True, False, False]
+    assert rejected_untreated(ds).tolist() == [False, True, True]

@@ -51,12 +51,18 @@ class Result:
     percentiles, in ``unit``; ``fraction`` is the share of draws in which the
     direction holds; ``status`` is ``"ok"`` or why the check could not run
     (``"missing scenario"``, ``"missing arm 'X'"``, ...), in which case it fails.
-    ``n_draws`` draws were evaluated, ``n_excluded`` more were left out as
-    tumours that did not establish, and ``n_failed`` of the evaluated ones
-    failed to integrate. ``fraction_lo``/``fraction_hi`` bound ``fraction``
+    ``n_draws`` draws were evaluated (every draw: none is left out), ``n_failed``
+    of them failed to integrate and ``n_ties`` had their tumour rejected in every
+    arm before any treatment, so that the check's direction is not shown there:
+    they count as not holding (:func:`rejected_before_treatment`). ``fraction_lo``/``fraction_hi`` bound ``fraction``
     by the Wilson 95% interval of a binomial share of ``n_draws``: where it
     straddles the required share, the verdict rests on the draws made
     (:attr:`uncertain`), and more ``--draws`` would settle it.
+
+    Spontaneous rejection, a model metric of the check's scenario (never an exclusion):
+    ``n_rejected_untreated`` of the ``n_rejection_draws`` draws it reads had their tumour rejected
+    untreated (:func:`rejected_untreated`; established lines such as B16 take in nearly every mouse), their
+    share ``spontaneous_rejection`` and its Wilson 95% interval ``spontaneous_rejection_lo``/``_hi``.
 
     The mechanism control: ``mechanism`` (``(parameter, value)`` pairs that cut the mechanism the check
     names, ``mechanism_label`` in words), ``fraction_cut`` (share of the same ``n_cut`` draws in which the
@@ -90,7 +96,7 @@ class Result:
     source: tuple[str, ...] = ()
     n_draws: int = 0
     n_failed: int = 0
-    n_excluded: int = 0
+    n_ties: int = 0
     seeds: tuple[int, ...] = ()
     p_value: float | None = None
     note: str = ""
@@ -110,6 +116,11 @@ class Result:
     effect_data: dict[str, Any] | None = None
     ratio_to_data: float = math.nan
     within_band: bool | None = None
+    n_rejection_draws: int = 0
+    n_rejected_untreated: int = 0
+    spontaneous_rejection: float = math.nan
+    spontaneous_rejection_lo: float = math.nan
+    spontaneous_rejection_hi: float = math.nan
     values: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -282,83 +293,145 @@ def _quantiles(values: np.ndarray) -> tuple[float, float, float]:
     return float(med), float(lo), float(hi)
 
 
-def established_draws(ds: xr.Dataset) -> np.ndarray:
-    """Draws whose tumour is established: it grows without treatment.
+#: A tumour is rejected when it falls below this share of its initial size.
+REJECTION_FRACTION = 0.01
 
-    As in mouse studies, where a tumour that does not take is not enrolled, a
-    draw is excluded when its tumour is rejected (falls below 1% of its
-    initial size)
 
-    * in every arm before the first dose or infusion, or
-    * at any time in any untreated arm (no dose, product or parameter
-      change), when the scenario has one. Untreated arms that differ by a
-      knob are different tumour lines or hosts (e.g. wild-type and
-      IFNGR-KO tumours), each enrolled only if it takes; a comparison
-      across them needs both.
-
-    Such a draw says nothing about the treatments. Scenarios without
-    treatment keep every draw.
-    """
-    keep = np.ones(ds.sizes["patient"], dtype=bool)
-    day = R.first_treatment_day(ds)
-    if day is None or "tumor_live" not in ds:
-        return keep
+def rejected_in_arms(ds: xr.Dataset, arms: Sequence[str]) -> np.ndarray:
+    """Per draw, whether its tumour (``tumor_live``) falls below :data:`REJECTION_FRACTION` of its initial
+    size (the largest over arms) at any output time in any of ``arms`` (all False without ``arms``)."""
+    if not arms:
+        return np.zeros(ds.sizes["patient"], dtype=bool)
     tum = ds["tumor_live"]
     initial = tum.isel(time=0).max("arm").values
-    keep &= tum.sel(time=day, method="nearest").max("arm").values >= 0.01 * initial
-    untreated = R.untreated_arms(ds)
-    if untreated:
-        low = tum.sel(arm=untreated).min("time").min("arm").values
-        keep &= low >= 0.01 * initial
-    return keep
+    return tum.sel(arm=list(arms)).min("time").min("arm").values < REJECTION_FRACTION * initial
 
 
-def _established_only(ds: xr.Dataset) -> tuple[xr.Dataset, int]:
-    """The draws of ``ds`` whose tumour established (:func:`established_draws`) and how many were left out."""
-    if "patient" not in ds.dims or ds.sizes["patient"] < 2:
-        return ds, 0
-    keep = _established_mask(ds)
-    return ds.isel(patient=np.flatnonzero(keep)), int((~keep).sum())
+def rejected_before_treatment(ds: xr.Dataset) -> np.ndarray:
+    """Per draw, whether its tumour is rejected in every arm before the first dose or infusion (below
+    :data:`REJECTION_FRACTION` of its initial size at that day in every arm): no treatment ever meets a
+    tumour, so no comparison between arms can show a direction in that draw (a tie). All False for a
+    scenario without treatment or without ``tumor_live``."""
+    day = R.first_treatment_day(ds)
+    if day is None or "tumor_live" not in ds:
+        return np.zeros(ds.sizes["patient"], dtype=bool)
+    tum = ds["tumor_live"]
+    initial = tum.isel(time=0).max("arm").values
+    return tum.sel(time=day, method="nearest").max("arm").values < REJECTION_FRACTION * initial
+
+
+def rejected_untreated(ds: xr.Dataset) -> np.ndarray:
+    """Per draw, whether its tumour rejects itself without treatment (spontaneous rejection): it falls below
+    :data:`REJECTION_FRACTION` of its initial size
+
+    * in every arm before the first dose or infusion (:func:`rejected_before_treatment`), or
+    * at any time in any untreated arm (no dose, product or parameter change; :func:`~tmesim.results.untreated_arms`),
+      when the scenario has one. Untreated arms that differ by a knob are different tumour lines or hosts
+      (finding 1's wild-type and IFNGR-KO tumours): each must take.
+
+    Established lines take in nearly every mouse (B16 does), so such a draw is a model failure, reported as
+    the share :func:`spontaneous_rejection`, never a draw left out (DESIGN section 6). A scenario without
+    treatment (or without ``tumor_live``) has none by this definition.
+    """
+    out = rejected_before_treatment(ds)
+    if R.first_treatment_day(ds) is None or "tumor_live" not in ds:
+        return out
+    return out | rejected_in_arms(ds, R.untreated_arms(ds))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Spontaneous rejection over the draws of one scenario: ``n_rejected`` of ``n_draws`` tumours rejected
+    untreated (:func:`rejected_untreated`), their ``share`` and its Wilson 95% interval ``lo``-``hi``;
+    ``n_ties`` of the draws are rejected in every arm before any treatment (:func:`rejected_before_treatment`)."""
+
+    n_draws: int
+    n_rejected: int
+    n_ties: int
+
+    @property
+    def share(self) -> float:
+        """Share of draws rejected untreated (0..1; NaN without draws)."""
+        return self.n_rejected / self.n_draws if self.n_draws else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Wilson 95% interval of :attr:`share` (:func:`share_interval`)."""
+        return share_interval(self.n_rejected, self.n_draws)
+
+    def label(self) -> str:
+        """One line: ``"37/200 rejected untreated (18.5%, 95% CI 13.7-24.5%)"``."""
+        if not self.n_draws:
+            return "no draws"
+        lo, hi = self.interval
+        return (f"{self.n_rejected}/{self.n_draws} rejected untreated ({100 * self.share:.1f}%, "
+                f"95% CI {100 * lo:.1f}-{100 * hi:.1f}%)")
+
+
+def spontaneous_rejection(ds: xr.Dataset) -> Rejection:
+    """The :class:`Rejection` of the draws (patients) of ``ds``; a run of one draw is counted as it is."""
+    n = int(ds.sizes.get("patient", 1))
+    if "patient" not in ds.dims or "tumor_live" not in ds:
+        return Rejection(n, 0, 0)
+    return Rejection(n, int(rejected_untreated(ds).sum()), int(rejected_before_treatment(ds).sum()))
 
 
 def evaluate(finding: F.Finding, ds: xr.Dataset) -> Result:
     """Evaluate one check on a Dataset of robustness draws (patients; or seeds for cohort designs).
 
-    Draws whose tumour was rejected before treatment are excluded and counted
-    in the result's note (see :func:`established_draws`).
+    Every draw is evaluated. A draw whose tumour is rejected in every arm before any treatment
+    (:func:`rejected_before_treatment`: a tie) cannot show the check's direction and counts as not
+    holding (robustness draws only: a cohort design's draw is a whole seed). The share of draws whose
+    tumour is rejected untreated (:func:`spontaneous_rejection`) is reported with the result, as a
+    model metric.
     """
-    return _evaluate_established(finding, *_established_only(ds), ds.sizes.get("patient", 1))
+    return _evaluate(finding, ds, spontaneous_rejection(ds))
 
 
-def _evaluate_established(finding: F.Finding, ds: xr.Dataset, n_out: int, n_total: int) -> Result:
-    """:func:`evaluate` on draws already filtered by :func:`_established_only` (``n_out`` of ``n_total`` left out),
-    so that the checks sharing one scenario filter it once."""
+def _ties(finding: F.Finding, ds: xr.Dataset) -> np.ndarray | None:
+    """Per draw, the ties of ``finding`` on ``ds`` (robustness draws only; None for a cohort design)."""
+    if finding.design != "draws" or "patient" not in ds.dims or "tumor_live" not in ds:
+        return None
+    return rejected_before_treatment(ds)
+
+
+def _evaluate(finding: F.Finding, ds: xr.Dataset, rejection: Rejection) -> Result:
+    """:func:`evaluate` with the scenario's :class:`Rejection` given (the checks sharing one scenario count it once)."""
     base = _base_fields(finding)
-    excluded_note = f"{n_out} of {n_total} draws excluded: tumour not established (rejected untreated)" if n_out else ""
-    if n_out and ds.sizes["patient"] < 0.5 * n_total:
-        return _not_run(finding, excluded_note + " (fewer than half left)")
     try:
         values, holds, p = finding.evaluate(ds)
         note = finding.note(ds) if finding.note is not None else ""
     except F.MissingData as exc:
         return _not_run(finding, str(exc))
+    ties = _ties(finding, ds)
+    n_ties = 0
+    if ties is not None and ties.size == holds.size:
+        n_ties = int(ties.sum())
+        holds = holds & ~ties
     seeds = tuple(int(s) for s in dict.fromkeys(np.asarray(ds["seed"].values).tolist())) if "seed" in ds.coords \
         else (int(ds.attrs.get("seed", 0)),)
     n_failed = int(R.failed(ds).any("arm").sum()) if "solver_status" in ds else 0
     if n_failed:
         note = "; ".join(filter(None, [note, f"{n_failed} of {ds.sizes['patient']} patients failed to integrate"]))
-    note = "; ".join(filter(None, [note, excluded_note]))
+    if rejection.n_rejected:
+        note = "; ".join(filter(None, [note, f"spontaneous rejection (model metric): {rejection.label()}"]))
+    if n_ties:
+        note = "; ".join(filter(None, [note, f"{n_ties} rejected in every arm before treatment: counted as not "
+                                             "holding (no direction shown)"]))
     fraction = float(np.mean(holds)) if holds.size else math.nan
     share_lo, share_hi = share_interval(int(np.sum(holds)), int(holds.size))
     med, lo, hi = _quantiles(values)
     holds_overall = bool(holds.size and fraction >= finding.required_fraction - 1e-12)
     kind, reason = classify(holds_overall, finding.informational, finding.structural)
+    rej_lo, rej_hi = rejection.interval
     return Result(**base, effect=med, lo=lo, hi=hi, fraction=fraction, holds=holds_overall, status="ok",
                   kind=kind, kind_reason=reason,
-                  n_draws=int(values.size), n_failed=n_failed, n_excluded=n_out, seeds=seeds,
+                  n_draws=int(values.size), n_failed=n_failed, n_ties=n_ties, seeds=seeds,
                   p_value=None if p is None else _quantiles(p)[0], note=note, fraction_lo=share_lo,
                   fraction_hi=share_hi, required_fraction=finding.required_fraction,
-                  values=tuple(float(v) for v in values))
+                  n_rejection_draws=rejection.n_draws, n_rejected_untreated=rejection.n_rejected,
+                  spontaneous_rejection=rejection.share, spontaneous_rejection_lo=rej_lo,
+                  spontaneous_rejection_hi=rej_hi, values=tuple(float(v) for v in values))
 
 
 def _base_fields(finding: F.Finding) -> dict[str, Any]:
@@ -436,13 +509,12 @@ def cut_scenario(scenario, mechanism: F.Mechanism, where: str = "mechanism"):
     return scenario.with_overrides(arms=arms)
 
 
-def evaluate_cut(finding: F.Finding, ds: xr.Dataset, keep: np.ndarray) -> tuple[float, int, float]:
-    """``(fraction_cut, n, effect_cut)``: share of the draws ``keep`` (the intact run's established draws,
-    so the two are paired) in which ``finding`` holds on the cut run ``ds`` by more than numerical error
-    (:data:`CUT_RESOLUTION`), their number and the median effect. NaNs (and 0) when the check cannot be
-    read on the cut run."""
-    if "patient" in ds.dims and ds.sizes["patient"] >= 2:
-        ds = ds.isel(patient=np.flatnonzero(keep))
+def evaluate_cut(finding: F.Finding, ds: xr.Dataset) -> tuple[float, int, float]:
+    """``(fraction_cut, n, effect_cut)``: share of the draws of the cut run ``ds`` (every draw, paired with
+    the intact run's) in which ``finding`` holds by more than numerical error (:data:`CUT_RESOLUTION`),
+    their number and the median effect. As intact, a draw whose tumour is rejected in every arm before any
+    treatment does not hold (:func:`rejected_before_treatment`). NaNs (and 0) when the check cannot be read
+    on the cut run."""
     try:
         values, holds, _ = finding.evaluate(ds)
     except F.MissingData:
@@ -451,6 +523,9 @@ def evaluate_cut(finding: F.Finding, ds: xr.Dataset, keep: np.ndarray) -> tuple[
         return math.nan, 0, math.nan
     if isinstance(finding.holds_per_draw, F.Direction):
         holds = holds & finding.holds_per_draw.resolved(values, CUT_RESOLUTION)
+    ties = _ties(finding, ds)
+    if ties is not None and ties.size == holds.size:
+        holds = holds & ~ties
     return float(np.mean(holds)), int(holds.size), _quantiles(values)[0]
 
 
@@ -530,7 +605,6 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
 
     results: dict[str, Result] = {}
     datasets: dict[tuple[str, str], xr.Dataset] = {}
-    established: dict[tuple[str, str], np.ndarray] = {}
     for j, ((name, design), checks) in enumerate(jobs.items()):
         scn = scenarios[name]
         if isinstance(scn, str):
@@ -544,11 +618,9 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
                 results[f.id] = _not_run(f, why)
             continue
         datasets[(name, design)] = ds
-        keep = _established_mask(ds)
-        established[(name, design)] = keep
-        kept, n_out = _established_only(ds)
+        rejection = spontaneous_rejection(ds)
         for f in checks:
-            results[f.id] = _evaluate_established(f, kept, n_out, ds.sizes.get("patient", 1))
+            results[f.id] = _evaluate(f, ds, rejection)
     cuts: dict[str, tuple[float, int, float]] = {}
     cut_failed: dict[str, str] = {}
     for j, ((name, design, mechanism), scn) in enumerate(cut_scenarios.items(), start=len(jobs)):
@@ -562,7 +634,7 @@ def run_findings(ids: Sequence[str] | None = None, draws: int = DEFAULT_DRAWS, s
             if ds is None:
                 cut_failed[f.id] = f"mechanism control did not run ({why})"
             else:
-                cuts[f.id] = evaluate_cut(f, ds, established[(name, design)])
+                cuts[f.id] = evaluate_cut(f, ds)
     ordered = []
     for f in chosen:
         r = results[f.id]
@@ -598,18 +670,11 @@ def _simulate_design(scn, design: str, draws: int, seed: int, cohort_size: int |
         return None, f"error: {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-def _established_mask(ds: xr.Dataset) -> np.ndarray:
-    """Which draws of ``ds`` the checks read (:func:`established_draws`; every draw of a single-draw run)."""
-    if "patient" not in ds.dims or ds.sizes["patient"] < 2:
-        return np.ones(ds.sizes.get("patient", 1), dtype=bool)
-    return established_draws(ds)
-
-
 # ------------------------------------------------------------------ figures
 def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.Dataset], out: Path) -> list[Path]:
     """One PNG per finding (``finding<N>.png``) whose scenario ran: key variables per arm
-    (median and 10-90% band across the draws the checks use, i.e. established tumours)
-    and the share of draws in which each check holds."""
+    (median and 10-90% band across every draw), the share of draws in which each check holds, and the
+    share of draws whose tumour rejected itself untreated (:func:`spontaneous_rejection`) in the title."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for number in dict.fromkeys(r.finding for r in results):
@@ -619,24 +684,16 @@ def write_figures(results: Sequence[Result], datasets: dict[tuple[str, str], xr.
         cohort = datasets.get((scenario, "proteasome_cohort"))
         if ds is None and cohort is None:
             continue
-        n_out = 0
-        if ds is not None:
-            ds, n_out = _drawable(ds)
-        others = {r.scenario: _drawable(datasets[(r.scenario, "draws")])[0] for r in rs
+        others = {r.scenario: datasets[(r.scenario, "draws")] for r in rs
                   if r.scenario != scenario and (r.scenario, "draws") in datasets}
-        fig = figure_finding(number, ds, rs, cohort, others, excluded=n_out)
+        rejection = spontaneous_rejection(ds) if ds is not None else None
+        fig = figure_finding(number, ds, rs, cohort, others, rejection=rejection)
         path = out / f"finding{number}.png"
         from ..analysis.plots import DPI
 
         fig.savefig(path, dpi=DPI)
         written.append(path)
     return written
-
-
-def _drawable(ds: xr.Dataset) -> tuple[xr.Dataset, int]:
-    """The established draws of ``ds`` and how many were left out; every draw when none established."""
-    kept, n_out = _established_only(ds)
-    return (kept, n_out) if kept.sizes.get("patient", 1) else (ds, 0)
 
 
 def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
@@ -663,10 +720,11 @@ def _panel_array(ds: xr.Dataset, panel) -> tuple[np.ndarray | None, str]:
 
 
 def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result], cohort: xr.Dataset | None = None,
-                   others: dict[str, xr.Dataset] | None = None, excluded: int = 0):
+                   others: dict[str, xr.Dataset] | None = None, rejection: Rejection | None = None):
     """Figure of one finding: its :data:`~.findings.PANELS` per arm, a 4e scatter when a cohort is given,
     the tumour of each of the finding's ``others`` scenarios (name -> draws), and a bar per check with
-    the share of draws that hold. ``excluded`` draws (tumours that did not establish) are named in the title."""
+    the share of draws that hold. ``rejection`` (the draws' spontaneous rejection, a model metric) is named in
+    the title when any tumour rejected itself untreated."""
     from matplotlib.figure import Figure
 
     from ..analysis.plots import PANEL_SIZE_IN, arm_colours
@@ -691,11 +749,12 @@ def figure_finding(number: int, ds: xr.Dataset | None, results: Sequence[Result]
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     n_draws = ds.sizes["patient"] if ds is not None else 0
-    excluded_text = f" ({excluded} more left out: tumour not established)" if excluded else ""
+    rejected_text = (f"\nspontaneous rejection (a model failure, not an exclusion): {rejection.label()}"
+                     if rejection is not None and rejection.n_rejected else "")
     statement = textwrap.fill(f"Finding {number}: {F.STATEMENTS.get(number, '')}", 40 * ncols)
     fig.suptitle(f"{statement}\n"
-                 f"scenario {results[0].scenario}; {n_draws} robustness draws{excluded_text} (median, {int(BAND[0] * 100)}-"
-                 f"{int(BAND[1] * 100)}% band)", fontsize="medium")
+                 f"scenario {results[0].scenario}; {n_draws} robustness draws (median, {int(BAND[0] * 100)}-"
+                 f"{int(BAND[1] * 100)}% band){rejected_text}", fontsize="medium")
     for ax, (kind, payload, label, source, title) in zip(axes, panels):
         if kind == "series":
             _draw_series(ax, source, payload, label, arm_colours(source))

@@ -10,9 +10,10 @@ hazards. The well-mixed engine calls these with a population's mean state;
 the spatial engine with each cell's state and local fields.
 
 The ferroptosis switch is stated by the line's resting state
-(``tumor_lipid_peroxide_resting`` and ``gpx4_capacity_margin``): its
-initiation rate and maximal GPX4 rate are derived once per parameter row at
-resolution (:func:`derive`), not in the kernels.
+(``tumor_lipid_peroxide_resting`` and ``gpx4_capacity_margin``), and the iron
+pool by its resting level (``labile_iron_rest``): the initiation rate, the
+maximal GPX4 rate and the iron import rate are derived once per parameter row
+at resolution (:func:`derive`), not in the kernels.
 """
 
 from __future__ import annotations
@@ -56,11 +57,15 @@ TumorFate = namedtuple("TumorFate", "proliferation ifng_apoptosis ferroptosis ne
 
 
 def derive(v):
-    """The ferroptosis switch's rate constants of a line from its resting state (arrays over rows).
+    """The iron import rate and the ferroptosis switch's rate constants of a line from its resting state
+    (arrays over rows).
 
-    At rest (no IFN-gamma, no drug, full SLC7A11 and cystine, PUFA supply 1,
-    ROS 1) the line's GSH is synthesis / turnover and its labile iron
-    import / export. The maximal GPX4 rate makes its capacity
+    The line's resting labile iron pool ``labile_iron_rest`` (uM, at reference
+    extracellular iron) fixes the import rate (uM/min) as the pool times the
+    export rate (1/min), so that the pool the iron equation rests at is the
+    level proliferation is normalised to. At rest (no IFN-gamma, no drug,
+    full SLC7A11 and cystine, PUFA supply 1, ROS 1) the line's GSH is
+    synthesis / turnover and its labile iron that pool. The maximal GPX4 rate makes its capacity
     ``gpx4_capacity_margin`` times chain propagation at the death threshold
     (:func:`~tmesim.biology.ferroptosis.gpx4_max_rate_at_rest`), and the
     initiation rate holds lipid peroxide at ``tumor_lipid_peroxide_resting``
@@ -72,14 +77,15 @@ def derive(v):
     with np.errstate(divide="ignore", invalid="ignore"):
         gsh0 = v["gsh_synthesis_rate"] / np.maximum(v["gsh_turnover_rate"], 1e-300)
         act0 = fer.gpx4_activity(gsh0, v["gpx4_gsh_km"], 1.0, 0.0)
-        iron0 = v["iron_import_rate"] / np.maximum(v["iron_export_rate"], 1e-300)
+        iron0 = v["labile_iron_rest"]
         k_gpx4 = fer.gpx4_max_rate_at_rest(v["gpx4_capacity_margin"], v["ferroptosis_threshold"],
                                            v["lipid_propagation_rate"], iron0, 1.0, act0)
         k_init = fer.initiation_rate_at_rest(v["tumor_lipid_peroxide_resting"], k_gpx4, v["lipid_propagation_rate"],
                                              v["fsp1_rate"], v["gpx4_lpo_km"], iron0, 1.0, act0)
     has_switch = (act0 > 0.0) & (iron0 > 0.0)
     return {"lipid_initiation_rate": np.where(has_switch, k_init, 0.0),
-            "gpx4_max_rate": np.where(has_switch, k_gpx4, 0.0)}
+            "gpx4_max_rate": np.where(has_switch, k_gpx4, 0.0),
+            "iron_import_rate": v["labile_iron_rest"] * v["iron_export_rate"]}
 
 
 PARAMS = ParamGroup(
@@ -92,12 +98,12 @@ PARAMS = ParamGroup(
         "pdl1_induction_fold", "mhc1_induction_fold", "cxcl9_induction_fold", "ido1_induction_fold",
         "slc7a11_repression_max", "tumor_slc7a11_overexpression", "xc_time_constant", "acsl4_induction_max",
         "acsl4_time_constant", "cystine_plasma", "cystine_km", "gsh_synthesis_rate", "gsh_turnover_rate", "gpx4_gsh_km",
-        "tumor_gpx4_loss", "iron_import_rate", "iron_export_rate", "chelation_max_rate", "pufa_supply",
+        "tumor_gpx4_loss", "iron_export_rate", "chelation_max_rate", "pufa_supply",
         "pufa_pl_turnover_rate", "peroxidation_pufa_cost", "tumor_lipid_peroxide_resting", "lipid_propagation_rate",
         "gpx4_capacity_margin", "gpx4_lpo_km", "fsp1_rate", "ferroptosis_threshold", "ferroptosis_hill",
         "ferroptosis_max_rate", "tumor_cxcl9_secretion", "tumor_il10_secretion", "tumor_tgfb_secretion",
     ),
-    derived=("lipid_initiation_rate", "gpx4_max_rate"),
+    derived=("lipid_initiation_rate", "gpx4_max_rate", "iron_import_rate"),
     derive=derive,
     doc="the tumour cell program: growth, STAT1 targets, the ferroptosis core, death hazards, secretion",
 )
