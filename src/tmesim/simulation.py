@@ -144,7 +144,7 @@ class Simulation:
                                                    "patient one run per arm", "set spatial.replicates: 1")
         if n is not None and scenario.scale != "spatial" and n != scenario.cohort.size:
             scenario = scenario.with_overrides(cohort={**scenario.cohort.model_dump(), "size": n})
-        #: Patients given per patient (values or seeds), None when neither is given.
+        #: The number of patients ``patient_values`` or ``patient_seeds`` give; None when neither is given.
         self.n_patients = n
         self.patient_values = dict(patient_values or {})
         for name, values in self.patient_values.items():
