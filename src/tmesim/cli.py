@@ -921,7 +921,7 @@ def trial(
     scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler to run on, e.g. tcp://host:8786.")] = None,
     dask_local: Annotated[int | None, typer.Option("--dask-local", metavar="N", help="Start a local Dask cluster of N worker processes.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the patients' draws (default: the cohort's).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Patients per task (default: the cohort's, 250).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Patients per task (default: the cohort's; 250, or 1 for a spatial cohort).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the output folder.")] = False,
 ) -> None:
     """Run a virtual trial: draw the cohort, run every arm, write patients.parquet, arms.csv, figures and report.html."""

@@ -103,12 +103,17 @@ class Simulation:
     seed : replaces the scenario's seed when given.
     patient_values : per-patient values of some parameters, ``{name: one value per patient}`` in
         internal units (the catalogue's), as a virtual trial draws them; their number sets the cohort
-        size. They replace the parameter set's values (an arm's knobs and parameter changes still
-        override them); the scenario's own cohort variability applies to the other parameters.
+        size (spatial: the number of runs per arm). They replace the parameter set's values (an arm's
+        knobs and parameter changes still override them); the scenario's own cohort variability applies
+        to the other parameters.
+    patient_seeds : spatial scenarios only: one run seed (an integer in [0, 2**63)) per patient,
+        replacing the replicate seeds spawned from the scenario's seed, as a virtual trial gives each
+        patient its own; their number sets the number of runs per arm (with ``patient_values``, the
+        same number). With either, the scenario's ``spatial.replicates`` must be 1.
     """
 
     def __init__(self, scenario, *, solver: SolverOptions | None = None, seed: int | None = None,
-                 patient_values=None):
+                 patient_values=None, patient_seeds=None):
         from .scenario import Scenario, load_scenario
 
         if isinstance(scenario, (str, Path)):
@@ -129,8 +134,18 @@ class Simulation:
             n = sizes.pop()
             if n < 1:
                 raise InputError("patient_values", "no patients", "give at least one value per parameter")
-            if n != scenario.cohort.size:
-                scenario = scenario.with_overrides(cohort={**scenario.cohort.model_dump(), "size": n})
+        else:
+            n = None
+        self.patient_seeds = None if patient_seeds is None else _check_seeds(patient_seeds, n, scenario.scale)
+        n = len(self.patient_seeds) if self.patient_seeds is not None else n
+        if n is not None and scenario.scale == "spatial" and scenario.spatial.replicates != 1:
+            raise InputError("spatial.replicates", f"scenario {scenario.name!r} runs {scenario.spatial.replicates} "
+                                                   "replicates per arm, but per-patient values or seeds give each "
+                                                   "patient one run per arm", "set spatial.replicates: 1")
+        if n is not None and scenario.scale != "spatial" and n != scenario.cohort.size:
+            scenario = scenario.with_overrides(cohort={**scenario.cohort.model_dump(), "size": n})
+        #: The number of patients ``patient_values`` or ``patient_seeds`` give; None when neither is given.
+        self.n_patients = n
         self.patient_values = dict(patient_values or {})
         for name, values in self.patient_values.items():
             try:
@@ -213,9 +228,6 @@ class Simulation:
             from .wellmixed import engine
             return engine
         if self.scenario.scale == "spatial":
-            if self.patient_values:
-                raise InputError("patient_values", "a spatial scenario runs replicates of one parameter set",
-                                 "run a virtual cohort at the well-mixed scale")
             from .spatial import engine
             return engine
         raise InputError("scale", f"no engine for scale {self.scenario.scale!r}")
@@ -241,6 +253,9 @@ class Simulation:
         if recorder is not None:
             if self.scenario.scale != "spatial":
                 raise InputError("recorder", "only spatial runs write snapshots and checkpoints")
+            if self.n_patients is not None:
+                raise InputError("recorder", "a run with per-patient values or seeds writes no snapshots or "
+                                             "checkpoints", "run without patient_values and patient_seeds")
             ds = engine.run(self, progress, recorder=recorder)
         else:
             ds = engine.run(self, progress)
@@ -256,6 +271,24 @@ class Simulation:
                 warnings.warn(f"{line}; those rows are NaN in the results (solver_status says which)",
                               SimulationWarning, stacklevel=2)
         return ds
+
+
+def _check_seeds(seeds, n: int | None, scale: str) -> tuple[int, ...]:
+    """``patient_seeds`` checked (see :class:`Simulation`): non-negative integers below 2**63, ``n`` of them
+    when ``n`` is given, for a spatial scenario."""
+    if scale != "spatial":
+        raise InputError("patient_seeds", "only the spatial engine draws random numbers per run",
+                         "give patient_seeds to a spatial scenario only")
+    array = np.asarray(seeds).reshape(-1)
+    if array.size == 0 or array.dtype.kind not in "iu":
+        raise InputError("patient_seeds", "expected integers, one per patient", "e.g. patient_seeds=[11, 12, 13]")
+    out = tuple(int(s) for s in array)
+    if any(s < 0 or s >= 2**63 for s in out):
+        raise InputError("patient_seeds", "seeds must lie in [0, 2**63)")
+    if n is not None and len(out) != n:
+        raise InputError("patient_seeds", f"{len(out)} seeds for {n} patients of patient_values",
+                         "give one seed per patient")
+    return out
 
 
 def simulate(scenario, *, solver: SolverOptions | None = None, progress: Callable[[float], None] | None = None,

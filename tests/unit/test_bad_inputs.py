@@ -229,6 +229,7 @@ def _api_cases():
     from tmesim.params import load_parameter_set
 
     scn = lambda: load_scenario("b16_icb_ferroptosis")  # noqa: E731
+    spatial = lambda: load_scenario("b16_icb_ferroptosis_2d")  # noqa: E731
     return {
         "rtol=-1": (lambda: SolverOptions(rtol=-1), "solver.rtol"),
         "rtol=nan": (lambda: SolverOptions(rtol=float("nan")), "solver.rtol"),
@@ -248,6 +249,15 @@ def _api_cases():
         "patient_values sizes": (lambda: Simulation(scn(), patient_values={"tumor_growth_rate": [1e-4, 2e-4],
                                                                           "tumor_basal_death_rate": [1e-5]}),
                                  "patient_values"),
+        "patient_seeds well-mixed": (lambda: Simulation(scn(), patient_seeds=[1, 2]), "patient_seeds"),
+        "patient_seeds floats": (lambda: Simulation(spatial(), patient_seeds=[1.5]), "patient_seeds"),
+        "patient_seeds negative": (lambda: Simulation(spatial(), patient_seeds=[-1]), "patient_seeds"),
+        "patient_seeds and values": (lambda: Simulation(spatial(), patient_seeds=[1, 2],
+                                                        patient_values={"tumor_growth_rate": [1e-4]}),
+                                     "patient_seeds"),
+        "patient_values with replicates": (lambda: Simulation(
+            spatial().with_overrides(spatial={**spatial().spatial.model_dump(), "replicates": 2}),
+            patient_values={"tumor_growth_rate": [1e-4]}), "spatial.replicates"),
         "progress not callable": (lambda: simulate(scn(), progress="yes"), "progress"),
         "days=True": (lambda: scn().with_overrides(days=True), "days"),
         "bool parameter": (lambda: scn().with_overrides(parameters={"tumor_growth_rate": True}),

@@ -84,6 +84,24 @@ def test_spatial_results_carry_the_wellmixed_variables(tmp_path):
 
 
 @pytest.mark.filterwarnings(r"ignore:arms\[1\]\.doses\[0\]")
+def test_patient_values_and_seeds_give_one_run_per_patient_and_yield_to_the_arm(tmp_path):
+    """A virtual trial's form: per-patient values replace the set's unless the arm sets the parameter, and each
+    patient runs with its own seed (two patients with one seed and the same values are the same run)."""
+    from tmesim import results as R
+
+    scn = load_scenario(spatial_scenario(tmp_path / "s.yaml", days=0.1)).with_overrides(
+        arms=[{"name": "control"}, {"name": "fast", "parameters": {"tumor_growth_rate": "2 1/day"}}])
+    growth = np.array([1e-4, 2e-4, 3e-4])  # 1/min
+    ds = Simulation(scn, patient_values={"tumor_growth_rate": growth}, patient_seeds=[5, 6, 5]).run()
+    assert ds.sizes["patient"] == 3 and ds.attrs["replicate_seeds"] == ["5", "6", "5"]
+    used = R.parameter(ds, "tumor_growth_rate")
+    np.testing.assert_allclose(used.sel(arm="control").values, growth)
+    np.testing.assert_allclose(used.sel(arm="fast").values, 2 / 1440)
+    fast = ds["tumor_live"].sel(arm="fast").values
+    np.testing.assert_array_equal(fast[0], fast[2])  # same seed, same values in this arm
+    assert not np.array_equal(fast[0], fast[1])  # another seed, another run
+
+
 def test_arms_share_their_replicate_seeds_and_replicates_differ(tmp_path):
     """Arms are paired: an arm whose treatment starts after the end equals control draw for draw."""
     path = spatial_scenario(tmp_path / "s.yaml", days=0.5, replicates=2)

@@ -130,3 +130,35 @@ def test_calibrate_bad_parameters(tmp_path, monkeypatch, capsys):
                           ("tumor_growth_rate,tumor_growth_rate", "listed twice")):
         code, err = run_cli(monkeypatch, capsys, "calibrate", data, "--params", params)
         assert code == 2 and len(err) == 1 and err[0].startswith("error: --params:") and words in err[0], err
+
+
+SPATIAL_SCENARIO = {
+    "name": "tiny_spatial", "parameter_set": "mouse_b16_icb_ferroptosis", "scale": "spatial", "days": 1,
+    "spatial": {"dimensions": 2, "domain_um": [240, 240], "site_um": 20,
+                "geometry": {"kind": "spheroid", "radius_um": 60}},
+    "arms": [{"name": "control"},
+             {"name": "anti-PD-1", "doses": [{"drug": "anti_pd1", "dose": 10, "unit": "mg/kg", "start_day": 0}]}],
+}
+SPATIAL_CASES = [
+    ("spatial-only parameter below its minimum",
+     {}, {"ifng_diffusion": {"distribution": "normal", "mean": 1000, "sd": 500, "bounds": [-100, 3000]}},
+     "parameters.ifng_diffusion.bounds", "below ifng_diffusion's minimum 0"),
+    ("spatial-only parameter unknown", {}, {"ifng_difusion": {"distribution": "uniform", "low": 990, "high": 6000}},
+     "parameters.ifng_difusion", "did you mean 'ifng_diffusion'"),
+    ("scenario with replicates", {"replicates": 3}, {}, "scenario", "set spatial.replicates: 1"),
+]
+
+
+@pytest.mark.parametrize(("label", "spatial", "parameters", "field", "words"), SPATIAL_CASES,
+                         ids=[c[0] for c in SPATIAL_CASES])
+def test_spatial_trial_bad_input(tmp_path, monkeypatch, capsys, label, spatial, parameters, field, words):
+    """A spatial cohort is checked as a well-mixed one is, with the spatial parameters in the catalogue."""
+    scenario = {**SPATIAL_SCENARIO, "spatial": {**SPATIAL_SCENARIO["spatial"], **spatial}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
+    out = tmp_path / "out"
+    path = cohort(tmp_path, scenario="tiny.yaml", arms=None, days=1, parameters=parameters)
+    code, err = run_cli(monkeypatch, capsys, "trial", path, "--out", out)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith(f"error: {field}:"), err
+    assert words in err[0]
+    assert not out.exists()

@@ -48,6 +48,26 @@ def test_shipped_cohorts_load(name):
     assert cohort.n_patients >= 100 and len(cohort.arms) == 2 and cohort.draws
 
 
+def test_the_shipped_spatial_cohort_loads_with_one_patient_per_task():
+    cohort = load_cohort("b16_spatial_anti_pd1_ferroptosis")
+    assert cohort.scenario.scale == "spatial" and cohort.scenario.spatial.replicates == 1
+    assert cohort.batch_size == 1 and load_cohort("b16_spatial_anti_pd1_ferroptosis", batch_size=3).batch_size == 3
+    assert [d.name for d in cohort.draws] == ["ifng_diffusion", "tumor_slc7a11_overexpression"]
+    assert load_cohort("b16_anti_pd1_ferroptosis").batch_size == 250  # well-mixed: one compiled call per batch
+
+
+def test_run_seeds_depend_on_the_seed_and_patient_only():
+    from tmesim.trials.sampling import patient_run_seed, run_seeds
+
+    spatial = load_cohort("b16_spatial_anti_pd1_ferroptosis")
+    seeds = run_seeds(spatial, [0, 1, 2, 7])
+    assert list(seeds) == [patient_run_seed(1, i) for i in (0, 1, 2, 7)]
+    assert list(run_seeds(spatial.with_overrides(patients=100), [7])) == [seeds[3]]
+    assert len(set(seeds)) == 4 and patient_run_seed(2, 7) != seeds[3]
+    assert all(0 <= s < 2**63 for s in seeds)
+    assert run_seeds(load_cohort("b16_anti_pd1_ferroptosis"), [0]) is None
+
+
 def test_units_are_converted_to_the_catalogue_unit(tmp_path):
     cohort = load_cohort(cohort_file(tmp_path))
     growth = next(d for d in cohort.draws if d.name == "tumor_growth_rate")

@@ -105,10 +105,11 @@ def _infusion_payload(row, product_row, prod) -> np.ndarray:
     return payload
 
 
-def patient_columns(scenario, patient_values) -> tuple[np.ndarray, np.ndarray]:
+def patient_columns(scenario, patient_values, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Columns and values (patients, columns) of explicit per-patient parameter values
-    (``{name: array of one value per patient, internal units}``), checked against the cohort size."""
-    n = scenario.cohort.size
+    (``{name: array of one value per patient, internal units}``), checked against ``n`` patients
+    (default: the scenario's cohort size)."""
+    n = scenario.cohort.size if n is None else n
     cols, rows = [], []
     for name, values in (patient_values or {}).items():
         if name not in _COLUMN:
@@ -126,6 +127,25 @@ def patient_columns(scenario, patient_values) -> tuple[np.ndarray, np.ndarray]:
     return np.array(cols, dtype=np.int64), (np.stack(rows, axis=1) if rows else np.zeros((n, 0)))
 
 
+def arm_patient_values(scenario, arm: int, factors: np.ndarray, given_cols: np.ndarray,
+                       given: np.ndarray) -> tuple[np.ndarray, set[int]]:
+    """One arm's parameter values per patient (patients, parameters; internal units, catalogue order) and
+    the columns the arm sets itself.
+
+    The arm's set (base, knobs, the arm's changes) times each patient's ``factors`` (patients,
+    parameters), then each patient's given values (``given_cols``, ``given`` from
+    :func:`patient_columns`) wherever the arm's own knobs and parameter changes do not set the parameter,
+    clipped to the catalogue's bounds. Both engines build their rows with it.
+    """
+    own = {_COLUMN[name] for name in (*scenario.arms[arm].knobs, *scenario.arms[arm].parameters)}
+    v = scenario.arm_parameter_sets[arm].vector() * factors
+    for k, col in enumerate(given_cols):
+        if col not in own:
+            v[:, col] = given[:, k]
+    lo, hi = _bounds()
+    return np.clip(v, lo, hi), own
+
+
 def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, patient_values=None) -> Batch:
     """Rows, resolved parameters and event tables of a scenario for the engine with row ``layout``.
 
@@ -141,17 +161,11 @@ def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, 
     """
     factors = patient_factors(scenario, root)
     n_pat = scenario.cohort.size
-    lo, hi = _bounds()
     i_expr, i_ko = _COLUMN["car_proteasome_expression"], _COLUMN["car_ifng_knockout"]
     given_cols, given = patient_columns(scenario, patient_values)
     arm_values, arm_ev = [], []
     for a, arm in enumerate(scenario.arms):
-        v = scenario.arm_parameter_sets[a].vector() * factors
-        own = {_COLUMN[name] for name in (*arm.knobs, *arm.parameters)}
-        for k, col in enumerate(given_cols):
-            if col not in own:
-                v[:, col] = given[:, k]
-        v = np.clip(v, lo, hi)
+        v, own = arm_patient_values(scenario, a, factors, given_cols, given)
         # product traits are per-arm choices, applied to each patient's parameters: a patient's own
         # (given) product proteasome expression, else the cohort factor, times the product's setting
         given_expr = [k for k, col in enumerate(given_cols) if col == i_expr and col not in own]

@@ -671,11 +671,36 @@ def rules_text(scenario) -> str:
     return "\n".join([f"{rules.source}: {len(rules)} rules"] + rules.sentences())
 
 
-def replicate_seeds(scenario) -> list[int]:
-    """One seed per replicate, spawned from the scenario's seed (shared by the arms: a paired design)."""
+def run_seed(seed_sequence: np.random.SeedSequence) -> int:
+    """The run seed (a non-negative 63-bit int) a SeedSequence gives: its first 64-bit word, halved."""
+    return int(seed_sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def replicate_seeds(scenario, n: int | None = None) -> list[int]:
+    """One seed per replicate (``n``, default ``spatial.replicates``), spawned from the scenario's seed (shared
+    by the arms: a paired design)."""
     root = np.random.SeedSequence(scenario.seed)
-    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in root.spawn(
-        scenario.spatial.replicates)]
+    return [run_seed(child) for child in root.spawn(scenario.spatial.replicates if n is None else n)]
+
+
+def run_seeds(simulation) -> list[int]:
+    """The seeds of a simulation's replicates: its ``patient_seeds`` when given (a virtual trial's patients),
+    else spawned from the scenario's seed, one per patient of its ``patient_values`` when given."""
+    if simulation.patient_seeds is not None:
+        return [int(s) for s in simulation.patient_seeds]
+    return replicate_seeds(simulation.scenario, simulation.n_patients)
+
+
+def run_values(simulation, n: int) -> np.ndarray:
+    """Parameter values (arm, replicate, parameter; internal units) of ``n`` replicates: each arm's set, with
+    the simulation's per-patient values where the arm does not set the parameter itself (as the well-mixed
+    engine builds its rows, :func:`tmesim.protocols.schedule.arm_patient_values`)."""
+    from ..protocols.schedule import arm_patient_values, patient_columns
+
+    scenario = simulation.scenario
+    cols, given = patient_columns(scenario, simulation.patient_values, n)
+    ones = np.ones((n, len(NAMES)))
+    return np.stack([arm_patient_values(scenario, a, ones, cols, given)[0] for a in range(len(scenario.arms))])
 
 
 def run(simulation, progress: Callable[[float], None] | None = None, recorder=None) -> xr.Dataset:
@@ -693,14 +718,14 @@ def run(simulation, progress: Callable[[float], None] | None = None, recorder=No
     end_step = int(out_steps[-1])
     snap_steps = _every(cfg.snapshot_interval_hours, cfg.dt_minutes, end_step)
     check_steps = _every(cfg.checkpoint_interval_hours, cfg.dt_minutes, end_step) if recorder is not None else set()
-    seeds = replicate_seeds(scenario)
+    seeds = run_seeds(simulation)
     A, R = len(scenario.arms), len(seeds)
     names = _output_names(scenario)
     series = np.full((len(names), A, R, days.size), np.nan)
     status = np.zeros((A, R), dtype=np.int64)
     messages = np.full((A, R), SolverStatus.OK.message, dtype=object)
     steps = np.zeros((A, R), dtype=np.int64)
-    values_all = np.stack([np.broadcast_to(scenario.arm_parameter_sets[a].vector(), (R, len(NAMES))) for a in range(A)])
+    values_all = run_values(simulation, R)
     first_row, saved = 0, None
     if recorder is not None:
         saved = recorder.load_checkpoint()
@@ -749,7 +774,7 @@ def run(simulation, progress: Callable[[float], None] | None = None, recorder=No
         recorder.finish()
     if progress is not None:
         progress(1.0)
-    return _dataset(simulation, days, dict(zip(names, series)), status, messages, steps, values_all)
+    return _dataset(simulation, days, dict(zip(names, series)), status, messages, steps, values_all, seeds)
 
 
 def _every(hours: float, dt_minutes: float, end_step: int) -> set[int]:
@@ -783,7 +808,7 @@ def _population_means() -> frozenset[str]:
                      + [f"car_t_{v.name}" for v in t_cell.AXIS] + list(diag))
 
 
-def _dataset(simulation, days, series, status, messages, steps, values_all) -> xr.Dataset:
+def _dataset(simulation, days, series, status, messages, steps, values_all, seeds) -> xr.Dataset:
     scenario = simulation.scenario
     variables = {}
     means = _population_means()
@@ -816,5 +841,5 @@ def _dataset(simulation, days, series, status, messages, steps, values_all) -> x
                     parameter_values=values_all, parameter_names=NAMES,
                     parameter_units=[CATALOGUE[n]["unit"] for n in NAMES], events=events,
                     extra_attrs={"lattice_shape": list(cfg.shape), "site_um": cfg.site_um, "dt_minutes": cfg.dt_minutes,
-                                 "replicate_seeds": [str(s) for s in replicate_seeds(scenario)],
+                                 "replicate_seeds": [str(s) for s in seeds],
                                  "rules": rules_text(scenario)})

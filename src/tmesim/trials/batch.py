@@ -44,6 +44,7 @@ class BatchSpec:
     timeseries: tuple[str, ...] = ()
     numba_threads: int | None = None
     solver: dict = field(default_factory=dict)
+    seeds: np.ndarray | None = None  # spatial: each patient's run seed (the same in every arm)
 
 
 @dataclass
@@ -105,7 +106,9 @@ def simulate_batch(spec: BatchSpec) -> xr.Dataset:
     scenario = _scenario(spec.scenario)
     with _ENGINE_LOCK:
         _set_threads(spec.numba_threads)
-        ds = Simulation(scenario, patient_values=spec.values, solver=SolverOptions(**spec.solver)).run()
+        ds = Simulation(scenario, patient_values=spec.values, patient_seeds=spec.seeds,
+                        solver=SolverOptions(**spec.solver)).run()
+    # the one place where the engine's patient axis (well-mixed rows, spatial replicates) becomes the trial's ids
     return ds.assign_coords(patient=np.asarray(spec.patients, dtype=np.int64))
 
 
@@ -121,6 +124,8 @@ def run_batch(spec: BatchSpec) -> BatchResult:
     engine_s = time.perf_counter() - t0
     cfg = (SolidEndpoints if spec.endpoints["type"] == "solid" else LeukemiaEndpoints).model_validate(spec.endpoints)
     table = patient_endpoints(ds, cfg, spec.baseline_day)
+    if spec.seeds is not None:
+        table.insert(2, "run_seed", np.tile(np.asarray(spec.seeds, dtype=np.int64), ds.sizes["arm"]))
     # the parameter values the engine used, in the cohort's units (an arm's own knobs and parameter
     # changes replace a patient's drawn value in that arm)
     for name, (unit, factor) in spec.units.items():

@@ -47,6 +47,10 @@ DEFAULT_TIMESERIES = ("tumor_live", "t_cells_cd8", "t_cells_car_cd8", "t_cells_c
 #: Patients per task: the engine integrates a batch in one compiled call, and at >= 100 patients per task
 #: the executors' per-task overhead is small (shared/research/ecosystem.md, 3c).
 DEFAULT_BATCH_SIZE = 250
+#: Patients per task of a spatial cohort: the lattice runs one (arm, patient) after another, a batch gains
+#: nothing from its size, and a run of seconds to hours dwarfs a task's overhead, so one patient per task
+#: balances the workers best and loses least to a kill.
+DEFAULT_SPATIAL_BATCH_SIZE = 1
 
 
 class _Strict(BaseModel):
@@ -126,7 +130,7 @@ class CohortFile(_Strict):
     output_interval_hours: float = Field(default=24.0, gt=0, allow_inf_nan=False)
     patients: int = Field(default=100, ge=1)
     seed: int = Field(default=0, ge=0)
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
     parameters: dict[str, Distribution] = {}
     correlations: list[Correlation] = []
     endpoints: Endpoints
@@ -263,6 +267,13 @@ class Cohort:
         return self.spec.seed
 
     @property
+    def batch_size(self) -> int:
+        """Patients per task: the file's, else 250 (well-mixed) or 1 (spatial)."""
+        if self.spec.batch_size is not None:
+            return self.spec.batch_size
+        return DEFAULT_SPATIAL_BATCH_SIZE if self.scenario.scale == "spatial" else DEFAULT_BATCH_SIZE
+
+    @property
     def endpoints(self):
         return self.spec.endpoints
 
@@ -390,10 +401,10 @@ def resolve_cohort(spec: CohortFile, source: str = "cohort", text: str = "", bas
     from ..params.loader import unknown_parameter
 
     scn = _resolve_scenario(spec, base)
-    if scn.scale != "wellmixed":
-        raise InputError("scenario", f"scenario {scn.name!r} is {scn.scale}: a trial draws a parameter set per "
-                                     "patient, which only the well-mixed engine runs",
-                         "use a well-mixed scenario")
+    if scn.scale == "spatial" and scn.spatial.replicates != 1:
+        raise InputError("scenario", f"spatial scenario {scn.name!r} runs {scn.spatial.replicates} replicates per "
+                                     "arm; in a trial each patient is one run per arm",
+                         "set spatial.replicates: 1 in the scenario (patients: N gives N runs per arm)")
     if scn.cohort.variability:
         raise InputError("scenario", f"scenario {scn.name!r} varies parameters through its own 'cohort:' "
                                      "(drawn per run, not per patient)",

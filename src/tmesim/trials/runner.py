@@ -26,7 +26,7 @@ import pandas as pd
 from ..errors import InputError, SimulationError
 from .batch import BatchSpec, known_series, run_batch
 from .cohort import Cohort
-from .sampling import draw_patients, to_internal
+from .sampling import draw_patients, run_seeds, to_internal
 from .store import ARMS_FILE, PATIENTS_FILE, TrialStore, write_atomic
 
 Progress = Callable[[int, int], None]
@@ -73,10 +73,11 @@ def check_names(cohort: Cohort) -> None:
 
 
 def batch_specs(cohort: Cohort, patients: np.ndarray, batch_size: int, numba_threads: int | None) -> list[BatchSpec]:
-    """Batches of ``batch_size`` patients (ids in order) with their drawn values in internal units."""
-    # the cohort size is the batch's, so that Simulation does not rebuild the scenario
+    """Batches of ``batch_size`` patients (ids in order) with their drawn values in internal units (and, for a
+    spatial cohort, their run seeds)."""
     scenario = cohort.scenario.model_dump(mode="json")
-    scenario["cohort"] = {"size": min(batch_size, len(patients)) or 1, "variability": {}}
+    if cohort.scenario.scale != "spatial":  # the cohort size is the batch's, so Simulation does not rebuild it
+        scenario["cohort"] = {"size": min(batch_size, len(patients)) or 1, "variability": {}}
     units = {d.name: (d.unit, d.factor) for d in cohort.draws}
     kept = tuple(dict.fromkeys([cohort.endpoints.size_variable, *cohort.spec.timeseries]))
     specs = []
@@ -86,7 +87,8 @@ def batch_specs(cohort: Cohort, patients: np.ndarray, batch_size: int, numba_thr
         specs.append(BatchSpec(index=index, scenario=scenario, patients=ids, values=values, units=units,
                                endpoints=cohort.endpoints.model_dump(), baseline_day=cohort.baseline_day,
                                biomarkers=tuple(cohort.spec.biomarkers), timeseries=kept,
-                               numba_threads=numba_threads, solver=dict(cohort.spec.solver)))
+                               numba_threads=numba_threads, solver=dict(cohort.spec.solver),
+                               seeds=run_seeds(cohort, ids)))
     return specs
 
 
@@ -106,7 +108,7 @@ def run_batches(cohort: Cohort, store: TrialStore, executor, progress: Progress 
     with executor:
         timings["executor_start_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        specs = batch_specs(cohort, todo, cohort.spec.batch_size, executor.numba_threads())
+        specs = batch_specs(cohort, todo, cohort.batch_size, executor.numba_threads())
         timings["draw_s"] = time.perf_counter() - t
         t = time.perf_counter()
         for spec, result in executor.run(run_batch, specs):
@@ -196,7 +198,7 @@ def run_values(cohort: Cohort, values: dict[str, np.ndarray], executor=None, pro
     factor = {d.name: (d.unit, d.factor) for d in cohort.draws}
     internal = {name: np.asarray(v, dtype=float) * factor[name][1] for name, v in values.items()}
     executor = executor or LocalExecutor()
-    size = batch_size or cohort.spec.batch_size
+    size = batch_size or cohort.batch_size
     scenario = cohort.scenario.model_dump(mode="json")
     tables, done = [], 0
     with executor:
@@ -204,7 +206,7 @@ def run_values(cohort: Cohort, values: dict[str, np.ndarray], executor=None, pro
                            values={k: v[s:s + size] for k, v in internal.items()},
                            units={k: factor[k] for k in values}, endpoints=cohort.endpoints.model_dump(),
                            baseline_day=cohort.baseline_day, timeseries=(), numba_threads=executor.numba_threads(),
-                           solver=dict(cohort.spec.solver))
+                           solver=dict(cohort.spec.solver), seeds=run_seeds(cohort, np.arange(s, min(s + size, n))))
                  for i, s in enumerate(range(0, n, size))]
         for spec, result in executor.run(run_batch, specs):
             if isinstance(result, BaseException):

@@ -11,6 +11,12 @@ Each patient draws ``k`` independent standard normal scores (one per drawn
 parameter, parameters sorted by name), correlates them with the cohort's
 Cholesky factor (the Gaussian copula) and maps each through its parameter's
 quantile function (:mod:`.distributions`).
+
+A patient of a spatial cohort also gets its own run seed (the seed of its
+lattice runs, the same in every arm): :func:`patient_run_seed`, from the first
+child of the patient's SeedSequence, ``SeedSequence(s, spawn_key=(i, 0))``.
+It too depends on ``s`` and ``i`` alone, and its stream is independent of the
+patient's draws.
 """
 
 from __future__ import annotations
@@ -23,6 +29,22 @@ from .cohort import Cohort
 def patient_seed_sequence(seed: int, patient: int) -> np.random.SeedSequence:
     """The SeedSequence of one patient: child ``patient`` of ``SeedSequence(seed)``."""
     return np.random.SeedSequence(seed, spawn_key=(int(patient),))
+
+
+def patient_run_seed(seed: int, patient: int) -> int:
+    """The run seed of one patient of a spatial cohort (an int in [0, 2**63)): from child 0 of the patient's
+    SeedSequence, as :func:`tmesim.spatial.engine.run_seed` turns a SeedSequence into a seed."""
+    from ..spatial.engine import run_seed
+
+    return run_seed(np.random.SeedSequence(seed, spawn_key=(int(patient), 0)))
+
+
+def run_seeds(cohort: Cohort, patients) -> np.ndarray | None:
+    """The run seeds of ``patients`` (ids) of a spatial cohort (int64), None for a well-mixed one (its engine
+    draws nothing per patient)."""
+    if cohort.scenario.scale != "spatial":
+        return None
+    return np.array([patient_run_seed(cohort.seed, p) for p in np.asarray(patients).reshape(-1)], dtype=np.int64)
 
 
 def normal_scores(cohort: Cohort, patients) -> np.ndarray:
