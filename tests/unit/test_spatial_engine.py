@@ -322,10 +322,11 @@ def test_a_run_without_t_cells_is_not_a_failure_but_a_nan_state_still_is(tmp_pat
     for name in ("tumor_cystine_uptake", "tumor_gpx4_activity", "tumor_ferroptosis_hazard"):
         assert bool(np.isfinite(ds[name]).all()), name
     assert bool(ds["host_t_stimulation"].isnull().all())
-    assert EMPTY_POPULATION_ATTR not in ds["tumor_live"].attrs
+    assert EMPTY_POPULATION_ATTR not in ds["tumor_antigen_negative"].attrs
     broken = ds.copy(deep=True)
-    broken["tumor_live"][0, 0, 1] = np.nan
-    with pytest.raises(SimulationError, match="tumor_live"):
+    # a state (tumor_live is derived: the sum of the two clones, which are the states checked)
+    broken["tumor_antigen_negative"][0, 0, 1] = np.nan
+    with pytest.raises(SimulationError, match="tumor_antigen_negative"):
         raise_on_failure(broken)
     broken = ds.copy(deep=True)
     broken["host_t_mito_depolarization"][0, 0, 1] = -1.0
