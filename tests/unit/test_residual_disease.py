@@ -170,3 +170,20 @@ def test_a_daughter_loses_the_antigen_with_the_per_division_probability():
     assert tumor.daughter_antigen(1, mu / 2, p) == 0 and tumor.daughter_antigen(1, mu, p) == 1
     assert tumor.daughter_antigen(0, 0.9, p) == 0  # never regained
     assert tumor.antigen_loss_rate(2.0, p) == pytest.approx(2.0 * mu)
+
+
+def test_the_log_burden_metric_reads_an_extinct_leukaemia_as_zero_log_cells():
+    """4d's metric meets exact zeros now: log10(0) is floored at one cell (0 log10 cells), finite, and a
+    burden that dies out earlier has the lower mean."""
+    import xarray as xr
+
+    from tmesim.reproduce import findings as F
+
+    t = np.arange(5.0)
+    burden = np.array([[[1e4, 1e2, 0.0, 0.0, 0.0]], [[1e4, 1e2, 1e1, 0.0, 0.0]]])
+    ds = xr.Dataset({"tumor_live": (("arm", "patient", "time"), burden)},
+                    coords={"arm": ["early", "late"], "patient": [0], "time": t})
+    early, late = F.LogBurden()(ds, "early"), F.LogBurden()(ds, "late")
+    assert np.isfinite(early).all() and np.isfinite(late).all()
+    # trapezoid over log10 values 4, 2, 0, 0, 0 (days 0-4): (3 + 1 + 0 + 0) / 4 = 1
+    assert early[0] == pytest.approx(1.0) and late[0] == pytest.approx((3 + 1.5 + 0.5) / 4)
