@@ -263,7 +263,7 @@ def _measure(n_patients: int, days: float, k_ref: int, reference_method: str, at
         if not ok:
             ref_failed += 1
         elif status[r] == 0:
-            a, b = final_tumor[r], y[S.tumor_live]
+            a, b = final_tumor[r], y[S.tumor_antigen_positive] + y[S.tumor_antigen_negative]
             diffs.append(abs(a - b) / max(abs(a), abs(b), 1.0))
     ref_wall_s, ref_cpu_s = time.perf_counter() - t, time.process_time() - c
     say(f"reference: {rows.size} patients with solve_ivp ({reference_method}) in {ref_wall_s:.2f} s")

@@ -48,7 +48,8 @@ def _t_pools(pools, group):
 
 #: Populations, mean intracellular states and cytokines, in the well-mixed state's order.
 STATE = [
-    ("tumor_live", "cell", "viable tumor cells", "tumor"),
+    ("tumor_antigen_positive", "cell", "viable tumor cells carrying the CAR antigen", "tumor"),
+    ("tumor_antigen_negative", "cell", "viable tumor cells lacking the CAR antigen (escape subclone)", "tumor"),
     ("tumor_dead_apoptotic", "cell", "apoptotic tumor corpses awaiting clearance", "tumor"),
     ("tumor_dead_ferroptotic", "cell", "ferroptotic tumor corpses awaiting clearance", "tumor"),
     ("tumor_dead_necrotic", "cell", "necrotic tumor corpses awaiting clearance", "tumor"),
@@ -85,6 +86,7 @@ COUNTERS = [
 
 #: Quantities derived from the state at each output time.
 DERIVED = [
+    ("tumor_live", "cell", "viable tumor cells (antigen-positive and antigen-negative)", "tumor"),
     ("oxygen", "mmHg", "tumor oxygen (mean)", "metabolites"),
     ("glucose", "mM", "tumor interstitial glucose", "metabolites"),
     ("tryptophan", "uM", "tumor interstitial tryptophan", "metabolites"),

@@ -5,4 +5,7 @@ composed models against "basic" twins. Nothing here is imported by the package.
 
 A deliberate change to the model's numbers changes both: regenerate this copy from the new model
 in the same commit and say so, or the twin test fails as it should.
+
+Edited since 7bd9782: the tumour's two CAR-antigen clones (antigen loss at division, CAR T cells killing
+and seeing antigen-positive cells only; commit "wellmixed: antigen-negative tumour subclone ...").
 """

@@ -182,7 +182,8 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     ido_inhibition = _drug_effect(aux, p, D.ido_inhibitor, P.ido_inhibitor_half_life)
 
     # ---------------------------------------------------------- populations
-    tum = y[S.tumor_live]
+    tum_pos, tum_neg = y[S.tumor_antigen_positive], y[S.tumor_antigen_negative]
+    tum = tum_pos + tum_neg
     dead = y[S.tumor_dead_apoptotic] + y[S.tumor_dead_ferroptotic] + y[S.tumor_dead_necrotic]
     cd8e, cd8p, cd8t = y[S.cd8_effector], y[S.cd8_progenitor_exhausted], y[S.cd8_terminal_exhausted]
     cd8a, cd8s = y[S.cd8_anergic], y[S.cd8_senescent]
@@ -253,7 +254,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
 
     # ------------------------------------------------- T cell signals/drivers
     stim_host = ex.antigen_stimulation(tum * mhc1 * p[P.tumor_antigenicity] / (host_t + 1.0), p[P.antigen_per_t_cell_half])
-    stim_car = ex.antigen_stimulation(tum * p[P.tumor_car_antigen_fraction] / (car_t + 1.0), p[P.antigen_per_t_cell_half])
+    stim_car = ex.antigen_stimulation(tum_pos / (car_t + 1.0), p[P.antigen_per_t_cell_half])
     hypoxia = 1.0 - hill(oxygen, p[P.t_cell_hypoxia_half], 2.0)
     glucose_lack = 1.0 - hill(glucose, p[P.t_cell_glucose_half], 1.0)
     # GCN2 senses tryptophan shortage, AhR senses kynurenine: fitness lost to either
@@ -296,10 +297,15 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     nk_act = nk_il12 + p[P.nk_ifng_boost] * host_ifngr * hill(ifng, p[P.ifng_half], 1.0)
     cap_nk = kil.nk_kill_rate(p[P.nk_max_kill_rate], mhc1, p[P.nk_mhc1_inhibition], nk_act) * nk * (1.0 - suppress)
     cap_m1 = p[P.m1_kill_rate] * m1 * (1.0 - kil.suppression(il10, p[P.il10_half], p[P.il10_max_suppression]))
-    cap = cap_cd8 + cap_cd4 + cap_c8 + cap_c4 + cap_nk + cap_m1
+    cap_any = cap_cd8 + cap_cd4 + cap_nk + cap_m1
+    cap_car = cap_c8 + cap_c4
     effectors = cd8e + cd4e + c8e + c4e + nk + m1 + 1.0
-    kills = cap * kil.target_availability(tum, effectors, p[P.kill_saturation_ratio])
-    share = kills / (cap + 1e-300)
+    kills_any = cap_any * kil.target_availability(tum, effectors, p[P.kill_saturation_ratio])
+    kills_car = cap_car * kil.target_availability(tum_pos, effectors, p[P.kill_saturation_ratio])
+    kills = kills_any + kills_car
+    share_any = kills_any / (cap_any + 1e-300)
+    share_car = kills_car / (cap_car + 1e-300)
+    neg_share = tum_neg / (tum + 1e-300)
 
     h_ifng = gr.ifng_apoptosis_hazard(stat1, p[P.ifng_apoptosis_max_rate])
     h_nec = gr.necrosis_hazard(oxygen, p[P.necrosis_oxygen_half], 6.0, p[P.necrosis_max_rate])
@@ -308,17 +314,20 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
         p[P.glucose_plasma], iron, p[P.tumor_iron_half], p[P.labile_iron_rest], (tum + dead) / p[P.tumor_carrying_capacity],
         stat1, p[P.stat1_cytostasis_max],
     )
-    dydt[S.tumor_live] = (prolif - h_ifng - h_fer - h_nec - p[P.tumor_basal_death_rate]) * tum - kills
+    net = prolif - h_ifng - h_fer - h_nec - p[P.tumor_basal_death_rate]
+    loss = prolif * p[P.tumor_car_antigen_loss_per_division] * tum_pos
+    dydt[S.tumor_antigen_positive] = net * tum_pos - loss - kills_any * (1.0 - neg_share) - kills_car
+    dydt[S.tumor_antigen_negative] = net * tum_neg + loss - kills_any * neg_share
     clear = mac.clearance_rate(p[P.corpse_clearance_rate], p[P.phagocytosis_rate], (m1 + m2) / tum_ref)
     dydt[S.tumor_dead_apoptotic] = kills + (h_ifng + p[P.tumor_basal_death_rate]) * tum - clear * y[S.tumor_dead_apoptotic]
     dydt[S.tumor_dead_ferroptotic] = h_fer * tum - clear * y[S.tumor_dead_ferroptotic]
     dydt[S.tumor_dead_necrotic] = h_nec * tum - clear * y[S.tumor_dead_necrotic]
-    dydt[S.kills_cd8] = cap_cd8 * share
-    dydt[S.kills_cd4] = cap_cd4 * share
-    dydt[S.kills_car_cd8] = cap_c8 * share
-    dydt[S.kills_car_cd4] = cap_c4 * share
-    dydt[S.kills_nk] = cap_nk * share
-    dydt[S.kills_macrophage] = cap_m1 * share
+    dydt[S.kills_cd8] = cap_cd8 * share_any
+    dydt[S.kills_cd4] = cap_cd4 * share_any
+    dydt[S.kills_car_cd8] = cap_c8 * share_car
+    dydt[S.kills_car_cd4] = cap_c4 * share_car
+    dydt[S.kills_nk] = cap_nk * share_any
+    dydt[S.kills_macrophage] = cap_m1 * share_any
     dydt[S.deaths_ifng_apoptosis] = h_ifng * tum
     dydt[S.deaths_ferroptosis] = h_fer * tum
     dydt[S.deaths_necrosis] = h_nec * tum
@@ -427,6 +436,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     dydt[S.cxcl9] = rec.cytokine_rate(cxcl9, rec.secretion_to_concentration_rate(cxcl9_src, volume), p[P.cxcl9_decay_rate], 0.0, 0.0)
 
     # -------------------------------------------------------------- outputs
+    aux[S.aux_tumor_live] = tum
     aux[S.aux_oxygen] = oxygen
     aux[S.aux_glucose] = glucose
     aux[S.aux_tryptophan] = tryptophan
@@ -492,7 +502,8 @@ def initial_state(p: np.ndarray) -> np.ndarray:
     """
     y = np.zeros(S.N_STATE)
     tum = p[P.initial_tumor_cells]
-    y[S.tumor_live] = tum
+    y[S.tumor_antigen_positive] = tum * p[P.tumor_car_antigen_fraction]
+    y[S.tumor_antigen_negative] = tum * (1.0 - p[P.tumor_car_antigen_fraction])
     y[S.cd8_effector] = tum * p[P.initial_cd8_per_tumor_cell]
     y[S.cd4_effector] = tum * p[P.initial_cd4_per_tumor_cell]
     y[S.treg] = tum * p[P.initial_treg_per_tumor_cell]

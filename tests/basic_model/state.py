@@ -36,7 +36,8 @@ def _axis(prefix: str, who: str):
 
 
 CORE = [
-    ("tumor_live", "cell", "viable tumor cells", "tumor", 1.0),
+    ("tumor_antigen_positive", "cell", "viable tumor cells carrying the CAR antigen", "tumor", 1.0),
+    ("tumor_antigen_negative", "cell", "viable tumor cells lacking the CAR antigen (escape subclone)", "tumor", 1.0),
     ("tumor_dead_apoptotic", "cell", "apoptotic tumor corpses awaiting clearance", "tumor", 1.0),
     ("tumor_dead_ferroptotic", "cell", "ferroptotic tumor corpses awaiting clearance", "tumor", 1.0),
     ("tumor_dead_necrotic", "cell", "necrotic tumor corpses awaiting clearance", "tumor", 1.0),
@@ -91,6 +92,7 @@ QUAD = [
 ]
 
 AUX = [
+    ("tumor_live", "cell", "viable tumor cells (antigen-positive and antigen-negative)", "tumor"),
     ("oxygen", "mmHg", "tumor oxygen (mean)", "metabolites"),
     ("glucose", "mM", "tumor interstitial glucose", "metabolites"),
     ("tryptophan", "uM", "tumor interstitial tryptophan", "metabolites"),

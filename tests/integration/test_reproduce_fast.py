@@ -32,6 +32,11 @@ KNOWN_OPEN: set[str] = {
     # anti-PD-1 has little left to add, so the IFNGR-KO line's benefit exceeds the wild type's. The check
     # fails through the model's spontaneous rejection, a model failure (docs/findings.md, Status).
     "1e",
+    # Since the antigen-negative subclone (docs/findings.md, finding 4 notes, "Residual disease"): the robustness
+    # draws put tumor_car_antigen_fraction below 1 in about half the draws, which is now a pre-existing
+    # antigen-negative subclone (up to ~40% of the tumour) rather than a dilution of CAR stimulation.
+    # Over 200 draws: 4d 74.1% (137/185; was 95.7%), 5b 73.2% (145/198; was 98.0%), 5d 65.7% (130/198; was 92.9%).
+    "4d", "5b", "5d",
 }
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The

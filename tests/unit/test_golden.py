@@ -32,7 +32,7 @@ GOLDEN_RHS = Path(__file__).resolve().parents[1] / "golden" / "rhs_flagship.json
 
 #: Unit of every state variable and derived output of the well-mixed engine (as its Dataset carries them).
 UNITS = {
-    'tumor_live': 'cell', 'tumor_dead_apoptotic': 'cell', 'tumor_dead_ferroptotic': 'cell',
+    'tumor_antigen_positive': 'cell', 'tumor_antigen_negative': 'cell', 'tumor_dead_apoptotic': 'cell', 'tumor_dead_ferroptotic': 'cell',
     'tumor_dead_necrotic': 'cell', 'tumor_stat1': '1', 'tumor_slc7a11': '1', 'tumor_acsl4': '1', 'tumor_gsh': 'mM',
     'tumor_labile_iron': 'uM', 'tumor_pufa_pl': '1', 'tumor_lipid_peroxide': '1', 'cd8_effector': 'cell',
     'cd8_progenitor_exhausted': 'cell', 'cd8_terminal_exhausted': 'cell', 'cd8_anergic': 'cell',
@@ -47,7 +47,7 @@ UNITS = {
     'car_t_lipid_peroxide': '1', 'ifng': 'pM', 'il12': 'pM', 'il10': 'pM', 'tgfb': 'pM', 'il2': 'pM', 'cxcl9': 'pM',
     'kills_cd8': 'cell', 'kills_cd4': 'cell', 'kills_car_cd8': 'cell', 'kills_car_cd4': 'cell', 'kills_nk': 'cell',
     'kills_macrophage': 'cell', 'deaths_ifng_apoptosis': 'cell', 'deaths_ferroptosis': 'cell',
-    'deaths_necrosis': 'cell', 't_cell_ferroptosis': 'cell', 'oxygen': 'mmHg', 'glucose': 'mM', 'tryptophan': 'uM',
+    'deaths_necrosis': 'cell', 't_cell_ferroptosis': 'cell', 'tumor_live': 'cell', 'oxygen': 'mmHg', 'glucose': 'mM', 'tryptophan': 'uM',
     'kynurenine': 'uM', 'cystine': 'uM', 'extracellular_iron': '1', 'ros': '1', 'ox_lipid_signal': '1',
     'tumor_cystine_uptake': '1', 'tumor_gpx4_activity': '1', 'tumor_ferroptosis_hazard': '1/day', 'tumor_pdl1': '1',
     'tumor_mhc1': '1', 'tumor_ido1': '1', 'host_t_stimulation': '1', 'car_t_stimulation': '1',

@@ -94,15 +94,18 @@ def test_whole_model_conserves_every_population_without_sources_or_sinks():
     rng = np.random.default_rng(2)
     for _ in range(100):
         y = _busy_state(row, rng)
+        y[S.tumor_antigen_positive] = 0.5 * y[S.tumor_antigen_negative]  # both clones, CAR T cells killing one
         conc = rng.uniform(0, 5, len(DRUGS)) * (rng.random(len(DRUGS)) < 0.5)
         dydt, _ = _rhs(row, y, conc)
         for pools in (HOST, CAR, ["macrophage_m1", "macrophage_m2"],
-                      ["tumor_live", "tumor_dead_apoptotic", "tumor_dead_ferroptotic", "tumor_dead_necrotic"]):
+                      ["tumor_antigen_positive", "tumor_antigen_negative", "tumor_dead_apoptotic",
+                       "tumor_dead_ferroptotic", "tumor_dead_necrotic"]):
             flows = np.abs(dydt[idx(pools)])
             assert abs(dydt[idx(pools)].sum()) <= 1e-9 * max(flows.sum(), 1e-30), (pools, dydt[idx(pools)])
         # every kill is credited to exactly one effector class
         kills = dydt[idx([n for n in S.NAMES if n.startswith("kills_")])].sum()
-        into_apoptotic = dydt[S.tumor_dead_apoptotic] - dydt[S.deaths_ifng_apoptosis] - row.tumor.tumor_basal_death_rate * y[S.tumor_live]
+        into_apoptotic = dydt[S.tumor_dead_apoptotic] - dydt[S.deaths_ifng_apoptosis] - row.tumor.tumor_basal_death_rate * (
+            y[S.tumor_antigen_positive] + y[S.tumor_antigen_negative])
         assert kills == pytest.approx(into_apoptotic, rel=1e-9)
 
 

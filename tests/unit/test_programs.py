@@ -337,7 +337,10 @@ class TestTCell:
         car, host = row.car_t, row.host_t
         assert car.proliferation_rate == values[COLUMN["car_proliferation_rate"]]
         assert car.kill_fold == values[COLUMN["car_kill_fold"]] and host.kill_fold == 1.0
-        assert car.antigen_density == values[COLUMN["tumor_car_antigen_fraction"]]
+        # CAR T cells see full antigen density on the antigen-positive cells the engines give them as targets;
+        # the line's antigen-positive share is the tumour program's (a subclone, not a dilution)
+        assert car.antigen_density == 1.0
+        assert row.tumor.tumor_car_antigen_fraction == values[COLUMN["tumor_car_antigen_fraction"]]
         assert host.antigen_density == values[COLUMN["tumor_antigenicity"]]
         assert host.mhc_restricted == 1.0 and car.mhc_restricted == 0.0
         assert car.exhaustion_rate == host.exhaustion_rate == values[COLUMN["exhaustion_rate"]]

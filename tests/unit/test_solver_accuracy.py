@@ -32,7 +32,8 @@ from tmesim.simulation import Simulation, SolverOptions, simulate
 from tmesim.wellmixed import model as M
 from tmesim.wellmixed import state as S
 
-VARIABLES = ("tumor_live", "tumor_gsh", "cd8_effector", "ifng")
+# the flagship (B16) has no CAR antigen: its whole tumour is the antigen-negative clone
+VARIABLES = ("tumor_antigen_negative", "tumor_gsh", "cd8_effector", "ifng")
 ARMS = ("control", "anti-PD-1 + IKE")
 DAYS = 10
 

@@ -340,10 +340,11 @@ def test_a_run_without_t_cells_is_not_a_failure_but_a_nan_state_still_is(tmp_pat
     for name in ("tumor_cystine_uptake", "tumor_gpx4_activity", "tumor_ferroptosis_hazard"):
         assert bool(np.isfinite(ds[name]).all()), name
     assert bool(ds["host_t_stimulation"].isnull().all())
-    assert EMPTY_POPULATION_ATTR not in ds["tumor_live"].attrs
+    assert EMPTY_POPULATION_ATTR not in ds["tumor_antigen_negative"].attrs
     broken = ds.copy(deep=True)
-    broken["tumor_live"][0, 0, 1] = np.nan
-    with pytest.raises(SimulationError, match="tumor_live"):
+    # a state (tumor_live is derived: the sum of the two clones, which are the states checked)
+    broken["tumor_antigen_negative"][0, 0, 1] = np.nan
+    with pytest.raises(SimulationError, match="tumor_antigen_negative"):
         raise_on_failure(broken)
     broken = ds.copy(deep=True)
     broken["host_t_mito_depolarization"][0, 0, 1] = -1.0
@@ -385,3 +386,23 @@ def test_ferroptotic_corpses_push_neighbouring_macrophages_towards_m2(tmp_path):
     assert np.array_equal(macs, macs_again) and near.sum() >= 2 and (~near).sum() >= 2
     assert np.all(with_corpses[near] > plain[near])
     assert np.array_equal(with_corpses[~near], plain[~near])
+
+
+def test_tumour_cells_lose_the_car_antigen_at_division_in_space(tmp_path):
+    """The spatial engine draws antigen loss per division through the tumour program
+    (``tumor.daughter_antigen``): from an all antigen-positive start, with loss certain at every division,
+    every daughter born is antigen-negative; the two clones add up to the live tumour."""
+    path = spatial_scenario(tmp_path / "s.yaml", days=2.0)
+    base = load_scenario(path)
+    scn = base.with_overrides(parameters={"tumor_car_antigen_fraction": 1.0, "tumor_car_antigen_loss_per_division": 1.0},
+                              arms=[a.model_dump() for a in base.arms[:1]])
+    ds = Simulation(scn).run().isel(arm=0, patient=0)
+    pos, neg, live = (ds[n].values for n in ("tumor_antigen_positive", "tumor_antigen_negative", "tumor_live"))
+    np.testing.assert_array_equal(pos + neg, live)
+    assert neg[0] == 0.0 and neg[-1] > 0.0
+    # no positive cell is ever born: the positive clone only shrinks (deaths), the negatives are the births
+    assert (np.diff(pos) <= 0.0).all()
+    keep = base.with_overrides(parameters={"tumor_car_antigen_fraction": 1.0},
+                               arms=[a.model_dump() for a in base.arms[:1]])
+    kept = Simulation(keep).run().isel(arm=0, patient=0)
+    assert (kept["tumor_antigen_negative"].values == 0.0).all()  # without loss, none

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from ..biology.programs import t_cell
+from ..biology.programs import t_cell, tumor
 from ..biology.programs.pharmacology import DRUGS, N_DRUGS
 from ..biology.programs.tumor import STATE as TUMOR_STATE
 from ..biology.programs.tumor import resting_state
@@ -285,7 +285,7 @@ class SpatialRun:
             x0 = self._tumor_x() if x is None else x
             if antigen is None:
                 if getattr(self, "_antigen_density", None) is None:  # read the record once, not per cell
-                    self._antigen_density = float(self.p.car_t.antigen_density)
+                    self._antigen_density = float(self.p.tumor.tumor_car_antigen_fraction)
                 antigen = int(rng.random() < self._antigen_density) if rng is not None else 1
             st = 0
         elif kind == C.MACROPHAGE:
@@ -421,13 +421,19 @@ class SpatialRun:
                      int(self.p.transport.contact_hits_to_kill), self._rest_x, self.counters, births["site"],
                      births["parent"], births["state"])
         t5 = clock()
+        loss = float(self.p.tumor.tumor_car_antigen_loss_per_division)
+        # drawn only where antigen can be lost, so runs without it keep their random streams
+        loss_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xA6E, self.step_index])) if loss > 0.0 else None
         for j in range(nb):
             s, parent = int(births["site"][j]), int(births["parent"][j])
             c.occupancy[s] = -1
             kind = int(c.kind[parent])
             if kind == C.FREE:  # killed (by a rule's attack) after it divided this step
                 continue
-            self._add(s, kind, state=int(births["state"][j]), x=c.x[parent].copy(), antigen=int(c.antigen[parent]),
+            antigen = int(c.antigen[parent])
+            if kind == C.TUMOR and antigen and loss > 0.0:  # antigen loss at division (the tumour program's)
+                antigen = tumor.daughter_antigen(antigen, loss_rng.random(), self.p.tumor)
+            self._add(s, kind, state=int(births["state"][j]), x=c.x[parent].copy(), antigen=antigen,
                       m1=c.state[parent] == C.M1)
         t6 = clock()
         self._recruit()
@@ -602,6 +608,9 @@ class SpatialRun:
         out: dict[str, float] = {}
         tumor = (kind == C.TUMOR) & (dead == C.ALIVE)
         out["tumor_live"] = float(tumor.sum())
+        positive = c.antigen[:n] > 0
+        out["tumor_antigen_positive"] = float((tumor & positive).sum())
+        out["tumor_antigen_negative"] = float((tumor & ~positive).sum())
         for mode, name in ((C.APOPTOTIC, "apoptotic"), (C.FERROPTOTIC, "ferroptotic"), (C.NECROTIC, "necrotic")):
             out[f"tumor_dead_{name}"] = float(((kind == C.TUMOR) & (dead == mode)).sum())
         for j, v in enumerate(TUMOR_STATE):

@@ -550,7 +550,7 @@ def _transform(i, beh, p, dt, seed, step, uid, intent):
     st, ag = EFFECTOR, 0
     if new == TUMOR:
         st = 0
-        ag = 1 if u < p.car_t.antigen_density else 0
+        ag = 1 if u < p.tumor.tumor_car_antigen_fraction else 0
     elif new == MACROPHAGE:
         st = M1 if u < p.initial.initial_m1_fraction else M2
     elif new == NK:

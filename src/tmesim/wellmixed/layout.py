@@ -25,9 +25,10 @@ TISSUE = ParamGroup(
         "stromal_cell_fraction", "tme_lipid_level", "dead_cell_lipid_release", "kill_saturation_ratio",
         "corpse_clearance_rate", "recruitment_size_half", "cd8_recruitment_max", "cd4_to_cd8_recruitment",
         "treg_recruitment_max", "nk_recruitment_max", "macrophage_recruitment_max", "cxcl9_half",
-        "cxcl9_recruitment_weight", "ctla4_priming_boost", "dead_cell_priming_boost",
+        "cxcl9_recruitment_weight", "ctla4_priming_boost", "dead_cell_priming_boost", "extinction_cells",
     ),
-    doc="the well-mixed closures: metabolites and recruitment from tumour size, target sharing, clearance, volume",
+    doc="the well-mixed closures: metabolites and recruitment from tumour size, target sharing, clearance, volume, "
+        "extinction below one cell",
 )
 
 INITIAL = ParamGroup(

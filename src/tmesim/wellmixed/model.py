@@ -137,7 +137,10 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     pharmacology.exposures(aux[A0:A_EX], p.drugs, x)
 
     # ---------------------------------------------------------- populations
-    tum = y[S.tumor_live]
+    # two clones share the tumour program and its mean intracellular state: the one carrying the CAR
+    # antigen and an antigen-negative subclone (present at the start and/or born by antigen loss)
+    tum_pos, tum_neg = y[S.tumor_antigen_positive], y[S.tumor_antigen_negative]
+    tum = tum_pos + tum_neg
     dead = y[S.tumor_dead_apoptotic] + y[S.tumor_dead_ferroptotic] + y[S.tumor_dead_necrotic]
     cd8e, cd8a, cd8s = y[S.cd8_effector], y[S.cd8_anergic], y[S.cd8_senescent]
     cd4e = y[S.cd4_effector]
@@ -184,7 +187,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     signals = t_cell.sense(t_cell.TCellEnv(oxygen, glucose, tryptophan, kynurenine, il10, tgfb, il12_free, il2), ph)
     # antigen-bearing tumour cells are shared among the T cells of a kind
     stim_h = t_cell.stimulation(tum, sig.mhc1, host_t, ph)
-    stim_c = t_cell.stimulation(tum, sig.mhc1, car_t, pc)
+    stim_c = t_cell.stimulation(tum_pos, sig.mhc1, car_t, pc)  # CAR T cells see antigen-positive cells only
     fh = t_cell.program(y, ah, stim_h, signals, sig.pdl1, sig.mhc1, ifng, ros, x, ph)
     fc = t_cell.program(y, ac, stim_c, signals, sig.pdl1, sig.mhc1, ifng, ros, x, pc)
     fn = nk.program(il12_free, ifng, host_ifngr, sig.mhc1, p.nk)
@@ -201,24 +204,31 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     cap_c4 = fc.kill_rate * pc.cd4_kill_fraction * n_c4 * (1.0 - fc.lipid_dysfunction)
     cap_nk = fn.kill_rate * nk_cells * (1.0 - signals.suppression)
     cap_m1 = macrophage.killing(m1, il10, p.macrophage)
-    cap = cap_cd8 + cap_cd4 + cap_c8 + cap_c4 + cap_nk + cap_m1
+    cap_any = cap_cd8 + cap_cd4 + cap_nk + cap_m1  # killers that see both clones alike
+    cap_car = cap_c8 + cap_c4  # CAR T cells kill antigen-positive cells only
     # effectors that outnumber their targets share them
     effectors = cd8e + cd4e + c8e + c4e + nk_cells + m1 + 1.0
-    kills = cap * kil.target_availability(tum, effectors, ti.kill_saturation_ratio)
-    share = kills / (cap + 1e-300)
+    kills_any = cap_any * kil.target_availability(tum, effectors, ti.kill_saturation_ratio)
+    kills_car = cap_car * kil.target_availability(tum_pos, effectors, ti.kill_saturation_ratio)
+    kills = kills_any + kills_car
+    share_any = kills_any / (cap_any + 1e-300)
+    share_car = kills_car / (cap_car + 1e-300)
+    neg_share = tum_neg / (tum + 1e-300)  # the antigen-negative clone's part of the shared kills
 
-    dydt[S.tumor_live] = (fate.proliferation - fate.ifng_apoptosis - fate.ferroptosis - fate.necrosis
-                          - fate.basal_death) * tum - kills
+    net = fate.proliferation - fate.ifng_apoptosis - fate.ferroptosis - fate.necrosis - fate.basal_death
+    loss = tumor.antigen_loss_rate(fate.proliferation, pt) * tum_pos
+    dydt[S.tumor_antigen_positive] = net * tum_pos - loss - kills_any * (1.0 - neg_share) - kills_car
+    dydt[S.tumor_antigen_negative] = net * tum_neg + loss - kills_any * neg_share
     clear = mac.clearance_rate(ti.corpse_clearance_rate, p.macrophage.phagocytosis_rate, (m1 + m2) / tum_ref)
     dydt[S.tumor_dead_apoptotic] = kills + (fate.ifng_apoptosis + fate.basal_death) * tum - clear * y[S.tumor_dead_apoptotic]
     dydt[S.tumor_dead_ferroptotic] = fate.ferroptosis * tum - clear * y[S.tumor_dead_ferroptotic]
     dydt[S.tumor_dead_necrotic] = fate.necrosis * tum - clear * y[S.tumor_dead_necrotic]
-    dydt[S.kills_cd8] = cap_cd8 * share
-    dydt[S.kills_cd4] = cap_cd4 * share
-    dydt[S.kills_car_cd8] = cap_c8 * share
-    dydt[S.kills_car_cd4] = cap_c4 * share
-    dydt[S.kills_nk] = cap_nk * share
-    dydt[S.kills_macrophage] = cap_m1 * share
+    dydt[S.kills_cd8] = cap_cd8 * share_any
+    dydt[S.kills_cd4] = cap_cd4 * share_any
+    dydt[S.kills_car_cd8] = cap_c8 * share_car
+    dydt[S.kills_car_cd4] = cap_c4 * share_car
+    dydt[S.kills_nk] = cap_nk * share_any
+    dydt[S.kills_macrophage] = cap_m1 * share_any
     dydt[S.deaths_ifng_apoptosis] = fate.ifng_apoptosis * tum
     dydt[S.deaths_ferroptosis] = fate.ferroptosis * tum
     dydt[S.deaths_necrosis] = fate.necrosis * tum
@@ -305,6 +315,7 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     dydt[S.cxcl9] = rec.cytokine_rate(cxcl9, rec.secretion_to_concentration_rate(cxcl9_src, volume), cy.cxcl9_decay_rate, 0.0, 0.0)
 
     # -------------------------------------------------------------- outputs
+    aux[S.aux_tumor_live] = tum
     aux[S.aux_oxygen] = oxygen
     aux[S.aux_glucose] = glucose
     aux[S.aux_tryptophan] = tryptophan
@@ -323,6 +334,39 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     aux[S.aux_car_t_stimulation] = stim_c
     aux[S.aux_host_t_pd1_inhibition] = fh.pd1_inhibition
     aux[S.aux_pd1_blockade] = x[EX.pd1_blockade]
+
+
+@kernel
+def _below(y_before, y, first, last, threshold):
+    """Whether the cells in the state range ``first..last`` fell below ``threshold`` (cells) over a step
+    (from ``y_before`` to ``y``); if so, zeroes them in ``y``."""
+    if _pool(y_before, first, last) >= threshold > _pool(y, first, last):
+        for i in range(first, last + 1):
+            y[i] = 0.0
+        return 1
+    return 0
+
+
+@kernel
+def extinguish(y_before, y, p):
+    """Extinction below one cell: a population that falls below ``extinction_cells`` (cells; one cell of
+    the whole modelled body) over an accepted step, from ``y_before`` to ``y``, is set to exactly zero in
+    ``y``, and with no influx it stays there: a fraction of a cell cannot regrow. Returns how many
+    populations died out.
+
+    The populations are each tumour clone (antigen-positive, antigen-negative) and each CAR T lineage
+    (CD8, CD4: all its states together). Host T cells, Tregs, NK cells and macrophages are recruited
+    from the rest of the body at a rate (the pool is a local share of a body-wide population), so they
+    are left continuous. A clone that has never reached one cell (an antigen-negative subclone still being
+    born by antigen loss) is an expected count, below one a probability, and is kept until it has been a
+    whole cell and falls back below one.
+    """
+    thr = p.tissue.extinction_cells
+    n = _below(y_before, y, S.tumor_antigen_positive, S.tumor_antigen_positive, thr)
+    n += _below(y_before, y, S.tumor_antigen_negative, S.tumor_antigen_negative, thr)
+    n += _below(y_before, y, S.car_cd8_stem_memory, S.car_cd8_terminal_exhausted, thr)
+    n += _below(y_before, y, S.car_cd4_stem_memory, S.car_cd4_terminal_exhausted, thr)
+    return n
 
 
 @kernel
@@ -372,7 +416,9 @@ def initial_state(p) -> np.ndarray:
     ini = p["initial"]
     y = np.zeros(S.N_STATE)
     tum = ini["initial_tumor_cells"]
-    y[S.tumor_live] = tum
+    positive = p["tumor"]["tumor_car_antigen_fraction"]
+    y[S.tumor_antigen_positive] = tum * positive
+    y[S.tumor_antigen_negative] = tum * (1.0 - positive)
     y[S.cd8_effector] = tum * ini["initial_cd8_per_tumor_cell"]
     y[S.cd4_effector] = tum * ini["initial_cd4_per_tumor_cell"]
     y[S.treg] = tum * ini["initial_treg_per_tumor_cell"]

@@ -779,6 +779,10 @@ def _row(r, y, tcur, hcur, p, c0, t0, ev_time, ev_kind, ev_payload, n_ev, ev_ptr
         steps += 1
         if accept:
             t = t + h
+            if M.extinguish(yr, ynew, pr) > 0:
+                # a population died out (below one cell): an event, as a dose is; its columns go dormant
+                fresh = True
+                since_jac = jac_every
             for i in range(n):
                 # clip the small negatives an accepted step may leave (above -scale)
                 yr[i] = 0.0 if ynew[i] < 0.0 else ynew[i]

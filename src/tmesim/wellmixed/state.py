@@ -3,7 +3,7 @@ with the integrator's tolerances.
 
 Each entry is ``(name, units, long_name, group, atol)``. The position in the
 list is the index in the state vector; module attributes with the entry's name
-hold that index so compiled code reads ``S.tumor_live`` as a constant.
+hold that index so compiled code reads ``S.tumor_antigen_positive`` as a constant.
 State variables come first (``core``, integrated implicitly), then cumulative
 counters (``quad``: they feed nothing back and are integrated explicitly).
 ``atol`` is the absolute tolerance of the integrator in the entry's unit;

@@ -113,7 +113,9 @@ _CAR_MEMORY = {
 }
 #: Where each kind's kind-specific fields come from (catalogue names or constants); every other field is
 #: the catalogue parameter of the same name. Host T cells recognise MHC-I-presented antigen at the
-#: tumour's antigenicity; CAR T cells their CAR antigen on the tumour's antigen-positive fraction.
+#: tumour's antigenicity; CAR T cells their CAR antigen at full density, on the antigen-positive tumour
+#: cells only (the engines pass those as the targets: the well-mixed engine's antigen-positive pool, the
+#: spatial engine's cells with the antigen flag).
 KINDS = {
     "host": {
         "antigen_density": "tumor_antigenicity", "mhc_restricted": 1.0, "kill_fold": 1.0,
@@ -121,7 +123,7 @@ KINDS = {
         "ifng_knockout": 0.0, **_CAR_MEMORY,
     },
     "car": {
-        "antigen_density": "tumor_car_antigen_fraction", "mhc_restricted": 0.0, "kill_fold": "car_kill_fold",
+        "antigen_density": 1.0, "mhc_restricted": 0.0, "kill_fold": "car_kill_fold",
         "proliferation_rate": "car_proliferation_rate", "proteasome_expression": "car_proteasome_expression",
         "ifng_toxicity": "car_ifng_toxicity", "ifng_knockout": "car_ifng_knockout", **_CAR_MEMORY,
     },
@@ -231,7 +233,7 @@ def stimulation(targets, mhc1, t_cells, p):
     cells with ``t_cells`` other T cells of its kind.
 
     TCR cells see antigen in proportion to the targets' MHC-I (relative) and the tumour's antigenicity;
-    CAR cells see their antigen on the antigen-positive fraction, whatever the MHC-I.
+    CAR cells see their antigen whatever the MHC-I, on antigen-positive targets only (pass those).
     """
     recognition = mhc1 if p.mhc_restricted > 0.0 else 1.0
     return ex.antigen_stimulation(targets * recognition * p.antigen_density / (t_cells + 1.0), p.antigen_per_t_cell_half)

@@ -102,10 +102,11 @@ PARAMS = ParamGroup(
         "pufa_pl_turnover_rate", "peroxidation_pufa_cost", "tumor_lipid_peroxide_resting", "lipid_propagation_rate",
         "gpx4_capacity_margin", "gpx4_lpo_km", "fsp1_rate", "ferroptosis_threshold", "ferroptosis_hill",
         "ferroptosis_max_rate", "tumor_cxcl9_secretion", "tumor_il10_secretion", "tumor_tgfb_secretion",
+        "tumor_car_antigen_fraction", "tumor_car_antigen_loss_per_division",
     ),
     derived=("lipid_initiation_rate", "gpx4_max_rate", "iron_import_rate"),
     derive=derive,
-    doc="the tumour cell program: growth, STAT1 targets, the ferroptosis core, death hazards, secretion",
+    doc="the tumour cell program: growth, STAT1 targets, the ferroptosis core, death hazards, secretion, CAR antigen",
 )
 
 
@@ -182,6 +183,25 @@ def rates_towards(x, off, env, ex, p, tg, dxdt, doff):
         uptake,
         gpx4_act,
     )
+
+
+@program_kernel
+def antigen_loss_rate(proliferation, p):
+    """Rate (1/min) at which an antigen-positive tumour cell dividing at ``proliferation`` (1/min) gives
+    an antigen-negative daughter: a division loses the CAR antigen in one of its two daughters with
+    probability ``tumor_car_antigen_loss_per_division`` (:func:`daughter_antigen` draws the same event
+    for one cell)."""
+    return proliferation * p.tumor_car_antigen_loss_per_division
+
+
+@program_kernel
+def daughter_antigen(parent_antigen, u, p):
+    """The CAR antigen (1 present, 0 lost) of the new daughter of a dividing tumour cell whose antigen is
+    ``parent_antigen`` (0/1), given a uniform draw ``u`` in [0, 1): lost with probability
+    ``tumor_car_antigen_loss_per_division`` (the per-cell form of :func:`antigen_loss_rate`); never regained."""
+    if parent_antigen > 0 and u >= p.tumor_car_antigen_loss_per_division:
+        return 1
+    return 0
 
 
 @program_kernel
