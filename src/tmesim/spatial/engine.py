@@ -44,7 +44,7 @@ from ..params.index import CATALOGUE, NAMES
 from ..params.resolve import resolve, resolve_group
 from ..protocols import products
 from ..protocols.events import DOSE, INFUSION, arm_events
-from ..protocols.schedule import MIN_PER_DAY
+from ..protocols.schedule import MIN_PER_DAY, apply_product_traits
 from .. import results as R
 from ..results import assemble
 from ..status import SolverStatus
@@ -700,7 +700,10 @@ def run(simulation, progress: Callable[[float], None] | None = None, recorder=No
     status = np.zeros((A, R), dtype=np.int64)
     messages = np.full((A, R), SolverStatus.OK.message, dtype=object)
     steps = np.zeros((A, R), dtype=np.int64)
-    values_all = np.stack([np.broadcast_to(scenario.arm_parameter_sets[a].vector(), (R, len(NAMES))) for a in range(A)])
+    # each arm's parameters with its CAR T products' traits (IFN-gamma knock-out, proteasome expression), as the
+    # well-mixed engine sets them (a product made with ifng_knockout was a plain product here before)
+    values_all = np.stack([np.broadcast_to(apply_product_traits(scenario.arm_parameter_sets[a].vector().copy(),
+                                                                scenario.arms[a]), (R, len(NAMES))) for a in range(A)])
     first_row, saved = 0, None
     if recorder is not None:
         saved = recorder.load_checkpoint()
