@@ -589,14 +589,18 @@ def _effects_line(results: list[Any]) -> str:
             f"{len(direction)} are direction only.")
 
 
+#: = reproduce.runner.DEFAULT_DRAWS (not imported here: it pulls in matplotlib).
+_DEFAULT_DRAWS = 200
+
+
 def _reproduce_spatial(ids: list[str] | None, out: Path | None, json_path: Path | None, seed: int, quiet: bool,
-                       no_controls: bool, replicates: int | None, controls: bool, draws: int | None) -> None:
+                       no_controls: bool, replicates: int | None, controls: bool, draws: int) -> None:
     """``tmesim reproduce --scale spatial``: findings 1, 2 and 5 on spatial twins of their scenarios
     (:mod:`tmesim.reproduce.spatial`), the same table, figures and JSON (with ``scale`` and ``replicates``)."""
     from tmesim.reproduce import spatial as S
     from tmesim.reproduce.runner import check_seed
 
-    if draws is not None:
+    if draws != _DEFAULT_DRAWS:  # robustness draws vary parameters; spatial replicates vary only the seed
         raise InputError("--draws", "applies to --scale wellmixed only", "give --replicates at --scale spatial")
     if controls and no_controls:
         raise InputError("--controls", "contradicts --no-controls", "give one of them")
@@ -662,9 +666,9 @@ def reproduce(
                      help="Folder for one figure per finding (default runs/reproduce-<time>, made unique)."),
     ] = None,
     draws: Annotated[
-        int | None, typer.Option(metavar="N", help="Robustness draws per scenario (each parameter x log-normal "
-                                                   "~ +/-25%); default 200. Well-mixed scale only.")
-    ] = None,  # 200 = reproduce.runner.DEFAULT_DRAWS (not imported here: it pulls in matplotlib)
+        int, typer.Option(metavar="N", help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%; "
+                                            "well-mixed scale).")
+    ] = _DEFAULT_DRAWS,
     json_path: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the results as a JSON list to FILE.")
     ] = None,
@@ -696,7 +700,6 @@ def reproduce(
     if replicates is not None or controls:
         raise InputError("--replicates" if replicates is not None else "--controls", "applies to --scale spatial only",
                          "well-mixed checks run robustness draws (--draws) and their controls by default")
-    draws = 200 if draws is None else draws
     from tmesim.reproduce import findings as reproduce_findings
     from tmesim.reproduce.runner import check_draws, run_findings, write_json
 
