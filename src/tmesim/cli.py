@@ -552,9 +552,10 @@ def _reproduce_table(results: list[Any], draws: int, what: str = "robustness dra
     return table
 
 
-def _reproduce_headline(results: list[Any], controls: bool) -> str:
+def _reproduce_headline(results: list[Any], controls: bool, skipped: str = "--no-controls") -> str:
     """The closing count of ``tmesim reproduce``: required checks that hold and are earned (mechanistic and
-    predicted) first, then those fitted, not earned, structural, without a control, and failing."""
+    predicted) first, then those fitted, not earned, structural, without a control, and failing (``skipped``:
+    why the controls did not run, when they did not)."""
     required = [r for r in results if not r.informational]
     by_kind = {kind: [r for r in required if r.kind == kind] for kind in
                ("mechanistic", "not earned", "structural", "not controlled", "fails")}
@@ -563,7 +564,7 @@ def _reproduce_headline(results: list[Any], controls: bool) -> str:
     n = len(required)
     if not controls:
         held = n - len(by_kind["fails"])
-        return (f"{held} of {n} required checks hold; mechanism controls skipped (--no-controls), so none is "
+        return (f"{held} of {n} required checks hold; mechanism controls skipped ({skipped}), so none is "
                 f"counted as earned ({len(by_kind['structural'])} of them are structural sanity checks)")
     parts = [f"{len(earned)} of {n} required checks hold and are earned (mechanistic, predicted)",
              f"{len(fitted)} more hold and are mechanistic but were fitted",
@@ -643,10 +644,8 @@ def _reproduce_spatial(ids: list[str] | None, out: Path | None, json_path: Path 
     missing = [f"{r.id} ({r.status})" for r in results if r.status.startswith("missing data")]
     if missing:
         stdout.print(f"Not readable from the spatial run: {'; '.join(missing)}.", highlight=False)
-    stdout.print("[bold]" + _reproduce_headline(results, controls) + ".[/bold]", highlight=False)
-    if not controls:
-        stdout.print("[dim]Mechanism controls were not run at the spatial scale (--controls runs them: one more "
-                     "run of each twin per mechanism).[/dim]")
+    stdout.print("[bold]" + _reproduce_headline(results, controls, "not run at the spatial scale unless --controls: "
+                                                "one more run of each twin per mechanism") + ".[/bold]", highlight=False)
     if failed:
         raise typer.Exit(code=1)
 

@@ -93,6 +93,7 @@ def test_replicates_play_draws_and_a_missing_variable_is_missing_data(tiny, tmp_
     e = by_id["1e"]
     assert e.status == "ok" and e.n_draws == 2 and e.values == (1.0, 1.0) and e.fraction == 0.0 and not e.holds
     assert e.kind == "fails" and "12x12 sites" in e.note and math.isnan(e.fraction_cut)
+    assert "2 of 2 replicates within 0.001 of the threshold" in e.note  # named: its direction is rounding
     z = by_id["1z"]
     assert z.status == "missing data: variable 'no_such_variable'" and not z.passed
     assert (tmp_path / "finding1.png").is_file()
