@@ -39,19 +39,19 @@ from . import runner
 #: The findings (DESIGN.md section 6) with a spatial twin.
 SPATIAL_FINDINGS = (1, 2, 5)
 #: Default replicates per arm: an odd number, so that a share is never a tie, and few, so that the three
-#: findings run in about half an hour on two shared cores (docs/findings.md, "At the spatial scale").
+#: findings run in about 20 minutes on two shared cores (docs/findings.md, "At the spatial scale").
 DEFAULT_REPLICATES = 3
 MAX_REPLICATES = 100
-#: Sites per edge of the square 2D domain (20-um sites: 640 um). With the disc below it holds the tumour's
-#: growth by day 21 without filling, and one run of one arm for 21 days takes ~30 s on a loaded 2-core machine.
+#: Sites per edge of the square 2D domain (20-um sites: 640 um). With the disc below it holds the B16 tumour's
+#: growth to day 21 without filling (~780 cells), and one arm and replicate for 21 days took 12-23 s.
 SIDE_SITES = 32
 SITE_UM = 20.0
 #: Radius (um) of the tumour disc at the start: 113 tumour cells, so that the initial infiltrate at the set's
 #: ratios (0.005 CD8 and 0.1 macrophages per tumour cell) has a few cells of each kind.
 RADIUS_UM = 120.0
-#: Field and oxygen sub-steps (min), half the 6-min cell step. The fields are 85% of a step's time; at 3 min
-#: a step costs about 0.45 of one at 1 min (oxygen at 0.1 min: 0.13), and the oxygen the tumour's cells see
-#: moves from 16.6 mmHg (0.1 min) to 15.8 (1-3 min), day 4 (docs/findings.md, "At the spatial scale").
+#: Field and oxygen sub-steps (min), half the 6-min cell step. The fields are most of a step's time; at 3 min
+#: a step costs about 0.45 of one at 1 min and 0.13 of one at the defaults (oxygen at 0.1 min), and the oxygen
+#: the tumour's cells see moves from 16.6 mmHg (0.1 min) to 15.8 (1-3 min) at day 4 (docs/findings.md).
 FIELD_DT_MINUTES = 3.0
 #: Scenario -> simulated days of its twin.
 HORIZON_DAYS: dict[str, float] = {
