@@ -16,7 +16,8 @@ the checks of :mod:`.findings` evaluate them unchanged (:func:`tmesim.reproduce.
 share of replicates in which a check holds is its ``fraction``. The replicates' seeds are spawned from the
 scenario's seed (plus ``seed``) and shared by the arms, so arms are paired replicate for replicate.
 Mechanism controls (:func:`tmesim.reproduce.runner.cut_scenario`) run on request only (``controls``): they
-add a run of the whole twin per mechanism, which at the defaults roughly triples the time.
+add a run of the whole twin per mechanism (one for findings 1 and 2 together, three for finding 5), which
+more than doubles the time.
 """
 
 from __future__ import annotations
