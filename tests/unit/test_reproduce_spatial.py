@@ -2,7 +2,7 @@
 
 The runs here use a 12 x 12 domain and one simulated day (no treatment starts before day 6, so the arms of
 finding 1 are alike apart from their knobs); the shipped defaults run under ``-m slow``
-(tests/integration/test_reproduce_spatial.py).
+(tests/integration/test_reproduce_spatial_full.py).
 """
 
 from __future__ import annotations
