@@ -490,17 +490,18 @@ def scenarios() -> None:
     stdout.print(mapping_table("Scenarios", dict(list_scenarios()), ("name", "description")))
 
 
-def _reproduce_table(results: list[Any], draws: int) -> Table:
+def _reproduce_table(results: list[Any], draws: int, what: str = "robustness draws per scenario") -> Table:
     """Rich table of ``tmesim reproduce``: one row per check (finding and comparison, effect and unit,
     share of draws in which the direction holds, verdict, kind with the draws that still hold with the
     check's mechanism cut, and fitted or predicted; under the effect, how it compares with the literature's
-    value: "data: 1.8x (within band)" or "direction only")."""
+    value: "data: 1.8x (within band)" or "direction only"). ``what`` names the ``draws`` in the title
+    (``"replicates per arm, spatial scale"`` for ``--scale spatial``)."""
     from rich.markup import escape
 
     from tmesim.reproduce.effects import label as effect_label
     from tmesim.reproduce.findings import REQUIRED_FRACTION
 
-    table = Table(title=f"Findings: {draws} robustness draws per scenario; a check holds if its direction is "
+    table = Table(title=f"Findings: {draws} {what}; a check holds if its direction is "
                         f"right in >= {REQUIRED_FRACTION:.0%} of them; it is mechanistic if it then holds in "
                         "<= 50% of the same draws with its mechanism cut", box=box.SIMPLE_HEAD)
     table.add_column("ID", style="bold", no_wrap=True)
@@ -580,9 +581,10 @@ def _rejection_table(results: list[Any]) -> Table | None:
     return table
 
 
-def _reproduce_headline(results: list[Any], controls: bool) -> str:
+def _reproduce_headline(results: list[Any], controls: bool, skipped: str = "--no-controls") -> str:
     """The closing count of ``tmesim reproduce``: required checks that hold and are earned (mechanistic and
-    predicted) first, then those fitted, not earned, structural, without a control, and failing."""
+    predicted) first, then those fitted, not earned, structural, without a control, and failing (``skipped``:
+    why the controls did not run, when they did not)."""
     required = [r for r in results if not r.informational]
     by_kind = {kind: [r for r in required if r.kind == kind] for kind in
                ("mechanistic", "not earned", "structural", "not controlled", "fails")}
@@ -591,7 +593,7 @@ def _reproduce_headline(results: list[Any], controls: bool) -> str:
     n = len(required)
     if not controls:
         held = n - len(by_kind["fails"])
-        return (f"{held} of {n} required checks hold; mechanism controls skipped (--no-controls), so none is "
+        return (f"{held} of {n} required checks hold; mechanism controls skipped ({skipped}), so none is "
                 f"counted as earned ({len(by_kind['structural'])} of them are structural sanity checks)")
     parts = [f"{len(earned)} of {n} required checks hold and are earned (mechanistic, predicted)",
              f"{len(fitted)} more hold and are mechanistic but were fitted",
@@ -617,6 +619,66 @@ def _effects_line(results: list[Any]) -> str:
             f"{len(direction)} are direction only.")
 
 
+#: = reproduce.runner.DEFAULT_DRAWS (not imported here: it pulls in matplotlib).
+_DEFAULT_DRAWS = 200
+
+
+def _reproduce_spatial(ids: list[str] | None, out: Path | None, json_path: Path | None, seed: int, quiet: bool,
+                       no_controls: bool, replicates: int | None, controls: bool, draws: int) -> None:
+    """``tmesim reproduce --scale spatial``: findings 1, 2 and 5 on spatial twins of their scenarios
+    (:mod:`tmesim.reproduce.spatial`), the same table, figures and JSON (with ``scale`` and ``replicates``)."""
+    from tmesim.reproduce import spatial as S
+    from tmesim.reproduce.runner import check_seed
+
+    if draws != _DEFAULT_DRAWS:  # robustness draws vary parameters; spatial replicates vary only the seed
+        raise InputError("--draws", "applies to --scale wellmixed only", "give --replicates at --scale spatial")
+    if controls and no_controls:
+        raise InputError("--controls", "contradicts --no-controls", "give one of them")
+    replicates = S.DEFAULT_REPLICATES if replicates is None else replicates
+    S.check_replicates(replicates)
+    check_seed(seed)
+    S.select(ids)  # reject unknown ids and findings without a twin before simulating anything
+    from tmesim.reproduce.effects import effects
+
+    effects()
+    from tmesim.io.outputs import StagedDir, check_output_file, default_run_dir
+
+    if json_path is not None:
+        check_output_file(json_path, "--json")
+    staged = StagedDir(out or default_run_dir("reproduce-spatial"), unique=out is None, what="--out")
+    try:
+        if quiet or not stderr.is_terminal:
+            results = S.run_spatial_findings(ids, replicates=replicates, seed=seed, out=staged.tmp, controls=controls)
+        else:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+            columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=stderr, transient=True) as bar:
+                task = bar.add_task("simulating", total=1.0)
+                results = S.run_spatial_findings(
+                    ids, replicates=replicates, seed=seed, out=staged.tmp, controls=controls,
+                    progress=lambda what, done: bar.update(task, description=what, completed=min(max(done, 0.0), 1.0)))
+        if json_path is not None:
+            S.write_json(results, json_path, replicates)
+        out_dir = staged.commit()
+    finally:
+        staged.discard()
+    stdout.print(_reproduce_table(results, replicates, "replicates per arm, scale: spatial"))
+    required = [r for r in results if not r.informational]
+    failed = [r for r in required if not r.passed]
+    stdout.print(f"scale: spatial. {len(required) - len(failed)} of {len(required)} required checks hold in "
+                 f">= 90% of {replicates} replicates"
+                 + (f"; failing: {', '.join(r.id for r in failed)}" if failed else "")
+                 + f". Figures in [bold]{out_dir}[/bold]" + (f"; JSON in [bold]{json_path}[/bold]" if json_path else ""))
+    missing = [f"{r.id} ({r.status})" for r in results if r.status.startswith("missing data")]
+    if missing:
+        stdout.print(f"Not readable from the spatial run: {'; '.join(missing)}.", highlight=False)
+    stdout.print("[bold]" + _reproduce_headline(results, controls, "not run at the spatial scale unless --controls: "
+                                                "one more run of each twin per mechanism") + ".[/bold]", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def reproduce(
     ids: Annotated[
@@ -632,8 +694,9 @@ def reproduce(
                      help="Folder for one figure per finding (default runs/reproduce-<time>, made unique)."),
     ] = None,
     draws: Annotated[
-        int, typer.Option(metavar="N", help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%).")
-    ] = 200,  # = reproduce.runner.DEFAULT_DRAWS (not imported here: it pulls in matplotlib)
+        int, typer.Option(metavar="N", help="Robustness draws per scenario (each parameter x log-normal ~ +/-25%; "
+                                            "well-mixed scale).")
+    ] = _DEFAULT_DRAWS,
     json_path: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Also write the results as a JSON list to FILE.")
     ] = None,
@@ -643,9 +706,28 @@ def reproduce(
         bool, typer.Option("--no-controls", help="Skip the mechanism controls (each check's draws rerun with "
                                                  "its mechanism cut): quicker, but no check is counted as earned.")
     ] = False,
+    scale: Annotated[
+        str, typer.Option(metavar="SCALE", help="wellmixed, or spatial: findings 1, 2 and 5 on spatial twins of "
+                                                "their scenarios, replicates in place of draws (docs/findings.md).")
+    ] = "wellmixed",
+    replicates: Annotated[
+        int | None, typer.Option(metavar="N", help="Replicates per arm at --scale spatial (default 3).")
+    ] = None,
+    controls: Annotated[
+        bool, typer.Option("--controls", help="At --scale spatial, also run the mechanism controls (off there by "
+                                              "default: each is one more run of the whole twin).")
+    ] = False,
 ) -> None:
     """Check the findings the model must reproduce, each against its mechanism control, with what was
     calibrated on it; exit 1 if any required check fails."""
+    if scale not in ("wellmixed", "spatial"):
+        raise InputError("--scale", f"unknown scale {scale!r}", "one of wellmixed, spatial")
+    if scale == "spatial":
+        _reproduce_spatial(ids, out, json_path, seed, quiet, no_controls, replicates, controls, draws)
+        return
+    if replicates is not None or controls:
+        raise InputError("--replicates" if replicates is not None else "--controls", "applies to --scale spatial only",
+                         "well-mixed checks run robustness draws (--draws) and their controls by default")
     from tmesim.reproduce import findings as reproduce_findings
     from tmesim.reproduce.runner import check_draws, run_findings, write_json
 

@@ -127,6 +127,10 @@ CASES = {
     "reproduce --draws 1e9": ({}, ["reproduce", "--draws", str(10**9)], 2, ("--draws",)),
     "reproduce --seed -1": ({}, ["reproduce", "--seed", "-1"], 2, ("--seed",)),
     "reproduce unknown id": ({}, ["reproduce", "9z"], 2, ("9z",)),
+    "reproduce spatial: finding 3": ({}, ["reproduce", "--scale", "spatial", "3"], 2, ("no spatial twin", "1, 2, 5")),
+    "reproduce spatial: --replicates 0": ({}, ["reproduce", "--scale", "spatial", "--replicates", "0"], 2, ("--replicates",)),
+    "reproduce spatial: --json is a directory": ({"d/x": ""}, ["reproduce", "--scale", "spatial", "1", "--json", "d"], 2,
+                                                 ("--json", "is a directory")),
     # ---- check
     "check: duplicate key": ({"s.yaml": DUPLICATE_KEY}, ["check", "s.yaml"], 2, ("duplicate key",)),
     "check: unwritable out": ({"taken.txt": "x"}, ["check", "--out", "taken.txt"], 2, ("--out",)),
@@ -136,14 +140,17 @@ CASES = {
 @pytest.fixture
 def no_simulation(monkeypatch):
     """Replace the engine and the findings runner with functions that fail the test if reached."""
-    from tmesim.reproduce import runner
+    from tmesim.reproduce import runner, spatial
+    from tmesim.spatial import engine as spatial_engine
     from tmesim.wellmixed import engine
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("reached the simulation although the input was bad")
 
     monkeypatch.setattr(engine, "run", must_not_run)
+    monkeypatch.setattr(spatial_engine, "run", must_not_run)
     monkeypatch.setattr(runner, "run_findings", must_not_run)
+    monkeypatch.setattr(spatial, "run_spatial_findings", must_not_run)
 
 
 def invoke(argv, monkeypatch, capsys) -> tuple[int, str, str]:

@@ -406,3 +406,25 @@ def test_tumour_cells_lose_the_car_antigen_at_division_in_space(tmp_path):
                                arms=[a.model_dump() for a in base.arms[:1]])
     kept = Simulation(keep).run().isel(arm=0, patient=0)
     assert (kept["tumor_antigen_negative"].values == 0.0).all()  # without loss, none
+
+
+def test_product_traits_act_at_the_spatial_scale_as_in_the_wellmixed_engine(tmp_path):
+    """A product made with ``ifng_knockout`` gives the arm's CAR T cells no IFN-gamma at either scale (the spatial
+    engine once read product traits from the arm's knobs only, so such a product was a plain one there)."""
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.25)
+    data = yaml.safe_load(path.read_text())
+    data["parameter_set"] = "mouse_lymphoma_cd19car"
+    product = {"day": 0.0, "cells": 5.0e5, "cd4_fraction": 0.5}
+    data["arms"] = [{"name": "1:1", "products": [product]},
+                    {"name": "1:1 IFNg-KO", "products": [{**product, "ifng_knockout": True, "proteasome_expression": 0.5}]}]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    spatial = Simulation(path).run()
+    wellmixed = Simulation(load_scenario(path).with_overrides(scale="wellmixed", spatial=None)).run()
+    for ds in (spatial, wellmixed):
+        values = ds["parameter_values"].sel(parameter=["car_ifng_knockout", "car_proteasome_expression"])
+        assert values.isel(patient=0).values.tolist() == [[0.0, 1.0], [1.0, 0.5]]
+    # CAR T cells were given, and the knocked-out ones secrete no IFN-gamma: the intact arm's field is higher
+    car = spatial["t_cells"].sel(t_pool=[p for p in spatial["t_pool"].values if str(p).startswith("car_")])
+    assert (car.isel(time=-1).sum("t_pool") > 0).all()
+    ifng = spatial["ifng"].isel(patient=0, time=-1)
+    assert float(ifng.sel(arm="1:1")) > float(ifng.sel(arm="1:1 IFNg-KO"))

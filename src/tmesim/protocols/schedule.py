@@ -146,6 +146,33 @@ def arm_patient_values(scenario, arm: int, factors: np.ndarray, given_cols: np.n
     return np.clip(v, lo, hi), own
 
 
+def apply_product_traits(values: np.ndarray, arm, expression: np.ndarray | float = 1.0) -> np.ndarray:
+    """Set the traits of ``arm``'s CAR T products on its parameter ``values`` (``(..., n_params)``, internal
+    units, catalogue order), in place, and return them: ``car_proteasome_expression`` becomes the product's
+    ``proteasome_expression`` times ``expression`` (per row: the patient's own product expression or cohort
+    factor; 1 without a cohort), and ``car_ifng_knockout`` 1 for a product made with ``ifng_knockout``.
+    Both engines call it, so a product's traits act alike at either scale."""
+    i_expr, i_ko = _COLUMN["car_proteasome_expression"], _COLUMN["car_ifng_knockout"]
+    for prod in arm.products:
+        values[..., i_expr] = prod.proteasome_expression * np.asarray(expression)
+        if prod.ifng_knockout:
+            values[..., i_ko] = 1.0
+    return values
+
+
+def arm_patient_rows(scenario, arm: int, factors: np.ndarray, given_cols: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """One arm's parameter rows per patient (internal units, catalogue order) as the engines run them:
+    :func:`arm_patient_values` with the arm's CAR T product traits set (:func:`apply_product_traits`).
+
+    Product traits are per-arm choices applied to each patient's parameters: a patient's own (given) product
+    proteasome expression, else its factor, times the product's setting. Both engines build rows with it.
+    """
+    v, own = arm_patient_values(scenario, arm, factors, given_cols, given)
+    i_expr = _COLUMN["car_proteasome_expression"]
+    given_expr = [k for k, col in enumerate(given_cols) if col == i_expr and col not in own]
+    return apply_product_traits(v, scenario.arms[arm], given[:, given_expr[0]] if given_expr else factors[:, i_expr])
+
+
 def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, patient_values=None) -> Batch:
     """Rows, resolved parameters and event tables of a scenario for the engine with row ``layout``.
 
@@ -161,20 +188,10 @@ def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, 
     """
     factors = patient_factors(scenario, root)
     n_pat = scenario.cohort.size
-    i_expr, i_ko = _COLUMN["car_proteasome_expression"], _COLUMN["car_ifng_knockout"]
     given_cols, given = patient_columns(scenario, patient_values)
     arm_values, arm_ev = [], []
     for a, arm in enumerate(scenario.arms):
-        v, own = arm_patient_values(scenario, a, factors, given_cols, given)
-        # product traits are per-arm choices, applied to each patient's parameters: a patient's own
-        # (given) product proteasome expression, else the cohort factor, times the product's setting
-        given_expr = [k for k, col in enumerate(given_cols) if col == i_expr and col not in own]
-        patient_expr = given[:, given_expr[0]] if given_expr else factors[:, i_expr]
-        for prod in arm.products:
-            v[:, i_expr] = prod.proteasome_expression * patient_expr
-            if prod.ifng_knockout:
-                v[:, i_ko] = 1.0
-        arm_values.append(v)
+        arm_values.append(arm_patient_rows(scenario, a, factors, given_cols, given))
         arm_ev.append(arm_events(scenario, a))
     values = np.concatenate(arm_values)
     params = resolve(values, layout)

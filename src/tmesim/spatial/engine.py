@@ -703,13 +703,13 @@ def run_seeds(simulation) -> list[int]:
 def run_values(simulation, n: int) -> np.ndarray:
     """Parameter values (arm, replicate, parameter; internal units) of ``n`` replicates: each arm's set, with
     the simulation's per-patient values where the arm does not set the parameter itself (as the well-mixed
-    engine builds its rows, :func:`tmesim.protocols.schedule.arm_patient_values`)."""
-    from ..protocols.schedule import arm_patient_values, patient_columns
+    engine builds its rows, :func:`tmesim.protocols.schedule.arm_patient_rows`, CAR T product traits included)."""
+    from ..protocols.schedule import arm_patient_rows, patient_columns
 
     scenario = simulation.scenario
     cols, given = patient_columns(scenario, simulation.patient_values, n)
     ones = np.ones((n, len(NAMES)))
-    return np.stack([arm_patient_values(scenario, a, ones, cols, given)[0] for a in range(len(scenario.arms))])
+    return np.stack([arm_patient_rows(scenario, a, ones, cols, given) for a in range(len(scenario.arms))])
 
 
 def run(simulation, progress: Callable[[float], None] | None = None, recorder=None) -> xr.Dataset:
