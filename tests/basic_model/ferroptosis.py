@@ -156,12 +156,14 @@ def ferroptosis_hazard(lipid_peroxide, threshold, hill_n, max_per_min):
 
 
 @kernel
-def t_cell_lipid_peroxide_rate(lipid_peroxide, lipid_uptake_rel, ros_rel, gpx4_inhibition, k_uptake, k_gpx4):
+def t_cell_lipid_peroxide_rate(lipid_peroxide, lipid_uptake_rel, ros_rel, gpx4_inhibition, rta_block, k_uptake,
+                               k_gpx4):
     """Rate of change of T cell lipid peroxide (relative; 1 = dysfunction scale).
 
     CD36-mediated uptake of fatty acids and oxidised LDL in lipid-rich TMEs
     (Ma 2021; Xu 2021), amplified by ROS, cleared by GPX4, which GPX4
-    inhibitors block in T cells as in tumour cells.
+    inhibitors block in T cells as in tumour cells; radical-trapping
+    antioxidants trap the share ``rta_block`` of the radicals, as in tumour cells.
     """
-    production = k_uptake * lipid_uptake_rel * ros_rel
+    production = k_uptake * lipid_uptake_rel * ros_rel * (1.0 - rta_block)
     return production - k_gpx4 * (1.0 - gpx4_inhibition) * lipid_peroxide
