@@ -92,7 +92,7 @@ QUAD = [
 ]
 
 AUX = [
-    ("tumor_live", "cell", "viable tumor cells (antigen-positive and antigen-negative)", "tumor"),
+    ("tumor_live", "cell", "viable tumor cells (both clones)", "tumor"),
     ("oxygen", "mmHg", "tumor oxygen (mean)", "metabolites"),
     ("glucose", "mM", "tumor interstitial glucose", "metabolites"),
     ("tryptophan", "uM", "tumor interstitial tryptophan", "metabolites"),
