@@ -122,3 +122,19 @@ def run_dataset() -> xr.Dataset:
 def cohort_dataset() -> xr.Dataset:
     """Synthetic engine output with two arms and three patients (tumour burden scaled by 1, 2, 3)."""
     return build_run_dataset(n_patients=3)
+
+
+@pytest.fixture
+def tmesim(monkeypatch):
+    """``tmesim(*argv)`` runs the CLI in-process through ``cli.main`` and returns its exit code."""
+    def invoke(*argv) -> int:
+        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setattr("sys.argv", ["tmesim", *map(str, argv)])
+        try:
+            from tmesim.cli import main
+
+            main()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
+        return 0
+    return invoke

@@ -12,7 +12,6 @@ import math
 
 import pytest
 
-from tmesim.cli import main
 from tmesim.reproduce import findings as F
 from tmesim.reproduce import spatial as S
 from tmesim.scenario import load_scenario
@@ -29,20 +28,6 @@ def tiny(monkeypatch):
     monkeypatch.setattr(S, "RADIUS_UM", 60.0)
     for name in list(S.HORIZON_DAYS):
         monkeypatch.setitem(S.HORIZON_DAYS, name, 1.0)
-
-
-@pytest.fixture
-def tmesim(monkeypatch):
-    """``tmesim(*argv)`` runs the CLI in-process through ``cli.main`` and returns its exit code."""
-    def invoke(*argv) -> int:
-        monkeypatch.setenv("COLUMNS", "200")
-        monkeypatch.setattr("sys.argv", ["tmesim", *map(str, argv)])
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else 1
-        return 0
-    return invoke
 
 
 def test_the_twin_keeps_set_arms_and_protocols_and_runs_at_the_spatial_scale():

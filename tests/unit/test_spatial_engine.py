@@ -18,7 +18,6 @@ import xarray as xr
 import yaml
 
 from tmesim import Simulation, load_scenario
-from tmesim.cli import main
 from tmesim.errors import InputError, SimulationError
 from tmesim.spatial import cells as C
 from tmesim.spatial.engine import SpatialRun, replicate_seeds
@@ -38,20 +37,6 @@ def spatial_scenario(path: Path, days: float = 0.5, **spatial) -> Path:
                                                       "start_day": 0.1, "every_days": 3, "count": 1}]}]}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-@pytest.fixture
-def tmesim(monkeypatch):
-    """``tmesim(*argv)`` runs the CLI in-process through ``cli.main`` and returns its exit code."""
-    def invoke(*argv) -> int:
-        monkeypatch.setenv("COLUMNS", "200")
-        monkeypatch.setattr("sys.argv", ["tmesim", *map(str, argv)])
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else 1
-        return 0
-    return invoke
 
 
 def timeseries_equal(a: xr.Dataset, b: xr.Dataset) -> None:
