@@ -26,7 +26,9 @@ from tmesim.rules import evaluate_reference, vocabulary as vocab
 from tmesim.rules.reader import Rule
 from tmesim.scenario import build_scenario, load_scenario
 from tmesim.spatial import behaviors as B
+from tmesim.simulation import Simulation
 from tmesim.spatial import cells as C
+from tmesim.spatial import kernels as K
 from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, replicate_seeds
 
 BASE = {
@@ -583,3 +585,20 @@ def test_a_stopped_run_with_rules_resumes_to_the_uninterrupted_result_and_refuse
     changed = changed.with_overrides(spatial={**changed.spatial.model_dump(), "checkpoint_interval_hours": 1.0})
     with pytest.raises(InputError, match="changed since the run started"):
         Simulation(changed).run(recorder=Recorder(tmp_path / "run2", pictures=False))
+
+
+def test_kills_by_a_type_without_a_killing_program_are_counted(tmp_path):
+    """Tregs given an attack rule kill tumour cells: ``kills_other`` counts them and ``deaths_killing`` includes
+    them, so every contact kill of a tumour cell is in the deaths."""
+    rule = "treg,oxygen,increases,attack tumor,1,1,8,0\n"
+    scn = scenario(tmp_path / "treg", rule, parameters={"initial_treg_per_tumor_cell": 0.1})
+    sim = run(scn, 15)
+    other = sim.counters[K.COUNTERS.index("kills_other")]
+    assert other >= 3
+    killed_by_tregs = np.flatnonzero((sim.cells.dead[:sim.cells.n] == C.APOPTOTIC)
+                                     & (sim.cells.killer[:sim.cells.n] == C.BY_OTHER))
+    assert killed_by_tregs.size > 0  # corpses not yet cleared carry their killer class
+    ds = Simulation(scn).run()
+    kills = sum(ds[n] for n in K.COUNTERS if n.startswith("kills_"))
+    assert float(ds["kills_other"].isel(time=-1).max()) > 0
+    np.testing.assert_array_equal(ds["deaths_killing"].values, kills.values)

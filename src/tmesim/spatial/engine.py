@@ -62,7 +62,7 @@ ENGINE = "spatial"
 BASE_FIELDS = (("oxygen", "mmHg"), ("glucose", "mM"), ("cystine", "uM"), ("tryptophan", "uM"), ("kynurenine", "uM"),
                ("ifng", "pM"), ("il12", "pM"), ("il10", "pM"), ("tgfb", "pM"), ("il2", "pM"), ("cxcl9", "pM"))
 ANTIBODIES = ("anti_pd1", "anti_pdl1", "anti_ctla4")
-COUNTERS = [e[0] for e in V.COUNTERS]
+COUNTERS = K.COUNTERS
 #: The phases of a step timed in :attr:`SpatialRun.phase_seconds`.
 PHASES = ("events", "decide", "fields", "apply", "births", "recruit", "other")
 #: Share of a whole tumour a spatial domain stands for is its tumour cells over the parameter set's
@@ -796,7 +796,7 @@ def _every(hours: float, dt_minutes: float, end_step: int) -> set[int]:
 
 def _output_names(scenario) -> list[str]:
     drugs = [f"drug_{d.name}" for d in DRUGS]
-    return [e[0] for e in V.STATE + V.COUNTERS + V.DERIVED] + drugs
+    return [e[0] for e in V.STATE + V.COUNTERS + V.SPATIAL_COUNTERS + V.DERIVED] + drugs
 
 
 def _checkpoint(scenario, row, series, status, messages, steps, sim) -> dict[str, np.ndarray]:
