@@ -29,7 +29,7 @@ from tmesim.spatial import behaviors as B
 from tmesim.simulation import Simulation
 from tmesim.spatial import cells as C
 from tmesim.spatial import kernels as K
-from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, replicate_seeds
+from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, new_run, replicate_seeds
 
 BASE = {
     "name": "rules_test", "parameter_set": "mouse_b16_icb_ferroptosis", "scale": "spatial", "days": 0.5, "seed": 3,
@@ -60,7 +60,7 @@ def scenario(folder: Path, rules: str | None = None, *, parameters: dict | None 
 
 
 def start(scn, arm: int = 0) -> SpatialRun:
-    return SpatialRun(scn, arm, scn.arm_parameter_sets[arm].vector(), replicate_seeds(scn)[0])
+    return new_run(scn, arm)
 
 
 def run(scn, steps: int, arm: int = 0) -> SpatialRun:
