@@ -29,7 +29,7 @@ from tmesim.spatial import behaviors as B
 from tmesim.simulation import Simulation
 from tmesim.spatial import cells as C
 from tmesim.spatial import kernels as K
-from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, new_run, replicate_seeds
+from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, new_run
 
 BASE = {
     "name": "rules_test", "parameter_set": "mouse_b16_icb_ferroptosis", "scale": "spatial", "days": 0.5, "seed": 3,
@@ -484,9 +484,9 @@ def test_thread_count_does_not_change_a_run_with_rules(tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np
         from tmesim.scenario import load_scenario
-        from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, replicate_seeds
+        from tmesim.spatial.engine import new_run
         scn = load_scenario({str(tmp_path / "scenario.yaml")!r})
-        sim = SpatialRun(scn, 0, scn.arm_parameter_sets[0].vector(), replicate_seeds(scn)[0])
+        sim = new_run(scn)
         for _ in range(25):
             sim.step()
         np.savez(__import__("sys").argv[1], **sim.state_dict())
