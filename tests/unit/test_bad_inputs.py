@@ -131,6 +131,12 @@ CASES = {
     "reproduce spatial: --replicates 0": ({}, ["reproduce", "--scale", "spatial", "--replicates", "0"], 2, ("--replicates",)),
     "reproduce spatial: --json is a directory": ({"d/x": ""}, ["reproduce", "--scale", "spatial", "1", "--json", "d"], 2,
                                                  ("--json", "is a directory")),
+    # ---- cohorts (read as strictly as scenarios and sets)
+    "trial: cohort duplicate key": ({"c.yaml": "scenario: ball_car_bortezomib\npatients: 4\npatients: 5\n"},
+                                    ["trial", "c.yaml"], 2, ("line 3", "duplicate key 'patients'")),
+    "trial: cohort binary": ({"c.yaml": b"\x00\x01"}, ["trial", "c.yaml"], 2, ("c.yaml", "not a text file")),
+    "trial: cohort directory": ({"c.yaml/x": ""}, ["trial", "c.yaml"], 2, ("is a directory",)),
+    "trial: unknown cohort": ({}, ["trial", "ball_car_t_proteasom"], 2, ("did you mean 'ball_car_t_proteasome'",)),
     # ---- check
     "check: duplicate key": ({"s.yaml": DUPLICATE_KEY}, ["check", "s.yaml"], 2, ("duplicate key",)),
     "check: unwritable out": ({"taken.txt": "x"}, ["check", "--out", "taken.txt"], 2, ("--out",)),
