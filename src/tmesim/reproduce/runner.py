@@ -782,8 +782,9 @@ def _draw_series(ax, ds, values, label, colours):
             ax.fill_between(t, lo[i], hi[i], color=colours[arm], alpha=0.12, linewidth=0)
     ax.set_xlabel("time (day)")
     ax.set_ylabel(textwrap.fill(label, 40), fontsize="small")
-    if label.endswith("(cell)") or label == "tumor_live":
-        # cell counts span many logs (expansion, clearance, persistence)
+    if (label.endswith("(cell)") or label == "tumor_live") and np.nanmax(values, initial=0.0) > 0:
+        # cell counts span many logs (expansion, clearance, persistence); a population absent throughout (e.g.
+        # a spatial twin's NK cells) stays on a linear axis at 0, which a log axis cannot show
         ax.set_yscale("log")
         floor_cell_axis(ax)
 
