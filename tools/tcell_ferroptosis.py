@@ -13,7 +13,9 @@ viable tumour cells, as the checks read them):
 * the ferroptosis hazard (1/day) against the line's resting hazard and the immune kill rate per tumour
   cell (1/day);
 * the T cell-driven share of tumour deaths under anti-PD-1 (days 6-30): ferroptotic deaths above the
-  line's resting hazard, ``integral (h_fer(t) - h_fer(0)) T(t) dt``, over all tumour deaths;
+  line's resting hazard, ``integral (h_fer(t) - h_fer(0)) T(t) dt``, over all tumour deaths (an upper
+  bound: TAM iron and ROS move the hazard too), and those through the IFN-gamma -> SLC7A11/ACSL4 link,
+  ``integral (h_fer - h_fer,cut)(t) T(t) dt`` on the intact tumour;
 * the tumour AUC of anti-PD-1 with the link cut over intact (how much of the control the link carries);
 * finding 2 (``--finding2``): what liproxstatin-1 does under anti-PD-1 (check 2c), tumour ferroptotic deaths
   it prevents against T cell ferroptotic deaths it prevents, and the T cell-driven share of tumour deaths
@@ -133,6 +135,12 @@ def main(argv=None) -> int:
     print(f"anti-PD-1, days 6-30: ferroptotic share of tumour deaths {_band(share['ferroptosis'])}; "
           f"T cell-driven (above the resting hazard) {_band(share['excess'])}; killing {_band(share['killing'])}")
     cells = trajectory(intact, arm, "tumor_live")
+    h_link = trajectory(intact, arm, "tumor_ferroptosis_hazard") - trajectory(cut, arm, "tumor_ferroptosis_hazard")
+    died = sum(trajectory(intact, arm, v) for v in ("deaths_ferroptosis", "deaths_killing", "deaths_ifng_apoptosis",
+                                                     "deaths_necrosis"))
+    i6 = int(np.searchsorted(t, 6.0))
+    print(f"  through the link (intact minus cut hazard, on the intact tumour): "
+          f"{_band(integral(t, h_link * cells, 6.0, 30.0) / (died[:, -1] - died[:, i6]))}")
     dk = np.gradient(trajectory(intact, arm, "deaths_killing"), t, axis=-1)
     kill_rate = integral(t, dk, 7.0, 21.0) / integral(t, cells, 7.0, 21.0)
     h0 = trajectory(intact, arm, "tumor_ferroptosis_hazard")[:, 0]
