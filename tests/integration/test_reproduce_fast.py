@@ -26,7 +26,8 @@ KNOWN_OPEN: set[str] = {
     # liproxstatin-1 weakens anti-PD-1: since radical-trapping antioxidants protect T cells too (Matsushita 2015,
     # Ma 2021) it holds in 30.5% of 200 draws (2026-12-03, all of the day's changes merged): sparing T cells
     # outweighs sparing the tumour from T cell-driven ferroptosis, which is weak in this model (docs/model.md,
-    # "T cell ferroptosis").
+    # "T cell ferroptosis"; why, link by link: docs/findings.md, finding 1 notes, "Why T cell-driven
+    # ferroptosis is small": liproxstatin-1 raises T cell-days 1.28x while the link carries 1.5% of deaths).
     "2c",
     # 83.5% of 200 draws (95% interval 78-88%; 92.0% of the 163 kept before draws whose tumour rejects
     # itself untreated were evaluated too): where the wild-type B16 line rejects itself (17.5% of draws),
