@@ -104,8 +104,9 @@ class Product(_Strict):
     manufacturing: Literal["standard", "bortezomib"] = "standard"
     ifng_knockout: bool = Field(default=False, strict=True)
     proteasome_expression: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False, strict=True,
-                                         description="product's intrinsic proteasome expression (relative; "
-                                                     "at most 100, an assumption: products differ by a few-fold)")
+                                         description="a genetic edit of the CAR T cells' proteasome expression "
+                                                     "(relative; lifelong: the infused cells and their daughters "
+                                                     "keep it; at most 100, an assumption)")
 
 
 class Arm(_Strict):
@@ -344,6 +345,12 @@ def validate_arms(scn: Scenario) -> None:
                 raise InputError(f"arms[{i}].doses[{k}].dose",
                                  f"{dose.dose:g} {dose.unit} is {mg_per_kg:g} mg/kg, above {MAX_DOSE_MG_PER_KG:g} mg/kg",
                                  "the OECD limit dose of toxicity testing; check the dose and its unit")
+        if any(prod.manufacturing == "bortezomib" for prod in arm.products):
+            from .params.resolve import resolve_group
+            from .protocols import products
+
+            row = resolve_group(scn.arm_parameter_sets[i].vector()[None, :], products.PARAMS)[0]
+            products.culture_duration(row, True, f"arms[{i}].parameters")  # the culture must reach the dose
 
 
 def with_units(parameters: dict[str, Any], set_name: str) -> dict[str, Any]:

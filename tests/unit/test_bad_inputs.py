@@ -81,6 +81,10 @@ CASES = {
                                              ("arms[1].doses[0].dose", "3000 mg/kg")),
     "cd4_fraction above 1": ({"s.yaml": scenario(products=[{"day": 1, "cells": 1e6, "cd4_fraction": 1.5}])},
                              ["run", "s.yaml"], 2, ("cd4_fraction", "1.5")),
+    "bortezomib kills faster than the culture grows": (
+        {"s.yaml": scenario(products=[{"day": 1, "cells": 1e6, "manufacturing": "bortezomib"}],
+                            parameters={"car_bortezomib_culture_death_rate": "1 1/day"})}, ["run", "s.yaml"], 2,
+        ("arms[1].parameters.car_bortezomib_culture_death_rate", "never reach the dose")),
     "cohort variability of 5": ({"s.yaml": scenario(cohort={"size": 2, "variability": {"all": 5.0}})}, ["run", "s.yaml"],
                                 2, ("cohort.variability",)),
     "tiny output interval": ({"s.yaml": scenario(days=3650, output_interval_hours=1e-6)}, ["run", "s.yaml"], 2,
