@@ -220,3 +220,20 @@ def test_a_small_leukaemia_outgrows_the_resting_innate_cells_it_grew_among():
     assert net == pytest.approx(0.029, rel=0.03) and net > 0.0
     net_full, innate_full = _resting_net_growth(tumor_innate_susceptibility={"value": 1.0, "unit": "1"})
     assert innate_full == pytest.approx(1.1037, rel=1e-3) and net_full < -1.0
+
+
+def test_an_antigen_negative_relapse_is_possible_and_full_innate_killing_prevents_it():
+    """The nominal patient, standard product, one year. Measured: the leukaemia falls to a nadir of 1,900
+    cells on day 64 (all antigen-negative; the CAR T cells' targets are gone), then regrows at 0.053/day
+    (the growth rate, the disease-recruited innate cells having dwindled with the disease) and is back at
+    the relapse threshold (5e9 cells, the cohort's) on day 343: an antigen-negative relapse. At full innate
+    susceptibility (1, a leukaemia that could not have grown) the same clone dies out on day 54."""
+    x = _run("standard product", 365)
+    live, days = x.tumor_live.values, x.time.values
+    nadir = int(live.argmin())
+    assert 1e2 < live[nadir] < 1e4 and 50 < days[nadir] < 80
+    assert x.tumor_antigen_positive.values[-1] == 0.0
+    assert x.tumor_antigen_negative.values[-1] == live[-1] > 5e9
+    assert 300 < days[nadir:][live[nadir:] >= 5e9][0] < 365
+    full = _run("standard product", 365, tumor_innate_susceptibility={"value": 1.0, "unit": "1"})
+    assert full.tumor_live.values[-1] == 0.0 and (full.tumor_live.values[days >= 60] == 0.0).all()
