@@ -33,6 +33,12 @@ KNOWN_OPEN: set[str] = {
     # anti-PD-1 has little left to add, so the IFNGR-KO line's benefit exceeds the wild type's. The check
     # fails through the model's spontaneous rejection, a model failure (docs/findings.md, Status).
     "1e",
+    # 87.0% of 200 draws (95% interval 81.6-91.0%; 95.0% before) since the B-ALL line escapes innate killing
+    # (tumor_innate_susceptibility 0.0256, branch ball-relapse): the antigen-negative clone the CAR T cells
+    # leave is no longer cleared, so in both arms the burden floors at a few thousand regrowing cells instead
+    # of dying out, which shrinks the arms' difference in mean log burden (docs/findings.md, finding 4,
+    # "Innate escape"). Not tuned back.
+    "4d",
 }
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The
