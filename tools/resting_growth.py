@@ -30,11 +30,13 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=200)
-    ap.add_argument("--susceptibility", type=float, default=None, help="tumor_innate_susceptibility (default: the set's)")
+    ap.add_argument("--susceptibility", type=float, default=None,
+                    help="tumor_innate_susceptibility (default: the set's)")
     ap.add_argument("--primed", action="store_true", help="keep host T cells at the set's infusion levels")
     args = ap.parse_args(argv)
     scn = load_scenario("ball_car_bortezomib")
-    parameters = None if args.susceptibility is None else {"tumor_innate_susceptibility": {"value": args.susceptibility, "unit": "1"}}
+    parameters = (None if args.susceptibility is None
+                  else {"tumor_innate_susceptibility": {"value": args.susceptibility, "unit": "1"}})
     scn = scn.with_overrides(parameters=parameters, arms=[{"name": "untreated"}], seed=0,
                              cohort={"size": args.draws, "variability": {"all": 0.25}})
     with warnings.catch_warnings():
