@@ -35,9 +35,9 @@ KNOWN_OPEN: set[str] = {
     "1e",
     # 87.0% of 200 draws (95% interval 81.6-91.0%; 95.0% before) since the B-ALL line escapes innate killing
     # (tumor_innate_susceptibility 0.0256, branch ball-relapse): the antigen-negative clone the CAR T cells
-    # leave is no longer cleared, so in both arms the burden floors at a few thousand regrowing cells instead
-    # of dying out, which shrinks the arms' difference in mean log burden (docs/findings.md, finding 4,
-    # "Innate escape"). Not tuned back.
+    # leave is no longer cleared within days; in the failing draws it dies out slowly, a few cells at day 150,
+    # and later after the bortezomib product, whose mean log burden is then higher (docs/findings.md,
+    # finding 4, "Innate escape"). Not tuned back.
     "4d",
 }
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
