@@ -6,6 +6,7 @@ import sys
 NAMES = (
     'tumor_growth_rate',
     'tumor_car_antigen_loss_per_division',
+    'tumor_innate_susceptibility',
     'tumor_carrying_capacity',
     'tumor_basal_death_rate',
     'tumor_oxygen_half',

@@ -41,13 +41,19 @@ KNOWN_OPEN: set[str] = {
     # inhibitor's imprint relaxes within days (24 h), while the extra day of culture a bortezomib product needs
     # for the same cell dose (9 -> 10 days) leaves more depolarised mitochondria, which repair over weeks.
     "4a",
-    # 4d 95.0% -> 83.0% (mean log10 burden after infusion, bortezomib - standard, -0.048 -> -0.021): the same
-    # extra depolarisation costs fitness in the patient and offsets part of the BACH2 / memory gain.
-    "4d",
     # 4e 3/3 -> 2/3 seeds (rho -0.240, -0.255, -0.330 -> -0.079, -0.148, -0.181; the first seed's p about
     # 0.054): with the products differing only in their culture's state, which ends at infusion, and the
     # cells' lifelong proteasome expression held, the correlation is weaker than one cohort of 600 detects.
     "4e",
+    # 4d fails through two changes, each measured alone on its branch (200 draws, controls on; not tuned back):
+    # (i) 95.0% -> 83.0% (mean log10 burden after infusion, bortezomib - standard, -0.048 -> -0.021): the
+    # extra culture day costs the bortezomib product fitness in the patient and offsets part of the BACH2 /
+    # memory gain; (ii) 95.0% -> 87.0% (95% interval 81.6-91.0%) since the B-ALL line escapes innate killing
+    # (tumor_innate_susceptibility 0.0256): the antigen-negative clone the CAR T cells leave is no longer
+    # cleared within days; in the failing draws it dies out slowly, a few cells at day 150, and later after
+    # the bortezomib product, whose mean log burden is then higher (docs/findings.md, finding 4, "Innate
+    # escape").
+    "4d",
 }
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
 #: way in one of the 3 fast draws; the fast run does not assert them. The

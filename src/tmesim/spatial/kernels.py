@@ -875,8 +875,9 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_APOPTOSIS] = fm.death + (fm.m2_csf1r_depletion if state[i] == M2 else 0.0)
         beh[i, R_M1], beh[i, R_M2] = fm.to_m1, fm.to_m2
         # a kill takes hits_to_kill hits, so hits land that much faster than kills (as for T cells)
-        beh[i, R_ATTACK + TUMOR] = (macrophage.killing(1.0, fields[IL10, s], pm) * hits_to_kill
-                                    if state[i] == M1 else 0.0)
+        # innate killing acts on the tumour line by its innate susceptibility (as in the well-mixed model)
+        beh[i, R_ATTACK + TUMOR] = (macrophage.killing(1.0, fields[IL10, s], pm) * pt.tumor_innate_susceptibility
+                                    * hits_to_kill if state[i] == M1 else 0.0)
         beh[i, R_SPEED] = tr.macrophage_speed
         if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
                                   own, own_slot, p, dt, seed, step, id_, intent):
@@ -905,7 +906,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
                                 ph).suppression
         beh[i, R_APOPTOSIS] = fn.death
         beh[i, R_CYCLE] = fn.division
-        beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress) * hits_to_kill
+        beh[i, R_ATTACK + TUMOR] = fn.kill_rate * pt.tumor_innate_susceptibility * (1.0 - suppress) * hits_to_kill
         beh[i, R_SPEED] = tr.nk_speed
         if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
                                   own, own_slot, p, dt, seed, step, id_, intent):
