@@ -304,7 +304,6 @@ def run(
             raise InputError("--resume", f"given with {', '.join(given) or 'a scenario'}",
                              "resume takes the run folder only: the scenario is the one saved in it")
         from tmesim.io.outputs import SCENARIO_FILE, find_resumable
-        from tmesim.simulation import Simulation
 
         partial = find_resumable(resume)
         sim = _prepare_run(str(partial / SCENARIO_FILE), None, None, None, None)[0]

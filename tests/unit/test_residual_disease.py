@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from tmesim import load_scenario, simulate
 from tmesim.biology.programs import tumor
@@ -19,7 +20,7 @@ from tmesim.wellmixed import state as S
 SCENARIO = "ball_car_bortezomib"
 
 
-def _run(arm: str, days: float, **parameters) -> "xr.Dataset":  # noqa: F821
+def _run(arm: str, days: float, **parameters) -> xr.Dataset:
     """One patient of the B-ALL CAR T scenario's ``arm`` over ``days`` (daily outputs), with parameter values
     (``{value, unit}``) replaced."""
     scn = load_scenario(SCENARIO)

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..biology import recruitment as rec
 from ..biology.programs import macrophage, pharmacology, tumor
-from ..biology.programs.pharmacology import EX, N_CHANNELS, N_DRUGS
+from ..biology.programs.pharmacology import N_CHANNELS, N_DRUGS
 from . import cells as C
 from . import kernels as K
 from . import rng
