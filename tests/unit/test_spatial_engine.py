@@ -234,6 +234,10 @@ def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path, tmesim):
     ({"vessels": {"placement": "file"}}, "spatial.vessels"),
     ({"field_dt_minutes": 10}, "spatial"),
     ({"oxygen_dt_minutes": 2}, "spatial"),
+    ({"field_rtol": 0}, "spatial.field_rtol"),
+    ({"field_rtol": 1.5}, "spatial.field_rtol"),
+    ({"field_rtol": "tight"}, "spatial.field_rtol"),
+    ({"field_atol": -1e-6}, "spatial.field_atol"),
     ({"rules": "no_such_rules.csv"}, "spatial.rules"),
 ])
 def test_bad_spatial_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, change, field, tmesim):
