@@ -475,8 +475,8 @@ def field_step_error(sim, rtol: float | None = 0.01, reference_substeps: int = 5
     n = c.n
     live = c.kind[:n] != -1
     src = dict(export=b["export"][:, :n][:, live], uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
-    out: dict[str, Any] = {"t_min": sim.time, "fields": list(sim.fields.names), "field_dt_minutes": cfg.field_dt_minutes,
-                           "oxygen_dt_minutes": cfg.oxygen_dt_minutes, "reference_substeps": reference_substeps,
+    out: dict[str, Any] = {"t_min": sim.time, "fields": list(sim.fields.names),
+                           "field_dt_minutes": cfg.field_dt_minutes, "oxygen_dt_minutes": cfg.oxygen_dt_minutes, "reference_substeps": reference_substeps,
                            "rtol": rtol, "atol": cfg.field_atol}
 
     def solver(specs=None):
@@ -759,7 +759,8 @@ def _physicell_lines(p: dict[str, Any]) -> list[str]:
            f"{p['field_updates_per_s']:.3g} voxel x field updates/s",
            "      where the time goes: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in ph.items())]
     names = p.get("field_names") or (p.get("field_error") or {}).get("fields", [])
-    out.append(f"      field sub-steps per cell step ({_steps_how(p)}): {_per_field(names, p.get('substeps_per_cell_step'), '.0f')}")
+    steps = _per_field(names, p.get("substeps_per_cell_step"), ".0f")
+    out.append(f"      field sub-steps per cell step ({_steps_how(p)}): {steps}")
     out += _field_error_lines(p.get("field_error"))
     later = p.get("later")
     if later:
