@@ -96,6 +96,11 @@ voxel ``2 c_b - c``, which keeps the scheme second order in space. BioFVM
 instead clamps the outer layer of voxels to the value; the two differ by a
 half-voxel shift of the boundary.
 
+Sub-steps: :meth:`FieldSolver.advance` takes equal sub-steps of at most ``dt_max`` (or a field's own
+``FieldSpec.dt_max``), or, with ``rtol``, chooses each field's sub-steps from a step-doubling estimate and
+returns the Richardson-extrapolated value (:meth:`FieldSolver._advance_controlled`; docs/spatial-fields.md,
+"Error-controlled sub-stepping", gives what it costs next to point sources).
+
 Sources can be passed dense (``(n_fields, *shape)`` arrays) or sparse
 (``voxels=`` plus one value per cell); the sparse form touches only the
 listed voxels and is the cheaper one when cells fill a minority of voxels.
