@@ -830,6 +830,7 @@ def bench_spatial(
     minutes: Annotated[float, typer.Option("--physicell-minutes", help="Simulated minutes of the PhysiCell comparison (whole 6-min steps).")] = 12.0,
     threads: Annotated[int | None, typer.Option(help="numba threads for tmesim (default: all cores).")] = None,
     physicell_threads: Annotated[int, typer.Option("--physicell-threads", help="OpenMP threads for PhysiCell.")] = 2,
+    field_rtol: Annotated[float, typer.Option("--field-rtol", help="The PhysiCell scenario's field error control (spatial.field_rtol, in (0, 1)); 0: its fixed field steps.")] = 0.01,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
 ) -> None:
     """Time the spatial engine (diffusion, cell-steps, memory per cell) against plain numpy, and optionally PhysiCell."""
@@ -841,9 +842,11 @@ def bench_spatial(
             raise InputError(f"--{name}", f"got {value}", "give a positive integer")
     if not (math.isfinite(minutes) and minutes > 0):
         raise InputError("--physicell-minutes", f"got {minutes}", "give a positive number of minutes")
+    if not (math.isfinite(field_rtol) and 0 <= field_rtol < 1):
+        raise InputError("--field-rtol", f"got {field_rtol}", "give a relative tolerance in (0, 1), or 0 for fixed steps")
     result = bench_engine.bench_spatial(quick=quick, physicell=physicell, threads=threads,
                                         cells=tuple(cells) if cells else None, steps=steps, physicell_minutes=minutes,
-                                        physicell_threads=physicell_threads,
+                                        physicell_threads=physicell_threads, field_rtol=field_rtol or None,
                                         say=lambda msg: stderr.print(f"[dim]{msg}[/dim]"))
     for line in bench_engine.format_report(result):
         print(line)

@@ -76,7 +76,8 @@ def test_bench_spatial_small_configuration(tmp_path):
 
 def test_bench_spatial_rejects_bad_numbers():
     for args in (["--cells", "0"], ["--steps", "0"], ["--threads", "0"], ["--physicell-minutes", "nan"],
-                 ["--physicell-threads", "0"]):
+                 ["--physicell-threads", "0"], ["--field-rtol", "-0.01"], ["--field-rtol", "1"],
+                 ["--field-rtol", "nan"]):
         out = CliRunner().invoke(cli.app, ["bench", "spatial", *args])
         assert isinstance(out.exception, InputError), args
 
@@ -163,8 +164,12 @@ def test_bench_spatial_quick_as_shipped():
 
 @pytest.mark.slow
 def test_bench_physicell_one_step_without_physicell():
-    p = B.bench_physicell(minutes=6, physicell=False)
+    p = B.bench_physicell(minutes=6, physicell=False, field_rtol=0.2, later_minutes=6, reference_substeps=8)
     assert p["cells_at_start"] == 25_825 and p["sim_minutes"] == 6
     assert _positive(p["s_per_sim_min"]) and _positive(p["field_updates_per_s"])
-    fe = p["field_error"]
-    assert len(fe["rel_l2"]) == 11 and all(0 <= v < 1 for v in fe["rel_l2"])
+    for fe in (p["field_error"], p["later"]["field_error"]):
+        assert len(fe["rel_l2"]) == 11 and all(0 <= v < 1 for v in fe["rel_l2"])
+        assert len(fe["controlled_substeps"]) == 11 and all(v >= 0 for v in fe["controlled_substeps"])
+        assert all(0 <= v < 1 for v in fe["controlled_rel_l2"])
+    text = "\n".join(B.format_report({"machine": B.machine(), "physicell": p}))
+    assert "error control (rtol 0.2" in text and "later, 6 simulated min" in text

@@ -234,6 +234,10 @@ def test_cli_resume_after_a_kill_matches_a_whole_run(tmp_path, tmesim):
     ({"vessels": {"placement": "file"}}, "spatial.vessels"),
     ({"field_dt_minutes": 10}, "spatial"),
     ({"oxygen_dt_minutes": 2}, "spatial"),
+    ({"field_rtol": 0}, "spatial.field_rtol"),
+    ({"field_rtol": 1.5}, "spatial.field_rtol"),
+    ({"field_rtol": "tight"}, "spatial.field_rtol"),
+    ({"field_atol": -1e-6}, "spatial.field_atol"),
     ({"rules": "no_such_rules.csv"}, "spatial.rules"),
 ])
 def test_bad_spatial_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, change, field, tmesim):
@@ -413,3 +417,25 @@ def test_product_traits_act_at_the_spatial_scale_as_in_the_wellmixed_engine(tmp_
     assert (car.isel(time=-1).sum("t_pool") > 0).all()
     ifng = spatial["ifng"].isel(patient=0, time=-1)
     assert float(ifng.sel(arm="1:1")) > float(ifng.sel(arm="1:1 IFNg-KO"))
+
+
+def test_error_controlled_fields_resume_bit_identically_from_a_state_dict(tmp_path):
+    """spatial.field_rtol: the controller's sub-step hint travels in the checkpoint, so a run restored from
+    its state continues exactly as the run that was not stopped."""
+    scn = load_scenario(spatial_scenario(tmp_path / "s.yaml", field_rtol=0.05))
+    vec, seed = scn.arm_parameter_sets[0].vector(), replicate_seeds(scn)[0]
+    whole = SpatialRun(scn, 0, vec, seed)
+    part = SpatialRun(scn, 0, vec, seed)
+    for _ in range(3):
+        whole.step()
+        part.step()
+    state = part.state_dict()
+    assert (state["field_substep_hint"] >= 1).all()
+    resumed = SpatialRun(scn, 0, vec, seed)
+    resumed.load_state_dict(state)
+    for _ in range(2):
+        whole.step()
+        resumed.step()
+    assert np.array_equal(whole.fields.values, resumed.fields.values)
+    assert np.array_equal(whole.fields.last_substeps, resumed.fields.last_substeps)
+    assert whole.fields.last_substeps.max() > 0

@@ -106,6 +106,13 @@ class SpatialConfig(_Strict):
     oxygen_dt_minutes : oxygen's own step (min, <= field_dt_minutes). Oxygen is the stiff field: every
         cell takes it up at ~10/min against fast diffusion, and at a 1-min step the splitting error at a
         tumour's rim reaches ~10 mmHg; at 0.1 min it is ~2 mmHg (docs/spatial-fields.md).
+    field_rtol : None (default): the fields take the fixed steps above. A number in (0, 1): error control
+        instead (``field_dt_minutes`` and ``oxygen_dt_minutes`` are then ignored): each cell step, every
+        field takes the sub-steps its step-doubling estimate needs to be within this relative L2 error of
+        the exact time integration, and the Richardson-extrapolated value (docs/spatial-fields.md,
+        "Error-controlled sub-stepping"). 0.01 asks for 1%.
+    field_atol : the error control's absolute floor (each field in its own unit, root-mean-square over the
+        voxels; default 1e-6): a field whose values are all below about this is accepted at once.
     geometry, vessels : initial tumour and vessels.
     replicates : independent runs of each arm (seeds spawned from the scenario's); they take the
         ``patient`` dimension of the results.
@@ -122,6 +129,8 @@ class SpatialConfig(_Strict):
     dt_minutes: float = Field(default=6.0, gt=0, le=60, allow_inf_nan=False)
     field_dt_minutes: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     oxygen_dt_minutes: float = Field(default=0.1, gt=0, allow_inf_nan=False)
+    field_rtol: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
+    field_atol: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
     geometry: Geometry
     vessels: Vessels = Vessels()
     replicates: int = Field(default=1, ge=1, le=1000)

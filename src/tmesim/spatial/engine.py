@@ -411,8 +411,10 @@ class SpatialRun:
         self._diag_means = self._diagnostic_means(b["diag"][:n], c.kind[:n], c.dead[:n])
         live = c.kind[:n] != C.FREE
         t3 = clock()
-        self.fields.advance(self.dt, self.scenario.spatial.field_dt_minutes, export=b["export"][:, :n][:, live],
-                            uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live])
+        cfg = self.scenario.spatial
+        self.fields.advance(self.dt, cfg.field_dt_minutes, export=b["export"][:, :n][:, live],
+                            uptake=b["uptake"][:, :n][:, live], voxels=c.site[:n][live], rtol=cfg.field_rtol,
+                            atol=cfg.field_atol)
         t4 = clock()
         order = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0DE, self.step_index])).permutation(n)
         births = self._births
@@ -653,7 +655,8 @@ class SpatialRun:
         d = {f"cells_{k}": v for k, v in self.cells.state_dict().items()}
         d.update(fields=self.fields.values.copy(), step_index=np.array(self.step_index), event_ptr=np.array(self.event_ptr),
                  plasma_c0=self.plasma_c0.copy(), plasma_t0=self.plasma_t0.copy(), counters=self.counters.copy(),
-                 reference_tumor_cells=np.array(self.reference_tumor_cells), field_time=np.array(self.fields.time))
+                 reference_tumor_cells=np.array(self.reference_tumor_cells), field_time=np.array(self.fields.time),
+                 field_substep_hint=self.fields.substep_hint.copy())
         for k, v in (getattr(self, "_diag_means", None) or {}).items():
             d[f"diag_{k}"] = np.array(v)
         return d
@@ -662,6 +665,8 @@ class SpatialRun:
         self.cells = C.Cells.from_state_dict({k[6:]: d[k] for k in d if k.startswith("cells_")}, self.n_sites)
         self.fields.set_values(d["fields"])
         self.fields.time = float(d["field_time"])
+        if "field_substep_hint" in d:   # the error controller's next sub-step counts (a checkpoint without: 1)
+            self.fields.substep_hint[:] = d["field_substep_hint"]
         self.step_index = int(d["step_index"])
         self.event_ptr = int(d["event_ptr"])
         self.plasma_c0[:] = d["plasma_c0"]

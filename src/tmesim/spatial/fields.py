@@ -96,6 +96,11 @@ voxel ``2 c_b - c``, which keeps the scheme second order in space. BioFVM
 instead clamps the outer layer of voxels to the value; the two differ by a
 half-voxel shift of the boundary.
 
+Sub-steps: :meth:`FieldSolver.advance` takes equal sub-steps of at most ``dt_max`` (or a field's own
+``FieldSpec.dt_max``), or, with ``rtol``, chooses each field's sub-steps from a step-doubling estimate and
+returns the Richardson-extrapolated value (:meth:`FieldSolver._advance_controlled`; docs/spatial-fields.md,
+"Error-controlled sub-stepping", gives what it costs next to point sources).
+
 Sources can be passed dense (``(n_fields, *shape)`` arrays) or sparse
 (``voxels=`` plus one value per cell); the sparse form touches only the
 listed voxels and is the cheaper one when cells fill a minority of voxels.
@@ -705,6 +710,9 @@ class FieldSolver:
     >= 0 and finite (checked in the same pass that combines them).
     """
 
+    #: Error control: the most sub-steps one level of one field may take in one ``advance``.
+    MAX_SUBSTEPS = 4096
+
     def __init__(self, lattice: Lattice, fields, *, splitting: str = "mixed", vessels=None, values=None,
                  time: float = 0.0):
         if not isinstance(lattice, Lattice):
@@ -745,6 +753,12 @@ class FieldSolver:
         self._cpl_end = None        # c_p at the end of the next advance (set_plasma's until), or None
         self._vidx = np.zeros(0, np.int64)
         self._coef_cache = {}     # dt -> (Thomas factors per axis, r = dt D / dx^2)
+        #: Error control (``advance(..., rtol=)``): the coarse sub-step count each field starts from next call.
+        self.substep_hint = np.ones(F, np.int64)
+        #: Sub-steps each field took in the last controlled ``advance`` (all levels; 0: not stepped).
+        self.last_substeps = np.zeros(F, np.int64)
+        #: Per field, the error estimate ``||R_j - R_{j-1}|| / ||R_j||`` of the last controlled ``advance``.
+        self.last_error_estimate = np.zeros(F)
         self._fon_all = np.ones(F, np.uint8)
         self._k = None
         self._g = None
@@ -1304,8 +1318,9 @@ class FieldSolver:
                 f"and the field's parameters")
 
     def advance(self, duration: float, dt_max: float, secretion=None, target=None, export=None,
-                uptake=None, *, voxels=None) -> int:
-        """Advance by ``duration`` minutes in equal sub-steps of at most ``dt_max``, sources held fixed.
+                uptake=None, *, voxels=None, rtol: float | None = None, atol: float = 0.0) -> int:
+        """Advance by ``duration`` minutes, sources held fixed: in equal sub-steps of at most ``dt_max``, or
+        in sub-steps each field's error controller chooses (``rtol``).
 
         Parameters
         ----------
@@ -1315,14 +1330,25 @@ class FieldSolver:
             Largest diffusion sub-step, min (> 0); a field whose
             :attr:`FieldSpec.dt_max` is smaller takes that instead (the
             fields do not interact in the solver, so each may run at its own
-            step).
+            step). Ignored with ``rtol``.
         secretion, target, export, uptake, voxels
             As in :meth:`step`, held constant over ``duration``.
+        rtol
+            None (default): fixed sub-steps as above. A number in (0, 1): error control by step doubling
+            with Richardson extrapolation (:meth:`_advance_controlled`): per field, the sub-step count is
+            doubled until two successive extrapolated solutions ``2 c_2n - c_n`` of the whole call differ
+            by at most ``rtol * ||c||_2 + atol * sqrt(n_voxels)``, and the field takes the last one
+            (clipped at 0).
+        atol
+            Absolute floor of the error control, field unit, as a root-mean-square over the voxels (>= 0);
+            the same number for every field. With ``atol = 0`` a field that is 0 everywhere is still accepted
+            at once (both solutions are 0).
 
         Returns
         -------
         int
-            Number of sub-steps taken by the field with the smallest step.
+            Number of sub-steps taken by the field with the smallest step (with ``rtol``: the most sub-steps
+            any field took, counting its ``n`` and ``2n`` runs and the rejected levels).
 
         Notes
         -----
@@ -1333,6 +1359,13 @@ class FieldSolver:
         dt_max = _finite_number(dt_max, "dt_max", "minutes")
         if duration <= 0 or dt_max <= 0:
             raise InputError("duration" if duration <= 0 else "dt_max", "must be > 0", "give minutes")
+        if rtol is not None:
+            rtol = _finite_number(rtol, "field_rtol", "a relative tolerance, e.g. 0.01")
+            if not 0.0 < rtol < 1.0:
+                raise InputError("field_rtol", f"must be in (0, 1), got {rtol!r}", "e.g. 0.01 for 1% in L2")
+            atol = _finite_number(atol, "field_atol", "the field's unit")
+            if atol < 0.0:
+                raise InputError("field_atol", f"must be >= 0, got {atol!r}", "give an RMS floor in field units")
         steps = [max(1, math.ceil(duration / min(dt_max, s.dt_max or dt_max) - 1e-9)) for s in self.specs]
         flags = self._prepare_any(secretion, target, export, uptake, voxels)
         dormant = self._dormant()
@@ -1340,22 +1373,116 @@ class FieldSolver:
         start = self._cpl.copy()
         t0 = self.time
         try:
-            for n in sorted(set(steps)):
-                fon = np.array([m == n and not dormant[f] for f, m in enumerate(steps)], np.uint8)
-                if not fon.any():
-                    continue
-                dt = duration / n
-                for i in range(n):
-                    self.time = t0 + i * dt
-                    if end is not None:   # plasma at the end of this sub-step (backward Euler's time)
-                        self._move_plasma(start + (end - start) * ((i + 1) / n), fon)
-                    self._step(dt, flags, fon, check_in=i == 0, check_out=i == n - 1)
+            if rtol is not None:
+                n = self._advance_controlled(duration, flags, dormant, start, end, t0, rtol, atol)
+            else:
+                for m in sorted(set(steps)):
+                    fon = np.array([k == m and not dormant[f] for f, k in enumerate(steps)], np.uint8)
+                    if fon.any():
+                        self._run(duration, m, flags, fon, start, end, t0)
+                n = max(steps)
         finally:
             if end is not None:   # every field's plasma at the end of the call (dormant ones too)
                 self._move_plasma(end, self._fon_all)
         self.time = t0 + duration
-        n = max(steps)
         return n
+
+    def _run(self, duration: float, n: int, flags, fon, start, end, t0: float) -> None:
+        """``n`` equal sub-steps over ``duration`` of the fields with ``fon`` set, from their current values."""
+        dt = duration / n
+        for i in range(n):
+            self.time = t0 + i * dt
+            if end is not None:   # plasma at the end of this sub-step (backward Euler's time)
+                self._move_plasma(start + (end - start) * ((i + 1) / n), fon)
+            self._step(dt, flags, fon, check_in=i == 0, check_out=i == n - 1)
+
+    def _advance_controlled(self, duration: float, flags, dormant, start, end, t0: float, rtol: float,
+                            atol: float) -> int:
+        """Advance every non-dormant field over ``duration`` under error control; return the most sub-steps
+        one field took (all its levels).
+
+        An extrapolation table on the whole call (as in extrapolated-Euler ODE codes). From the same start,
+        field ``f`` runs ``n``, ``2n``, ``4n``, ... equal sub-steps (levels ``c_0, c_1, ...``). The scheme
+        is first order (docs/spatial-fields.md, section 4), so ``R_j = 2 c_j - c_{j-1}`` cancels the leading
+        error term (Richardson), and ``||R_j - R_{j-1}||`` estimates the error of ``R_{j-1}``, an
+        over-estimate of that of ``R_j`` once the extrapolation converges at least linearly in the step.
+        Level ``j >= 2`` is accepted when
+
+        * ``||R_j - R_{j-1}||_2 <= rtol ||R_j||_2 + atol sqrt(N)`` (N voxels), and
+        * ``||c_j - c_{j-1}||_2 < ||c_{j-1} - c_{j-2}||_2``: the plain levels converge. At steps far beyond
+          a stiff field's time scale (oxygen at a 3-6-min step) the levels first move *apart* as the step
+          shrinks, and two coarse extrapolations can agree by chance while both are 9% off (measured);
+          this test refuses them.
+
+        or when ``n 2^j`` reaches :attr:`MAX_SUBSTEPS`. The field then takes ``max(R_j, 0)``: the
+        extrapolation can dip below 0 next to a sink where the field is near 0, and 0 is the nearer bound.
+        A rejected level costs only the next, finer run.
+
+        ``n`` starts at :attr:`substep_hint` (1 for a new solver); the next call starts at the ``n`` of
+        the first of the three levels the accepted estimate used, halved if that estimate was below 1/4 of
+        the allowance (a second-order estimate falls 4x when the step
+        halves). The counts depend only on the values, the sources and the hint, never on timing, so runs
+        are bit-identical across threads; a resumed run must restore the hint (:attr:`substep_hint`), as
+        the spatial engine's checkpoints do.
+        """
+        F = len(self.specs)
+        N = self._c[0].size
+        active = [f for f in range(F) if not dormant[f]]
+        hint = self.substep_hint
+        base = {f: max(1, int(hint[f])) for f in active}
+        level = dict.fromkeys(active, 0)       # table row j of each pending field
+        c0 = self._c.copy()
+        prev = np.empty_like(c0)                  # c_{j-1}
+        rprev = np.empty_like(c0)                 # R_{j-1}
+        bprev = dict.fromkeys(active, math.inf)   # ||c_{j-1} - c_{j-2}||
+        taken = np.zeros(F, np.int64)
+        est_out = np.zeros(F)
+        rel_out = np.zeros(F)
+        pending = list(active)
+        while pending:
+            count = {f: base[f] << level[f] for f in pending}
+            for m in sorted(set(count.values())):
+                fon = np.array([f in count and count[f] == m for f in range(F)], np.uint8)
+                self._run(duration, m, flags, fon, start, end, t0)
+            still = []
+            for f in pending:
+                taken[f] += count[f]
+                c = self._c[f]
+                j = level[f]
+                if j == 0:
+                    prev[f] = c
+                    self._c[f] = c0[f]
+                    level[f] = 1
+                    still.append(f)
+                    continue
+                bdiff = float(np.linalg.norm((c - prev[f]).reshape(-1)))
+                r = 2.0 * c - prev[f]
+                done = count[f] >= self.MAX_SUBSTEPS
+                est = math.inf
+                if j >= 2:
+                    diff = float(np.linalg.norm((r - rprev[f]).reshape(-1)))
+                    size = float(np.linalg.norm(r.reshape(-1)))
+                    allow = rtol * size + atol * math.sqrt(N)
+                    est = diff / allow if allow > 0 else (0.0 if diff == 0 else math.inf)
+                    done = done or (est <= 1.0 and (bdiff < bprev[f] or bdiff == 0.0))
+                if done:
+                    np.maximum(r, 0.0, out=self._c[f])
+                    est_out[f] = est
+                    rel_out[f] = diff / size if (j >= 2 and size > 0) else 0.0
+                    continue
+                rprev[f] = r
+                prev[f] = c
+                bprev[f] = bdiff
+                self._c[f] = c0[f]
+                level[f] = j + 1
+                still.append(f)
+            pending = still
+        for f in active:
+            first = base[f] << max(level[f] - 2, 0)   # n of the accepted table's first level
+            hint[f] = max(1, first // 2) if est_out[f] < 0.25 else first
+        self.last_substeps = taken
+        self.last_error_estimate = rel_out
+        return int(taken.max()) if active else 0
 
     def _dormant(self) -> np.ndarray:
         """Fields that stay exactly 0 over the next step, so :meth:`advance` skips them: zero everywhere, no
