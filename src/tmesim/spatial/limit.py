@@ -89,6 +89,7 @@ IMMUNE_QUANTITIES: dict[str, str] = {
     "kills_cd8": "count", "kills_cd4": "count", "kills_nk": "count", "kills_macrophage": "count",
     "macrophage_m1": "count", "macrophage_m2": "count", "nk": "count", "ifng": "state", "il10": "state",
     "tgfb": "state", "il12": "state", "host_t_stimulation": "state", "extracellular_iron": "state",
+    "host_t_cd36": "state",
 }
 #: The quantities that should agree, per case (the others are reported; docs/spatial.md says why they
 #: cannot agree). Counts under growth alone and under each drug; the drug's tissue level and the states it
