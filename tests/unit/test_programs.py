@@ -327,6 +327,16 @@ class TestTCell:
         assert production[1] == pytest.approx(3.0 * production[0], rel=1e-12) and production[0] > 0.0
         assert production[2] == 0.0
 
+    def test_a_car_product_leaves_manufacture_with_resting_cd36(self, row, values):
+        """Culture has no lipid milieu: a product's CD36 stays at rest (1, low) through manufacturing,
+        with or without bortezomib, and rises only in the tumour."""
+        from tmesim.protocols import products
+
+        product = resolve_group(values[None, :], products.PARAMS)[0]
+        for bortezomib in (False, True):
+            axis = products.manufacture(row.car_t, product, bortezomib)
+            assert axis[t_cell.A.cd36] == 1.0 and axis[t_cell.A.lipid_peroxide] == 0.0
+
     def test_stimulation_by_kind(self, row):
         """TCR cells see MHC-I-presented antigen at the tumour's antigenicity; CAR cells their antigen on the
         antigen-positive share, whatever the MHC-I. Targets are shared among the T cells of a kind."""
