@@ -310,6 +310,12 @@ class TestCarProducts:
         m_bz, c_bz = _car(ball_60, "bortezomib product", 0.5)
         assert 0.0 < m_std / c_std < m_bz / c_bz < 1.0
 
+    @pytest.mark.xfail(strict=True, reason=(
+        "since T cell CD36 is a state (branch cd36) neither product clears the B-ALL by day 60 at the shipped "
+        "values (4.3e10 and 2.9e10 live cells; both clear with t_cell_cd36_induction_max 0): the CAR contexts "
+        "inherit the B16 set's TME lipid level, so CAR T CD36 rises to ~2.15 and lipid peroxide peaks at 0.58 "
+        "(0.32 without CD36). Whether marrow/blood is a lipid milieu that induces CD36 has no source yet; "
+        "reported, not tuned (docs/findings.md, finding 2 notes)"))
     def test_car_t_cells_persist_as_memory_after_clearance(self, ball_60):
         for arm in ("standard product", "bortezomib product"):
             x = ball_60.sel(arm=arm, time=60.0).squeeze("patient")

