@@ -9,5 +9,7 @@ in the same commit and say so, or the twin test fails as it should.
 Edited since 7bd9782: the tumour's two CAR-antigen clones (antigen loss at division, CAR T cells killing
 and seeing antigen-positive cells only; commit "wellmixed: antigen-negative tumour subclone ...");
 manufacturing: the culture's proteasome expression and the longer bortezomib culture (products.py,
-index.py; commit "products: the culture's state apart from the cells' lifelong expression ...").
+index.py; commit "products: the culture's state apart from the cells' lifelong expression ..."); the
+T cell CD36 state (the axis's eighth variable: it relaxes towards a level the lipid milieu sets and scales
+lipid uptake; three parameters appended to the index; branch cd36).
 """

@@ -271,6 +271,10 @@ NAMES = (
     'ido_inhibitor_volume',
     'ido_inhibitor_ec50',
     'ido_inhibitor_emax',
+    # appended with the T cell CD36 state (branch cd36)
+    't_cell_cd36_induction_max',
+    't_cell_cd36_lipid_half',
+    't_cell_cd36_time_constant',
 )
 N_PARAMS = len(NAMES)
 _mod = sys.modules[__name__]

@@ -122,11 +122,12 @@ def _memory_pool(y, dydt, i_mem, i_eff, division, stem_daughters, form, death, f
 
 @kernel
 def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, import_block, gpx4_inhibition, rta_block, lipid_rel, ros, dilution):
-    """Mean exhaustion axis of one T cell pool (states at ``off``..``off+6``).
+    """Mean exhaustion axis of one T cell pool (states at ``off``..``off+7``).
 
     ``dilution`` (1/min) is fresh-cell influx over pool size: recruits arrive
-    rested (depolarisation 0, everything else 1, lipid peroxide 0) and pull
-    the mean towards that state.
+    rested (depolarisation 0, everything else 1, lipid peroxide 0, CD36 1) and
+    pull the mean towards that state. CD36 relaxes towards a level the lipid
+    milieu sets and scales lipid uptake.
     """
     depol = y[off]
     prot = y[off + 1]
@@ -135,6 +136,7 @@ def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, imp
     bach2 = y[off + 4]
     pd1 = y[off + 5]
     lpo = y[off + 6]
+    cd36 = y[off + 7]
     k_imp = p[P.heme_nuclear_import_rate]
     k_exp = p[P.heme_nuclear_export_rate]
     dydt[off] = ex.mito_depolarization_rate(depol, stim, drivers, p[P.mito_depolarization_rate], p[P.mito_repair_rate]) - dilution * depol
@@ -143,7 +145,9 @@ def _axis(y, dydt, off, p, stim, drivers, expression, proteasome_inhibition, imp
     dydt[off + 3] = ex.nuclear_heme_rate(fheme, nheme, k_imp, import_block, k_exp) + dilution * (1.0 - nheme)
     dydt[off + 4] = ex.bach2_rate(bach2, nheme, k_imp / k_exp, p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant]) + dilution * (1.0 - bach2)
     dydt[off + 5] = ex.pd1_rate(pd1, stim, p[P.pd1_induction_max], p[P.pd1_time_constant]) + dilution * (1.0 - pd1)
-    dydt[off + 6] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_rel, ros, gpx4_inhibition, rta_block, p[P.t_cell_lipid_uptake_rate], p[P.t_cell_gpx4_rate]) - dilution * lpo
+    dydt[off + 7] = (1.0 + p[P.t_cell_cd36_induction_max] * hill(lipid_rel, p[P.t_cell_cd36_lipid_half], 1.0) - cd36) / p[P.t_cell_cd36_time_constant] + dilution * (1.0 - cd36)
+    cd36_ref = 1.0 + p[P.t_cell_cd36_induction_max] * hill(1.0, p[P.t_cell_cd36_lipid_half], 1.0)
+    dydt[off + 6] = fer.t_cell_lipid_peroxide_rate(lpo, cd36 / cd36_ref * lipid_rel, ros, gpx4_inhibition, rta_block, p[P.t_cell_lipid_uptake_rate], p[P.t_cell_gpx4_rate]) - dilution * lpo
 
 
 @kernel
@@ -522,5 +526,5 @@ def initial_state(p: np.ndarray) -> np.ndarray:
     y[S.tumor_pufa_pl] = p[P.pufa_supply]
     y[S.tumor_lipid_peroxide] = p[P.tumor_lipid_peroxide_resting]
     for off in (S.host_t_mito_depolarization, S.car_t_mito_depolarization):
-        y[off:off + S.AXIS_LEN] = (0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0)
+        y[off:off + S.AXIS_LEN] = (0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0)
     return y

@@ -19,8 +19,8 @@ from . import exhaustion as ex
 from . import index as P
 
 #: Order of the axis state in a product (matches the engines' axis layout).
-AXIS = ("mito_depolarization", "proteasome", "free_heme", "nuclear_heme", "bach2", "pd1", "lipid_peroxide")
-RESTED = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+AXIS = ("mito_depolarization", "proteasome", "free_heme", "nuclear_heme", "bach2", "pd1", "lipid_peroxide", "cd36")
+RESTED = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0])
 
 
 @kernel
@@ -34,6 +34,7 @@ def _axis_rates(x, p, stim, expression, inhibition, out):
     out[4] = ex.bach2_rate(x[4], x[3], k_imp / k_exp, p[P.bach2_heme_half], p[P.bach2_heme_hill], p[P.bach2_time_constant])
     out[5] = ex.pd1_rate(x[5], stim, p[P.pd1_induction_max], p[P.pd1_time_constant])
     out[6] = 0.0  # no lipid-rich TME in culture
+    out[7] = 0.0  # nor lipid to induce CD36: it stays at rest
 
 
 @kernel
@@ -48,7 +49,7 @@ def manufacture(p, bortezomib, expression):
 
     Returns
     -------
-    The 7 axis values (see :data:`AXIS`).
+    The 8 axis values (see :data:`AXIS`).
     """
     x = RESTED.copy()
     inhibition = p[P.car_bortezomib_inhibition] if bortezomib else 0.0
@@ -59,10 +60,10 @@ def manufacture(p, bortezomib, expression):
     if bortezomib and d > 0.0:  # the culture runs until it expands as much as a standard one
         duration = duration * g / (g - d)
     n = int(duration / dt)
-    k1 = np.empty(7)
-    k2 = np.empty(7)
-    k3 = np.empty(7)
-    k4 = np.empty(7)
+    k1 = np.empty(8)
+    k2 = np.empty(8)
+    k3 = np.empty(8)
+    k4 = np.empty(8)
     for _ in range(n):
         _axis_rates(x, p, stim, expression, inhibition, k1)
         _axis_rates(x + 0.5 * dt * k1, p, stim, expression, inhibition, k2)

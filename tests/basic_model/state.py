@@ -28,6 +28,7 @@ _AXIS = [
     ("bach2", "1", "BACH2 (relative to rested T cell)", 1e-6),
     ("pd1", "1", "PD-1 expression (relative to rested T cell)", 1e-6),
     ("lipid_peroxide", "1", "lipid peroxide (relative; 1 = ferroptosis threshold)", 1e-6),
+    ("cd36", "1", "CD36 expression (relative to rested T cell)", 1e-6),
 ]
 
 

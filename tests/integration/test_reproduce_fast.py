@@ -28,11 +28,21 @@ KNOWN_OPEN: set[str] = {
     # outweighs sparing the tumour from T cell-driven ferroptosis, which is weak in this model (docs/model.md,
     # "T cell ferroptosis"; why, link by link: docs/findings.md, finding 1 notes, "Why T cell-driven
     # ferroptosis is small": liproxstatin-1 raises T cell-days 1.28x while the link carries 1.5% of deaths).
+    # With T cell CD36 a state (branch cd36) it holds in 25.0%: CD36 doubles a T
+    # cell's lipid uptake in the untreated tumour, so antioxidant protection of T cells counts for more.
     "2c",
+    # Both were unsettled (3g 92.5%, 6e 91.0% of 200 draws) and fail since T cell CD36 is a state (3g 88.0%,
+    # 6e 86.5%, 2026-12-03, branch cd36): CD36 doubles T cell lipid uptake in the untreated tumour, so T cells
+    # carry more lipid peroxide dysfunction; the small gains of PGRMC2 blockade (3g: median tumour AUC ratio
+    # 0.993) and CSF1R inhibition (6e: 0.965) go the other way in more draws (why, per draw, not yet
+    # separated). Not tuned back (docs/findings.md, finding 2 notes).
+    "3g",
+    "6e",
     # 83.5% of 200 draws (95% interval 78-88%; 92.0% of the 163 kept before draws whose tumour rejects
     # itself untreated were evaluated too): where the wild-type B16 line rejects itself (17.5% of draws),
     # anti-PD-1 has little left to add, so the IFNGR-KO line's benefit exceeds the wild type's. The check
-    # fails through the model's spontaneous rejection, a model failure (docs/findings.md, Status).
+    # fails through the model's spontaneous rejection, a model failure (docs/findings.md, Status). 89.0% with
+    # T cell CD36 a state (branch cd36; spontaneous rejection 14.0% of draws): still failing.
     "1e",
     # The product's state apart from the cells' lifelong expression, and bortezomib's toxicity in culture
     # (issue 19, item 4; docs/findings.md, "Product state at infusion"). Measured with

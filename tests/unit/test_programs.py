@@ -287,15 +287,64 @@ class TestTCell:
             dx = np.empty(x.size)
             t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, rta, 2.0, 1.5, 0.0, row.host_t, dx, 0)
             production.append(dx[t_cell.A.lipid_peroxide])
-        assert production[0] == pytest.approx(row.host_t.t_cell_lipid_uptake_rate * 2.0 * 1.5, rel=1e-12)
+        # a rested cell (CD36 1) takes up 1 / CD36_ref of the rate stated for a TIL in the reference milieu
+        ref = 1.0 + row.host_t.t_cell_cd36_induction_max / (row.host_t.t_cell_cd36_lipid_half + 1.0)
+        assert production[0] == pytest.approx(row.host_t.t_cell_lipid_uptake_rate / ref * 2.0 * 1.5, rel=1e-12)
         assert production[1] == pytest.approx(0.25 * production[0], rel=1e-12)
 
     def test_dilution_pulls_a_pool_towards_rest(self, row):
-        x = np.array([0.5, 2.0, 2.0, 2.0, 0.5, 2.0, 0.4])
-        dx0, dx1 = np.empty(7), np.empty(7)
+        x = np.array([0.5, 2.0, 2.0, 2.0, 0.5, 2.0, 0.4, 2.5])
+        dx0, dx1 = np.empty(x.size), np.empty(x.size)
         t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, row.host_t, dx0, 0)
         t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.01, row.host_t, dx1, 0)
         np.testing.assert_allclose(dx1 - dx0, 0.01 * (t_cell.AXIS.rest - x), rtol=1e-12, atol=1e-15)
+
+    def test_cd36_rises_in_a_lipid_rich_tumour_and_not_at_rest(self, row):
+        """CD36 relaxes towards ``1 + induction_max * lipid / (half + lipid)``: it stays at rest in culture
+        (lipid 0), rises in the shipped TME's lipid milieu, more where dying tumour cells add lipid, and
+        falls back towards rest once the lipid is gone, with its time constant."""
+        p = row.host_t
+        x = t_cell.rested_axis()
+        dx = np.empty(x.size)
+        rises = []
+        for lipid in (0.0, 1.0, 3.0):
+            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, lipid, 1.0, 0.0, p, dx, 0)
+            rises.append(dx[t_cell.A.cd36])
+        assert rises[0] == 0.0 and 0.0 < rises[1] < rises[2]
+        target = 1.0 + p.t_cell_cd36_induction_max * 3.0 / (p.t_cell_cd36_lipid_half + 3.0)
+        assert rises[2] == pytest.approx((target - 1.0) / p.t_cell_cd36_time_constant, rel=1e-12)
+        x[t_cell.A.cd36] = 2.5
+        t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, p, dx, 0)
+        assert dx[t_cell.A.cd36] == pytest.approx(-1.5 / p.t_cell_cd36_time_constant, rel=1e-12)
+
+    def test_lipid_uptake_scales_with_cd36(self, row):
+        """Lipid peroxide production is proportional to the cell's CD36 (and no lipid, no uptake), and a TIL at
+        the CD36 of the reference milieu (lipid 1) takes up at the set's ``t_cell_lipid_uptake_rate``."""
+        production = []
+        for cd36, lipid in ((1.0, 1.5), (3.0, 1.5), (3.0, 0.0)):
+            x = t_cell.rested_axis()
+            x[t_cell.A.cd36] = cd36
+            dx = np.empty(x.size)
+            t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, lipid, 1.0, 0.0, row.host_t, dx, 0)
+            production.append(dx[t_cell.A.lipid_peroxide])
+        assert production[1] == pytest.approx(3.0 * production[0], rel=1e-12) and production[0] > 0.0
+        assert production[2] == 0.0
+        p = row.host_t
+        x = t_cell.rested_axis()
+        x[t_cell.A.cd36] = 1.0 + p.t_cell_cd36_induction_max / (p.t_cell_cd36_lipid_half + 1.0)
+        dx = np.empty(x.size)
+        t_cell.axis_rates(x, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, p, dx, 0)
+        assert dx[t_cell.A.lipid_peroxide] == pytest.approx(p.t_cell_lipid_uptake_rate, rel=1e-12)
+
+    def test_a_car_product_leaves_manufacture_with_resting_cd36(self, row, values):
+        """Culture has no lipid milieu: a product's CD36 stays at rest (1, low) through manufacturing,
+        with or without bortezomib, and rises only in the tumour."""
+        from tmesim.protocols import products
+
+        product = resolve_group(values[None, :], products.PARAMS)[0]
+        for bortezomib in (False, True):
+            axis = products.manufacture(row.car_t, product, bortezomib)
+            assert axis[t_cell.A.cd36] == 1.0 and axis[t_cell.A.lipid_peroxide] == 0.0
 
     def test_stimulation_by_kind(self, row):
         """TCR cells see MHC-I-presented antigen at the tumour's antigenicity; CAR cells their antigen on the

@@ -197,6 +197,9 @@ def test_cli_run_writes_fields_cells_pictures_and_an_animation(tmp_path, capsys,
     assert len(tumor) == int(ts["tumor_live"].isel(arm=0, patient=0, time=-1)) + \
         int((tumor["dead"] != "alive").sum())
     assert tumor["tumor_slc7a11"].between(0, 100).all()
+    # a T cell's CD36 (relative to rest) has a snapshot column (empty for other cells), its mean a variable
+    assert "axis_cd36" in cells.columns and tumor["axis_cd36"].isna().all()
+    assert ts["host_t_cd36"].attrs["units"] == "1" and ts["car_t_cd36"].attrs["units"] == "1"
     assert (out / "figures" / "tissue_control_r0_day0.5.png").stat().st_size > 10_000
     assert (out / "figures" / "tissue_control_r0.gif").is_file()
     # a finished run has nothing to resume

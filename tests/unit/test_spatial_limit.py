@@ -89,6 +89,21 @@ def test_immune_macrophages_agree_and_killing_does_not():
     assert kills.spatial < 0.5 * kills.wellmixed and not kills.agree
 
 
+def test_t_cell_cd36_agrees_where_the_lipid_milieu_is_defined_alike():
+    """Both engines run the T cell program's CD36 state: with the tissue's lipid level alone (no lipid from
+    corpses, whose share is a tissue-wide one well-mixed and a neighbourhood's per T cell spatially, so the
+    two differ in a sparse lattice: docs/spatial.md) host T cell CD36 rises alike, from rest towards
+    ``1 + t_cell_cd36_induction_max / 2`` at ``tme_lipid_level = t_cell_cd36_lipid_half``."""
+    sc_s, sc_w = limit.scenarios("immune", side=24, density=0.05, days=2.0, replicates=2,
+                                 output_interval_hours=24.0, both={"dead_cell_lipid_release": 0})
+    s, w = Simulation(sc_s).run(), Simulation(sc_w).run()
+    rows = limit.compare(s, w, {"host_t_cd36": "state"})
+    assert rows
+    for r in rows:
+        assert r.spatial > 1.2 and r.wellmixed > 1.2
+        assert r.spatial == pytest.approx(r.wellmixed, rel=1e-3), r
+
+
 def test_a_faster_tumour_on_the_spatial_side_only_is_found():
     """Negative control of the counts: the spatial side's tumour grows at twice the set's rate."""
     sc_s, s, w = _run("tumor", spatial_only={"tumor_growth_rate": "0.9 1/day"}, **FAST)

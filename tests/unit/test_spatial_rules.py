@@ -100,6 +100,11 @@ def test_a_run_without_rules_gives_the_numbers_it_gave_before_rules_existed():
     from 30.99567 to 31.01095 mmHg at 6 h and from 31.53461 to 31.53667 at 12 h (+0.05% and +0.007%), the
     vessels' supply no longer being partly undone within the step. Every count, STAT1 and IFN-gamma are the
     numbers of 83f8978 (to 1e-12; main's fields.py before 0f1685d still gives the old oxygen numbers).
+
+    STAT1 and IFN-gamma were re-recorded when T cell CD36 became a state (branch cd36: CD36 doubles a T
+    cell's lipid uptake in the tumour over days, so lipid peroxide dysfunction lowers its IFN-gamma):
+    IFN-gamma 24.14690 -> 24.08642 pM at 6 h and 21.43207 -> 21.15645 at 12 h, STAT1 0.25657 -> 0.25636 and
+    0.34444 -> 0.34269; every count and oxygen are unchanged.
     """
     from tmesim.simulation import Simulation
 
@@ -112,8 +117,8 @@ def test_a_run_without_rules_gives_the_numbers_it_gave_before_rules_existed():
     for name, expected in counts.items():
         assert ds[name].values[0, 0].tolist() == expected, name
     assert ds["t_cells"].sum("t_pool").values[0, 0].tolist() == [19, 21, 25]
-    floats = {"tumor_stat1": [0.0, 0.2565722243944601, 0.3444356582828165],
-              "ifng": [0.0, 24.146899198987906, 21.432067819709967],
+    floats = {"tumor_stat1": [0.0, 0.25636440194198706, 0.3426926906300803],
+              "ifng": [0.0, 24.086420225704273, 21.156447904663352],
               "oxygen": [38.0, 31.01094751233317, 31.536667815610496]}
     for name, expected in floats.items():
         assert ds[name].values[0, 0].tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15), name

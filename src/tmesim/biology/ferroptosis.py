@@ -156,12 +156,38 @@ def ferroptosis_hazard(lipid_peroxide, threshold, hill_n, max_per_min):
 
 
 @kernel
+def cd36_target(lipid_level, induction_max, lipid_half):
+    """The CD36 expression (relative to a rested T cell) a T cell relaxes towards in a lipid milieu
+    ``lipid_level`` (relative; 0 in culture): ``1 + induction_max * lipid / (lipid_half + lipid)``.
+
+    CD8 TILs up-regulate CD36 as the tumour's lipids (fatty acids, cholesterol, oxidised LDL and
+    phospholipids) accumulate around them (Ma 2021; Xu 2021); a T cell outside lipid-rich tissue keeps
+    its resting level (1).
+    """
+    return 1.0 + induction_max * hill(lipid_level, lipid_half, 1.0)
+
+
+@kernel
+def cd36_uptake_share(cd36, induction_max, lipid_half):
+    """A T cell's lipid uptake relative to a TIL at the CD36 it reaches in the reference milieu (lipid level 1,
+    :func:`cd36_target`): ``cd36 / cd36_target(1)``.
+
+    ``t_cell_lipid_uptake_rate`` is stated for CD36-high TILs in the tumour's lipid milieu (Ma 2021: the
+    uptake that drives their ferroptosis goes through the CD36 the TME induced), so the CD36 state moves
+    uptake around that level: a cell fresh from the blood or from culture (CD36 1) takes up
+    ``1 / cd36_target(1)`` of it, and a milieu richer than the reference more.
+    """
+    return cd36 / cd36_target(1.0, induction_max, lipid_half)
+
+
+@kernel
 def t_cell_lipid_peroxide_rate(lipid_peroxide, lipid_uptake_rel, ros_rel, gpx4_inhibition, rta_block, k_uptake,
                                k_gpx4):
     """Rate of change of T cell lipid peroxide (relative; 1 = dysfunction scale; per minute).
 
     CD36-mediated uptake of fatty acids and oxidised LDL in lipid-rich TMEs
-    (Ma 2021; Xu 2021), amplified by ROS, cleared by GPX4, which GPX4
+    (Ma 2021; Xu 2021; ``lipid_uptake_rel``: the cell's CD36, relative to a
+    rested cell, times the lipid it sees, relative), amplified by ROS, cleared by GPX4, which GPX4
     inhibitors block in T cells as in tumour cells. Radical-trapping
     antioxidants (liproxstatin-1, ferrostatin-1; ``rta_block``, 0..1) trap the
     same share of lipid radicals in T cells as in tumour cells

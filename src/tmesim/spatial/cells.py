@@ -6,8 +6,9 @@ cells take the end of the table, which grows by doubling and is compacted
 when a quarter of its slots are free. ``occupancy`` maps each lattice site to
 the slot of the cell there (or -1). Each cell carries the intracellular state
 of its cell program in ``x`` (the tumour cell's :data:`~tmesim.biology.programs.tumor.STATE`,
-a T cell's exhaustion :data:`~tmesim.biology.programs.t_cell.AXIS`; both have
-seven variables) and a unique ``uid`` that keys its random draws.
+seven variables, a T cell's exhaustion :data:`~tmesim.biology.programs.t_cell.AXIS`, eight: ``x`` is
+as wide as the wider, and a tumour cell's last column stays 0) and a unique ``uid`` that keys its
+random draws.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ ALIVE, APOPTOTIC, FERROPTOTIC, NECROTIC = 0, 1, 2, 3
 BY_NONE, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_NK, BY_MACROPHAGE, BY_OTHER = range(8)
 #: Killer class of each cell type (TUMOR, CD8, CD4, CAR_CD8, CAR_CD4, TREG, NK, MACROPHAGE order).
 KILLER_OF_KIND = (BY_OTHER, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_OTHER, BY_NK, BY_MACROPHAGE)
-N_X = len(TUMOR_STATE)
-assert len(AXIS) == N_X
+N_X = max(len(TUMOR_STATE), len(AXIS))
 
 #: The columns: lattice site, kind, differentiation state, death mode, CAR antigen (0/1), sub-lethal hits
 #: carried, heading (Moore neighbour index of the last move, -1 none), killer class, unique id, hits landed on
@@ -49,7 +49,7 @@ COLUMNS = {
 
 
 class Cells:
-    """The cell table: columns (see :data:`COLUMNS`) plus ``x`` (slots x 7), and the site occupancy.
+    """The cell table: columns (see :data:`COLUMNS`) plus ``x`` (slots x :data:`N_X`), and the site occupancy.
 
     Parameters
     ----------

@@ -214,7 +214,9 @@ class SpatialRun:
         took most of the set-up time of a large run)."""
         rest = getattr(self, "_tumor_rest", None)
         if rest is None or rest[0] != fe_ext:
-            rest = self._tumor_rest = (fe_ext, resting_state(self.p.tumor, fe_ext))
+            x = np.zeros(C.N_X)  # the tumour state is narrower than the T cell axis: the rest of the row is 0
+            x[:len(TUMOR_STATE)] = resting_state(self.p.tumor, fe_ext)
+            rest = self._tumor_rest = (fe_ext, x)
         return rest[1]
 
     def _place_initial_cells(self, rng) -> None:

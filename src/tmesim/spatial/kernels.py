@@ -71,6 +71,8 @@ _KILL_COUNTER = np.array([-1] + [COUNTERS.index(n) for n in ("kills_cd8", "kills
 # Field indices (the first fields of every spatial run; drug fields follow, see engine.FIELDS).
 OXYGEN, GLUCOSE, CYSTINE, TRYPTOPHAN, KYNURENINE, IFNG, IL12, IL10, TGFB, IL2, CXCL9 = range(11)
 N_BASE_FIELDS = 11
+#: Columns of ``x`` a tumour cell uses (its state is narrower than a T cell's axis; the rest stay as they are).
+N_TUMOR_X = len(tumor.STATE)
 
 # Cells per block of a parallel loop. Each block allocates its own scratch rows (drug concentrations,
 # exposures, derivatives) once, so the scratch costs nothing per cell slot; blocks this size keep two to
@@ -822,13 +824,13 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         tg = tumor.TumorTargets(beh[i, R_STAT1], beh[i, R_SLC7A11], beh[i, R_ACSL4])
         if tg.stat1 != tg0.stat1 or tg.slc7a11 != tg0.slc7a11 or tg.acsl4 != tg0.acsl4:
             tumor.rates_towards(x[i], 0, env, ex, pt, tg, dx, 0)
-        for j in range(x.shape[1]):
+        for j in range(N_TUMOR_X):
             x_new[i, j] = max(x[i, j] + 0.5 * dt * dx[j], 0.0)
         tgm = tumor.targets(x_new[i], 0, env, pt)
         tumor.rates_towards(x_new[i], 0, env, ex, pt, tumor.TumorTargets(
             _held(tgm.stat1, tg0.stat1, tg.stat1), _held(tgm.slc7a11, tg0.slc7a11, tg.slc7a11),
             _held(tgm.acsl4, tg0.acsl4, tg.acsl4)), dx, 0)
-        for j in range(x.shape[1]):
+        for j in range(N_TUMOR_X):
             x_new[i, j] = max(x[i, j] + dt * dx[j], 0.0)
         diag[i, D_PDL1] = exposed[i, E_PDL1] if exposed_on[E_PDL1] else sig.pdl1
         diag[i, D_MHC1] = exposed[i, E_MHC1] if exposed_on[E_MHC1] else sig.mhc1

@@ -89,6 +89,7 @@ IMMUNE_QUANTITIES: dict[str, str] = {
     "kills_cd8": "count", "kills_cd4": "count", "kills_nk": "count", "kills_macrophage": "count",
     "macrophage_m1": "count", "macrophage_m2": "count", "nk": "count", "ifng": "state", "il10": "state",
     "tgfb": "state", "il12": "state", "host_t_stimulation": "state", "extracellular_iron": "state",
+    "host_t_cd36": "state",
 }
 #: The quantities that should agree, per case (the others are reported; docs/spatial.md says why they
 #: cannot agree). Counts under growth alone and under each drug; the drug's tissue level and the states it
@@ -188,7 +189,8 @@ def _arms(case: str, days: float) -> list[dict]:
 
 def scenarios(case: str = "tumor", *, side: int = 100, density: float = 0.02, days: float = 4.0,
               replicates: int = 4, seed: int = 0, dimensions: int = 2, vessel_density: float = 0.02,
-              output_interval_hours: float = 24.0, spatial_only: dict | None = None, oxygen_use: bool = False):
+              output_interval_hours: float = 24.0, spatial_only: dict | None = None, oxygen_use: bool = False,
+              both: dict | None = None):
     """The spatial scenario of the limit and its well-mixed twin (see the module docstring).
 
     Parameters
@@ -203,6 +205,8 @@ def scenarios(case: str = "tumor", *, side: int = 100, density: float = 0.02, da
     spatial_only : parameter changes (name -> value with unit, as in a scenario) made on the spatial side
         only, for negative controls.
     oxygen_use : keep the set's oxygen uptake and decay (:data:`OXYGEN_USE`) instead of 0.
+    both : parameter changes made on both sides (e.g. to compare a mechanism where its input is defined
+        alike in both engines).
 
     Returns
     -------
@@ -213,7 +217,7 @@ def scenarios(case: str = "tumor", *, side: int = 100, density: float = 0.02, da
     n_tumor = max(1, int(round(density * side ** dimensions)))
     common = {"name": f"wellmixed_limit_{case}", "parameter_set": PARAMETER_SET, "days": days,
               "output_interval_hours": output_interval_hours, "seed": seed,
-              "parameters": _parameters(case, n_tumor, oxygen_use), "arms": _arms(case, days)}
+              "parameters": {**_parameters(case, n_tumor, oxygen_use), **(both or {})}, "arms": _arms(case, days)}
     spatial = {**common, "scale": "spatial",
                "parameters": {**common["parameters"], **(spatial_only or {})},
                "spatial": {"dimensions": dimensions, "domain_um": [20.0 * side] * dimensions, "site_um": 20.0,

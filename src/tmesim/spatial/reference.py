@@ -156,7 +156,7 @@ def decide_reference(n, site, kind, state, dead, antigen, hits, uid, x, occupanc
     """The per-cell pass of one step in numpy (see the module docstring for what it covers).
 
     Arguments are those of :func:`.kernels.decide` (``p`` is the resolved parameter row,
-    ``rows[0]``). Returns arrays over the ``n`` slots: ``x_new`` (n, 7), ``intent`` (n,
+    ``rows[0]``). Returns arrays over the ``n`` slots: ``x_new`` (n, ``N_X``), ``intent`` (n,
     :data:`.kernels.N_INTENT`), ``export`` and ``uptake`` (fields, n), and two masks over the
     slots: ``exact``, the cells whose every intent the reference computes as the engine does
     (live tumour cells and corpses), and ``exact_fate``, those whose death, state, secretion

@@ -2,7 +2,7 @@
 
 A T cell carries the exhaustion axis :data:`AXIS` (mitochondrial
 depolarisation, proteasome activity, free and nuclear haem, BACH2, PD-1,
-lipid peroxide). :func:`sense` turns the environment it sees into signals
+lipid peroxide, and the CD36 that sets its lipid uptake). :func:`sense` turns the environment it sees into signals
 (hypoxia, nutrient lack, IL-10/TGF-beta suppression, IL-12 and IL-2 support);
 :func:`axis_rates` advances the axis (the one axis function: the engines and
 CAR T cell manufacturing all call it); :func:`program` returns the cell's
@@ -40,6 +40,7 @@ AXIS = StateSchema("t_cell_axis", (
     StateVariable("bach2", "1", "BACH2 (relative to rested T cell)", 1.0),
     StateVariable("pd1", "1", "PD-1 expression (relative to rested T cell)", 1.0),
     StateVariable("lipid_peroxide", "1", "lipid peroxide (relative; 1 = ferroptosis threshold)", 0.0),
+    StateVariable("cd36", "1", "CD36 expression (relative to rested T cell)", 1.0),
 ))
 A = AXIS.index
 #: Differentiation states of a T cell lineage, along the path and off it.
@@ -92,7 +93,8 @@ PARAMS = ParamGroup(
         "mito_depolarization_rate", "mito_repair_rate", "proteasome_expression", "proteasome_induction_max",
         "proteasome_time_constant", "heme_depolarization_gain", "heme_clearance_rate", "heme_nuclear_import_rate",
         "heme_nuclear_export_rate", "bach2_heme_half", "bach2_heme_hill", "bach2_time_constant", "pd1_induction_max",
-        "pd1_time_constant", "t_cell_lipid_uptake_rate", "t_cell_gpx4_rate",
+        "pd1_time_constant", "t_cell_lipid_uptake_rate", "t_cell_gpx4_rate", "t_cell_cd36_induction_max",
+        "t_cell_cd36_lipid_half", "t_cell_cd36_time_constant",
         # stem-like memory (CAR T cells)
         "memory_self_renewal_max", "memory_self_renewal_stimulated", "memory_formation_rate", "memory_death_rate",
         "memory_proliferation_fold",
@@ -189,7 +191,8 @@ def axis_rates(x, off, stimulation, drivers, proteasome_inhibition, heme_import_
     heme_import_block : nuclear haem import blocked (0..1).
     gpx4_inhibition : GPX4 inhibited (0..1).
     rta_block : lipid radicals trapped by radical-trapping antioxidants (0..1).
-    lipid_level : lipid available for CD36 uptake (relative; 0 in culture).
+    lipid_level : the lipid milieu the cell sees (relative; 0 in culture): it induces CD36
+        (:func:`~tmesim.biology.ferroptosis.cd36_target`) and CD36 takes it up.
     ros : extracellular ROS (relative).
     dilution : influx of rested cells over the pool (1/min): a pool's mean axis relaxes towards rest at this
         rate (0 for one cell).
@@ -213,6 +216,7 @@ def axis_rates_towards(x, off, tg, stimulation, drivers, heme_import_block, gpx4
     bach2 = x[off + A.bach2]
     pd1 = x[off + A.pd1]
     lpo = x[off + A.lipid_peroxide]
+    cd36 = x[off + A.cd36]
     k_imp = p.heme_nuclear_import_rate
     k_exp = p.heme_nuclear_export_rate
     dxdt[doff + A.mito_depolarization] = ex.mito_depolarization_rate(depol, stimulation, drivers, p.mito_depolarization_rate,
@@ -223,8 +227,14 @@ def axis_rates_towards(x, off, tg, stimulation, drivers, heme_import_block, gpx4
     dxdt[doff + A.nuclear_heme] = ex.nuclear_heme_rate(fheme, nheme, k_imp, heme_import_block, k_exp) + dilution * (1.0 - nheme)
     dxdt[doff + A.bach2] = relax(bach2, tg.bach2, p.bach2_time_constant) + dilution * (1.0 - bach2)
     dxdt[doff + A.pd1] = relax(pd1, tg.pd1, p.pd1_time_constant) + dilution * (1.0 - pd1)
-    dxdt[doff + A.lipid_peroxide] = fer.t_cell_lipid_peroxide_rate(lpo, lipid_level, ros, gpx4_inhibition, rta_block,
-                                                                   p.t_cell_lipid_uptake_rate, p.t_cell_gpx4_rate) - dilution * lpo
+    # CD36 rises towards a level set by the lipid milieu over days and takes up lipid in proportion; the uptake
+    # rate is stated for a TIL at the CD36 it reaches in the reference milieu (lipid level 1)
+    uptake = fer.cd36_uptake_share(cd36, p.t_cell_cd36_induction_max, p.t_cell_cd36_lipid_half) * lipid_level
+    dxdt[doff + A.lipid_peroxide] = fer.t_cell_lipid_peroxide_rate(lpo, uptake, ros, gpx4_inhibition, rta_block,
+                                                                   p.t_cell_lipid_uptake_rate,
+                                                                   p.t_cell_gpx4_rate) - dilution * lpo
+    dxdt[doff + A.cd36] = relax(cd36, fer.cd36_target(lipid_level, p.t_cell_cd36_induction_max, p.t_cell_cd36_lipid_half),
+                                p.t_cell_cd36_time_constant) + dilution * (1.0 - cd36)
 
 
 @program_kernel
