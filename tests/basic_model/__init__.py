@@ -8,4 +8,6 @@ in the same commit and say so, or the twin test fails as it should.
 
 Edited since 7bd9782: the tumour's two CAR-antigen clones (antigen loss at division, CAR T cells killing
 and seeing antigen-positive cells only; commit "wellmixed: antigen-negative tumour subclone ...").
+T cell ferroptosis reads its own Hill power, ``t_cell_ferroptosis_hill`` (appended to the index), where it
+shared the tumour's ``ferroptosis_hill``, which the twin test now restates from the line's resting hazard.
 """

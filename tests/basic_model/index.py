@@ -267,6 +267,7 @@ NAMES = (
     'ido_inhibitor_volume',
     'ido_inhibitor_ec50',
     'ido_inhibitor_emax',
+    't_cell_ferroptosis_hill',
 )
 N_PARAMS = len(NAMES)
 _mod = sys.modules[__name__]
