@@ -112,7 +112,7 @@ def ferroptosis_hill(v):
         bad = np.where(none, hazard > 0.0, ~(np.isfinite(n) & (n >= 1.0)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        row = f" (row {i} of {bad.size})" if bad.size > 1 else ""
+        row = f" (parameter row {i} of {bad.size})" if not bad.all() else ""
         per_day = 1440.0
         if none[i]:
             raise InputError("parameters.tumor_ferroptosis_resting_hazard",
@@ -124,7 +124,7 @@ def ferroptosis_hill(v):
                          f"{hazard[i] * per_day:.3g}/day at resting lipid peroxide {lpo[i]:.3g} (threshold "
                          f"{threshold[i]:.3g}, ferroptosis_max_rate {max_rate[i] * per_day:.3g}/day) needs a "
                          f"ferroptosis Hill power of {n[i]:.3g}, not one >= 1{row}",
-                         f"give a resting hazard above 0 and at most {most:.3g}/day (the hazard at power 1), with "
+                         f"give a resting hazard above 0 and at most {most:.3g}/day, the hazard at power 1, with "
                          "tumor_lipid_peroxide_resting below ferroptosis_threshold")
     return np.where(none, 1.0, n)
 
