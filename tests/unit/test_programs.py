@@ -194,7 +194,6 @@ class TestTumor:
         ({"tumor_ferroptosis_resting_hazard": 0.0}, "not one >= 1"),
         ({"tumor_ferroptosis_resting_hazard": 1.0}, "not one >= 1"),
         ({"tumor_lipid_peroxide_resting": 0.5, "ferroptosis_threshold": 0.4}, "not one >= 1"),
-        ({"ferroptosis_max_rate": 0.0}, "ferroptosis_max_rate is 0"),
     ])
     def test_a_resting_hazard_no_power_gives_is_an_input_error(self, values, overrides, says):
         from tmesim.errors import InputError
@@ -204,10 +203,13 @@ class TestTumor:
         with pytest.raises(InputError, match=f"tumor_ferroptosis_resting_hazard: .*{says}"):
             resolve(v, ROW)
 
-    def test_a_line_without_ferroptosis_needs_no_power(self, values):
+    @pytest.mark.parametrize("resting_hazard", [0.0, 0.01 / 1440.0])
+    def test_a_line_without_ferroptosis_needs_no_power(self, values, resting_hazard):
+        """``ferroptosis_max_rate`` 0 turns ferroptosis off (an ablation): no hazard anywhere, power 1,
+        whatever resting hazard the set states."""
         v = values.copy()
         v[COLUMN["ferroptosis_max_rate"]] = 0.0
-        v[COLUMN["tumor_ferroptosis_resting_hazard"]] = 0.0
+        v[COLUMN["tumor_ferroptosis_resting_hazard"]] = resting_hazard
         assert resolve(v, ROW)[0].tumor.ferroptosis_hill == 1.0
 
     def test_fate_at_reference_conditions(self, row):

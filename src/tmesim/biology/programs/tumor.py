@@ -98,7 +98,8 @@ def ferroptosis_hill(v):
     """Hill power of the ferroptosis hazard per row (arrays over rows): the power at which the hazard at the
     line's resting lipid peroxide is its stated resting hazard
     (:func:`~tmesim.biology.ferroptosis.ferroptosis_hill_at_rest`). A row without ferroptosis
-    (``ferroptosis_max_rate`` 0) has no hazard to shape: power 1, and its resting hazard must be 0.
+    (``ferroptosis_max_rate`` 0, e.g. an ablation) has no hazard to shape, at rest or anywhere: power 1,
+    whatever resting hazard it states.
 
     Raises :class:`~tmesim.errors.InputError` naming the parameters where no power >= 1 gives the stated
     hazard (a resting hazard of 0 or above the hazard at power 1, or lipid peroxide resting at or above
@@ -109,15 +110,11 @@ def ferroptosis_hill(v):
     none = max_rate <= 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         n = fer.ferroptosis_hill_at_rest(hazard, np.where(none, 1.0, max_rate), lpo, threshold)
-        bad = np.where(none, hazard > 0.0, ~(np.isfinite(n) & (n >= 1.0)))
+        bad = ~none & ~(np.isfinite(n) & (n >= 1.0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         row = f" (parameter row {i} of {bad.size})" if not bad.all() else ""
         per_day = 1440.0
-        if none[i]:
-            raise InputError("parameters.tumor_ferroptosis_resting_hazard",
-                             f"{hazard[i] * per_day:.3g}/day at rest, but ferroptosis_max_rate is 0{row}",
-                             "a line without ferroptosis has resting hazard 0")
         r = lpo[i] / threshold[i]
         most = max_rate[i] * r / (1.0 + r) * per_day if 0.0 < r < 1.0 else 0.0
         raise InputError("parameters.tumor_ferroptosis_resting_hazard",
