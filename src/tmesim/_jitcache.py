@@ -21,27 +21,32 @@ _SOURCES = ("_jit.py", "status.py", "biology/*.py", "biology/programs/*.py", "we
             "spatial/kernels.py", "spatial/rng.py", "spatial/cells.py", "spatial/layout.py", "spatial/fields.py")
 
 
-def _digest() -> str:
+def _digest(root: Path, sources: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for pattern in _SOURCES:
-        for path in sorted(_ROOT.glob(pattern)):
+    for pattern in sources:
+        for path in sorted(root.glob(pattern)):
             h.update(path.name.encode())
             h.update(path.read_bytes())
     return h.hexdigest()
 
 
-def _cache_dirs() -> list[Path]:
+def _cache_dirs(root: Path) -> list[Path]:
     env = os.environ.get("NUMBA_CACHE_DIR")
     if env:
         return [Path(env)]
-    return [d / "__pycache__" for d in {p.parent for p in [*_ROOT.glob("*/*.py"), *_ROOT.glob("*/*/*.py")]}]
+    return [d / "__pycache__" for d in {p.parent for p in [*root.glob("*.py"), *root.glob("*/*.py"), *root.glob("*/*/*.py")]}]
 
 
-def ensure_fresh() -> None:
-    """Remove stale numba cache files of this package (best effort)."""
-    digest = _digest()
-    for cache in _cache_dirs():
-        stamp = cache / "tmesim-jit.sha256"
+def ensure_fresh(root: Path = _ROOT, sources: tuple[str, ...] = _SOURCES, stamp_name: str = "tmesim-jit.sha256") -> None:
+    """Remove the numba cache files of the package at ``root`` (best effort) when the hash of ``sources``
+    (glob patterns under ``root``) differs from the one recorded in ``stamp_name`` beside them.
+
+    tmesim calls it with its defaults; the frozen test twin (tests/basic_model) calls it for its own files,
+    whose index constants its kernels compile in just as tmesim's do.
+    """
+    digest = _digest(root, sources)
+    for cache in _cache_dirs(root):
+        stamp = cache / stamp_name
         try:
             if stamp.is_file() and stamp.read_text() == digest:
                 continue

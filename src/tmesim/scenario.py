@@ -36,7 +36,7 @@ from .params import ParameterSet, load_parameter_set
 from .params.index import CATALOGUE
 from .protocols import drugs
 from .spatial.config import SpatialConfig
-from .yamlio import line_of, load_text, read_text
+from .yamlio import line_of, load_text, shipped, shipped_or_file
 
 DEFAULT_SCENARIO = "b16_icb_ferroptosis"
 
@@ -104,8 +104,9 @@ class Product(_Strict):
     manufacturing: Literal["standard", "bortezomib"] = "standard"
     ifng_knockout: bool = Field(default=False, strict=True)
     proteasome_expression: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False, strict=True,
-                                         description="product's intrinsic proteasome expression (relative; "
-                                                     "at most 100, an assumption: products differ by a few-fold)")
+                                         description="a genetic edit of the CAR T cells' proteasome expression "
+                                                     "(relative; lifelong: the infused cells and their daughters "
+                                                     "keep it; at most 100, an assumption)")
 
 
 class Arm(_Strict):
@@ -309,12 +310,7 @@ def _scenario_dir():
 
 def list_scenarios() -> list[tuple[str, str]]:
     """``(name, description)`` of every shipped scenario."""
-    out = []
-    for entry in sorted(_scenario_dir().iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            doc = yaml.safe_load(entry.read_text())
-            out.append((entry.name[:-5], " ".join(str(doc.get("description", "")).split())))
-    return out
+    return shipped(_scenario_dir())
 
 
 def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
@@ -323,20 +319,7 @@ def load_scenario(name_or_path: str | Path = DEFAULT_SCENARIO) -> Scenario:
     The YAML is read strictly (:mod:`tmesim.yamlio`): a repeated key, a binary or non-UTF-8 file
     and a document nested too deeply are errors naming the line.
     """
-    if not isinstance(name_or_path, (str, Path)):
-        raise InputError("scenario", f"expected a scenario name or a path, got {type(name_or_path).__name__}")
-    p = Path(str(name_or_path))
-    if p.suffix in (".yaml", ".yml") or p.exists() or len(p.parts) > 1:
-        text, where = read_text(p, "scenario"), str(p)
-    else:
-        entry = _scenario_dir().joinpath(f"{name_or_path}.yaml")
-        if not entry.is_file():
-            known = [n for n, _ in list_scenarios()]
-            close = difflib.get_close_matches(str(name_or_path), known, n=1)
-            raise InputError("scenario", f"unknown scenario {str(name_or_path)!r}",
-                             f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}")
-        text, where = entry.read_text(), str(name_or_path)
-        p = Path(str(entry))
+    text, where, p = shipped_or_file(name_or_path, _scenario_dir(), "scenario")
     data, lines = load_text(text, where)
     scn = build_scenario(data, where, lines)
     if scn.spatial is not None:  # its files are relative to the scenario's folder
@@ -362,6 +345,12 @@ def validate_arms(scn: Scenario) -> None:
                 raise InputError(f"arms[{i}].doses[{k}].dose",
                                  f"{dose.dose:g} {dose.unit} is {mg_per_kg:g} mg/kg, above {MAX_DOSE_MG_PER_KG:g} mg/kg",
                                  "the OECD limit dose of toxicity testing; check the dose and its unit")
+        if any(prod.manufacturing == "bortezomib" for prod in arm.products):
+            from .params.resolve import resolve_group
+            from .protocols import products
+
+            row = resolve_group(scn.arm_parameter_sets[i].vector()[None, :], products.PARAMS)[0]
+            products.culture_duration(row, True, f"arms[{i}].parameters")  # the culture must reach the dose
 
 
 def with_units(parameters: dict[str, Any], set_name: str) -> dict[str, Any]:

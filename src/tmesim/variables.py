@@ -84,6 +84,12 @@ COUNTERS = [
     ("t_cell_ferroptosis", "cell", "T cell ferroptotic deaths (cumulative)", "deaths"),
 ]
 
+#: Counters only the spatial engine keeps: kills the well-mixed model has no way to make (a rules file's attack
+#: behaviour given to a cell type that has no killing program of its own).
+SPATIAL_COUNTERS = [
+    ("kills_other", "cell", "tumor cells killed by other cell types through rules (cumulative)", "deaths"),
+]
+
 #: Quantities derived from the state at each output time.
 DERIVED = [
     ("tumor_live", "cell", "viable tumor cells (both clones)", "tumor"),
@@ -107,7 +113,7 @@ DERIVED = [
     ("pd1_blockade", "1", "PD-1/PD-L1 axis blockade (0..1)", "drugs"),
 ]
 
-_INFO = {e[0]: e[1:] for e in STATE + COUNTERS + DERIVED}
+_INFO = {e[0]: e[1:] for e in STATE + COUNTERS + SPATIAL_COUNTERS + DERIVED}
 
 
 def info(name: str) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ the line too (:func:`line_of`).
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,38 @@ def read_text(path: str | Path, what: str) -> str:
         raise InputError(what, f"{p} is {len(data) / 1e6:.1f} MB, more than a YAML {what} can be "
                          f"({MAX_BYTES / 1e6:.0f} MB)", "is this the right file?")
     return decode(data, str(p))
+
+
+def shipped(folder) -> list[tuple[str, str]]:
+    """``(name, description)`` of every YAML file shipped in ``folder`` (an importlib resource), by file name;
+    the description's whitespace collapsed to single spaces."""
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            doc = yaml.load(entry.read_text(), Loader=_BASE)
+            out.append((entry.name[:-5], " ".join(str(doc.get("description", "")).split())))
+    return out
+
+
+def shipped_or_file(name_or_path: Any, folder, what: str) -> tuple[str, str, Path]:
+    """``(text, where, path)`` of a user's YAML file or of the one shipped in ``folder`` by that name.
+
+    A name with a ``.yaml``/``.yml`` suffix or a folder in it, or an existing file, is a path (read by
+    :func:`read_text`); anything else is the name of a shipped file, and an unknown name is an
+    :class:`InputError` naming ``what`` (e.g. ``"scenario"``) with the nearest shipped name or the list.
+    """
+    if not isinstance(name_or_path, (str, Path)):
+        raise InputError(what, f"expected a {what.replace('_', ' ')} name or a path, got {type(name_or_path).__name__}")
+    p = Path(str(name_or_path))
+    if p.suffix in (".yaml", ".yml") or len(p.parts) > 1 or p.exists():
+        return read_text(p, what), str(p), p
+    entry = folder.joinpath(f"{name_or_path}.yaml")
+    if not entry.is_file():
+        known = [n for n, _ in shipped(folder)]
+        close = difflib.get_close_matches(str(name_or_path), known, n=1, cutoff=0.6)
+        raise InputError(what, f"unknown {what.replace('_', ' ')} {str(name_or_path)!r}",
+                         f"did you mean {close[0]!r}?" if close else f"shipped: {', '.join(known)}")
+    return entry.read_text(), str(name_or_path), Path(str(entry))
 
 
 def decode(data: bytes, where: str) -> str:

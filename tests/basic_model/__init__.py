@@ -7,7 +7,9 @@ A deliberate change to the model's numbers changes both: regenerate this copy fr
 in the same commit and say so, or the twin test fails as it should.
 
 Edited since 7bd9782: the tumour's two CAR-antigen clones (antigen loss at division, CAR T cells killing
-and seeing antigen-positive cells only; commit "wellmixed: antigen-negative tumour subclone ...").
+and seeing antigen-positive cells only; commit "wellmixed: antigen-negative tumour subclone ...");
+manufacturing: the culture's proteasome expression and the longer bortezomib culture (products.py,
+index.py; commit "products: the culture's state apart from the cells' lifelong expression ...").
 T cell ferroptosis reads its own Hill power, ``t_cell_ferroptosis_hill`` (appended to the index), where it
 shared the tumour's ``ferroptosis_hill``, which the twin test now restates from the line's resting hazard.
 """

@@ -8,7 +8,15 @@ division, which makes the right-hand side about 20% faster.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from numba import njit
+
+from tmesim._jitcache import ensure_fresh
+
+# Not frozen: the twin's kernels compile in its index constants, so its numba cache is dropped when any of
+# its files changes (numba itself only notices a change to the kernel's own file).
+ensure_fresh(Path(__file__).resolve().parent, ("*.py",), "basic-model-jit.sha256")
 
 #: Decorator for a cached, compiled kernel.
 kernel = njit(cache=True, error_model="numpy")

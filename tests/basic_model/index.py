@@ -6,6 +6,7 @@ import sys
 NAMES = (
     'tumor_growth_rate',
     'tumor_car_antigen_loss_per_division',
+    'tumor_innate_susceptibility',
     'tumor_carrying_capacity',
     'tumor_basal_death_rate',
     'tumor_oxygen_half',
@@ -210,6 +211,9 @@ NAMES = (
     'car_manufacture_stimulation',
     'car_bortezomib_inhibition',
     'car_product_memory_max',
+    'car_culture_proteasome_expression',
+    'car_culture_expansion_rate',
+    'car_bortezomib_culture_death_rate',
     'car_memory_self_renewal_max',
     'car_memory_self_renewal_stimulated',
     'car_memory_formation_rate',

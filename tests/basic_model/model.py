@@ -295,8 +295,9 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     # IL-12 drives NK expansion and cytotoxicity; IFN-gamma (through host IFNGR) only primes cytotoxicity
     nk_il12 = kil.cytokine_boost(il12_eff, p[P.il12_half], p[P.nk_il12_boost])
     nk_act = nk_il12 + p[P.nk_ifng_boost] * host_ifngr * hill(ifng, p[P.ifng_half], 1.0)
-    cap_nk = kil.nk_kill_rate(p[P.nk_max_kill_rate], mhc1, p[P.nk_mhc1_inhibition], nk_act) * nk * (1.0 - suppress)
-    cap_m1 = p[P.m1_kill_rate] * m1 * (1.0 - kil.suppression(il10, p[P.il10_half], p[P.il10_max_suppression]))
+    innate = p[P.tumor_innate_susceptibility]  # the line's escape from innate killing
+    cap_nk = kil.nk_kill_rate(p[P.nk_max_kill_rate], mhc1, p[P.nk_mhc1_inhibition], nk_act) * innate * nk * (1.0 - suppress)
+    cap_m1 = p[P.m1_kill_rate] * innate * m1 * (1.0 - kil.suppression(il10, p[P.il10_half], p[P.il10_max_suppression]))
     cap_any = cap_cd8 + cap_cd4 + cap_nk + cap_m1
     cap_car = cap_c8 + cap_c4
     effectors = cd8e + cd4e + c8e + c4e + nk + m1 + 1.0

@@ -44,7 +44,7 @@ def manufacture(p, bortezomib, expression):
     ----------
     p : parameter vector (internal units).
     bortezomib : True for low-dose bortezomib during manufacturing.
-    expression : the product's intrinsic proteasome expression (relative).
+    expression : the cells' proteasome expression in culture (relative).
 
     Returns
     -------
@@ -54,7 +54,11 @@ def manufacture(p, bortezomib, expression):
     inhibition = p[P.car_bortezomib_inhibition] if bortezomib else 0.0
     stim = p[P.car_manufacture_stimulation]
     dt = 10.0
-    n = int(p[P.car_manufacture_duration] / dt)
+    duration = p[P.car_manufacture_duration]
+    g, d = p[P.car_culture_expansion_rate], p[P.car_bortezomib_culture_death_rate]
+    if bortezomib and d > 0.0:  # the culture runs until it expands as much as a standard one
+        duration = duration * g / (g - d)
+    n = int(duration / dt)
     k1 = np.empty(7)
     k2 = np.empty(7)
     k3 = np.empty(7)

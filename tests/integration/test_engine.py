@@ -313,10 +313,31 @@ class TestCarProducts:
     def test_car_t_cells_persist_as_memory_after_clearance(self, ball_60):
         for arm in ("standard product", "bortezomib product"):
             x = ball_60.sel(arm=arm, time=60.0).squeeze("patient")
-            assert float(x.tumor_live) < 1.0
+            # the CAR T cells' targets are gone; what is left is the antigen-negative clone they cannot touch,
+            # which the leukaemia's escaped innate killing no longer clears (a few thousand cells, growing back)
+            assert float(x.tumor_antigen_positive) < 1.0
+            assert 1e2 < float(x.tumor_antigen_negative) < 1e5
             memory, total = _car(ball_60, arm, 60.0)
             assert total > 1e7 and memory / total > 0.5
         assert _car(ball_60, "bortezomib product", 60.0)[1] > _car(ball_60, "standard product", 60.0)[1]
+
+    def test_the_culture_state_relaxes_after_infusion_a_lifelong_edit_does_not(self):
+        # a culture of twice the proteasome expression makes a product of twice the proteasome activity, which
+        # relaxes in the patient (time constant 24 h) to what the cells' own expression sets; a genetic edit of
+        # twice the expression keeps it doubled for life
+        product = {"day": 0, "cells": 1.0e8, "cd4_fraction": 0.5}
+        scn = load_scenario("ball_car_bortezomib").with_overrides(days=7, arms=[
+            {"name": "standard", "products": [product]},
+            {"name": "culture x2", "products": [product], "parameters": {"car_culture_proteasome_expression": 2.0}},
+            {"name": "edit x2", "products": [{**product, "proteasome_expression": 2.0}]}])
+        ds = simulate(scn)
+        prot = {a: V(ds.sel(arm=a).squeeze("patient"), "car_t_proteasome") for a in ("standard", "culture x2", "edit x2")}
+        at = {a: (float(x.sel(time=0.0)), float(x.sel(time=7.0))) for a, x in prot.items()}
+        assert at["standard"][0] == pytest.approx(1.6355, abs=1e-3)
+        assert at["culture x2"][0] / at["standard"][0] == pytest.approx(2.0, rel=1e-3)
+        assert at["edit x2"][0] / at["standard"][0] == pytest.approx(2.0, rel=1e-3)
+        assert at["culture x2"][1] / at["standard"][1] == pytest.approx(1.0, abs=0.02)
+        assert at["edit x2"][1] / at["standard"][1] == pytest.approx(2.0, rel=0.02)
 
     @pytest.mark.parametrize("self_renewal", [0.8, 1.0])
     def test_effectors_dominate_the_expansion_peak(self, self_renewal):

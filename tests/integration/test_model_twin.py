@@ -132,7 +132,8 @@ def test_events_and_manufacturing_equal_the_basic_twin(set_name):
         p_old = _old_vector(values[k])
         for bortezomib in (False, True):
             np.testing.assert_array_equal(products.manufacture(rows[k].car_t, product[k], bortezomib),
-                                          BP.manufacture(p_old, bortezomib, values[k, COLUMN["car_proteasome_expression"]]))
+                                          BP.manufacture(p_old, bortezomib, values[k, COLUMN["car_proteasome_expression"]]
+                                                         * values[k, COLUMN["car_culture_proteasome_expression"]]))
         # a dose then an infusion of a manufactured product into a state with CAR T cells already present
         y = _state(B.initial_state(p_old), rng)
         c0, t0 = rng.uniform(0, 5, B.D.N_DRUGS), np.zeros(B.D.N_DRUGS)

@@ -81,6 +81,10 @@ CASES = {
                                              ("arms[1].doses[0].dose", "3000 mg/kg")),
     "cd4_fraction above 1": ({"s.yaml": scenario(products=[{"day": 1, "cells": 1e6, "cd4_fraction": 1.5}])},
                              ["run", "s.yaml"], 2, ("cd4_fraction", "1.5")),
+    "bortezomib kills faster than the culture grows": (
+        {"s.yaml": scenario(products=[{"day": 1, "cells": 1e6, "manufacturing": "bortezomib"}],
+                            parameters={"car_bortezomib_culture_death_rate": "1 1/day"})}, ["run", "s.yaml"], 2,
+        ("arms[1].parameters.car_bortezomib_culture_death_rate", "never reach the dose")),
     "cohort variability of 5": ({"s.yaml": scenario(cohort={"size": 2, "variability": {"all": 5.0}})}, ["run", "s.yaml"],
                                 2, ("cohort.variability",)),
     "tiny output interval": ({"s.yaml": scenario(days=3650, output_interval_hours=1e-6)}, ["run", "s.yaml"], 2,
@@ -131,6 +135,12 @@ CASES = {
     "reproduce spatial: --replicates 0": ({}, ["reproduce", "--scale", "spatial", "--replicates", "0"], 2, ("--replicates",)),
     "reproduce spatial: --json is a directory": ({"d/x": ""}, ["reproduce", "--scale", "spatial", "1", "--json", "d"], 2,
                                                  ("--json", "is a directory")),
+    # ---- cohorts (read as strictly as scenarios and sets)
+    "trial: cohort duplicate key": ({"c.yaml": "scenario: ball_car_bortezomib\npatients: 4\npatients: 5\n"},
+                                    ["trial", "c.yaml"], 2, ("line 3", "duplicate key 'patients'")),
+    "trial: cohort binary": ({"c.yaml": b"\x00\x01"}, ["trial", "c.yaml"], 2, ("c.yaml", "not a text file")),
+    "trial: cohort directory": ({"c.yaml/x": ""}, ["trial", "c.yaml"], 2, ("is a directory",)),
+    "trial: unknown cohort": ({}, ["trial", "ball_car_t_proteasom"], 2, ("did you mean 'ball_car_t_proteasome'",)),
     # ---- check
     "check: duplicate key": ({"s.yaml": DUPLICATE_KEY}, ["check", "s.yaml"], 2, ("duplicate key",)),
     "check: unwritable out": ({"taken.txt": "x"}, ["check", "--out", "taken.txt"], 2, ("--out",)),

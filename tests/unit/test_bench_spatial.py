@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from tmesim import cli
 from tmesim.errors import InputError
 from tmesim.spatial import bench_engine as B
+from tmesim.spatial.engine import new_run
 
 
 def _positive(value) -> bool:
@@ -27,7 +28,7 @@ def _positive(value) -> bool:
 
 
 def test_engine_scenario_has_about_the_cells_asked_for():
-    sim = B.new_run(B.engine_scenario(2000))
+    sim = new_run(B.engine_scenario(2000))
     n = int(np.count_nonzero(sim.cells.kind[:sim.cells.n] != -1))
     assert 1700 <= n <= 2300
     assert sim.lattice.ndim == 2 and len(sim.fields.specs) == 11
@@ -86,7 +87,7 @@ def test_physicell_scenario_is_shipped_and_set_up_as_the_sample():
 
     assert B.PHYSICELL_SCENARIO in dict(list_scenarios())
     scn = load_scenario(B.PHYSICELL_SCENARIO)
-    sim = B.new_run(scn)
+    sim = new_run(scn)
     assert sim.lattice.shape == (75, 75, 75) and sim.site_um == 20
     assert len(sim.fields.specs) == 11 and sim.vessels.sum() == 0
     kinds = np.bincount(sim.cells.kind[:sim.cells.n], minlength=8)
@@ -132,7 +133,7 @@ def test_immune_shell_in_2d_places_its_cells():
                           "spatial": {"dimensions": 2, "domain_um": [800, 800], "vessels": {"density": 0},
                                       "geometry": {"kind": "spheroid", "radius_um": 150,
                                                    "immune_shell": {"cell_type": "nk_cell", "count": 120}}}})
-    sim = B.new_run(scn)
+    sim = new_run(scn)
     assert int(np.count_nonzero(sim.cells.kind[:sim.cells.n] == C.NK)) >= 120
 
 

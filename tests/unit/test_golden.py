@@ -187,7 +187,8 @@ def test_windows_statements_and_panels():
     assert list(F.STATEMENTS) == list(F.PANELS) == list(F.SCENARIOS) == [1, 2, 3, 4, 5, 6, 7]
     assert F.STATEMENTS[4].startswith("a bortezomib-manufactured CAR T product")
     assert F.PANELS[7][0] == ("terminal fraction of CD8 T cells", ("cd8",))
-    assert F.PROTEASOME_COHORT == {"size": 600, "variability": {"car_proteasome_expression": 0.4, "all": 0.1}}
+    assert F.PROTEASOME_COHORT == {"size": 600, "variability": {"car_culture_proteasome_expression": 0.4, "all": 0.1,
+                                                                "car_proteasome_expression": 0.0}}
 
 
 def test_metric_helpers_on_known_curves():

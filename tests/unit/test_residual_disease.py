@@ -187,3 +187,53 @@ def test_the_log_burden_metric_reads_an_extinct_leukaemia_as_zero_log_cells():
     assert np.isfinite(early).all() and np.isfinite(late).all()
     # trapezoid over log10 values 4, 2, 0, 0, 0 (days 0-4): (3 + 1 + 0 + 0) / 4 = 1
     assert early[0] == pytest.approx(1.0) and late[0] == pytest.approx((3 + 1.5 + 0.5) / 4)
+
+
+def _resting_net_growth(**overrides) -> tuple[float, float]:
+    """Per-cell net growth and innate (NK + M1) kill hazard (1/day) of 100 untreated leukaemic cells in a host
+    whose marrow innate cells are at the set's resting levels (its initial NK and macrophages, which
+    outnumber the clone ~1e7-fold), with no leukaemia-reactive T cells (a host the disease has not primed)
+    and no cytokines; ``overrides`` replace parameter values ({value, unit})."""
+    scn = load_scenario(SCENARIO).with_overrides(parameters=overrides or None, days=8, cohort={"size": 1},
+                                                 arms=[{"name": "untreated"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = Simulation(scn).compile().params[0]
+    y = M.initial_state(p)
+    y[S.tumor_antigen_positive], y[S.tumor_antigen_negative] = 100.0, 0.0
+    y[S.cd8_effector] = y[S.cd4_effector] = 0.0
+    dydt, aux = np.zeros(S.N_STATE), np.zeros(M.N_AUX)
+    M.evaluate(0.0, y, p, np.zeros(D.N_DRUGS), np.zeros(D.N_DRUGS), dydt, aux)
+    per_day = 1440.0 / 100.0
+    return dydt[S.tumor_antigen_positive] * per_day, (dydt[S.kills_nk] + dydt[S.kills_macrophage]) * per_day
+
+
+def test_a_small_leukaemia_outgrows_the_resting_innate_cells_it_grew_among():
+    """The escape condition (docs/model.md section 8): a leukaemia that grew to disease from few cells was not
+    controlled by its host's resting innate cells. At the set's innate susceptibility 0.0256, NK and M1
+    killing take half the growth rate (0.028 of 0.0565/day) and the clone grows at +0.029/day; at full
+    susceptibility they would kill it at 1.10/day, 19.5x faster than it grows (net -1.05/day)."""
+    net, innate = _resting_net_growth()
+    # nothing else acts on it at rest (growth a little above 0.0565/day in the labile iron the macrophages leave)
+    assert net == pytest.approx(0.0565 - innate, rel=0.03)
+    assert innate == pytest.approx(0.5 * 0.0565, rel=0.02)
+    assert net == pytest.approx(0.029, rel=0.03) and net > 0.0
+    net_full, innate_full = _resting_net_growth(tumor_innate_susceptibility={"value": 1.0, "unit": "1"})
+    assert innate_full == pytest.approx(1.1037, rel=1e-3) and net_full < -1.0
+
+
+def test_an_antigen_negative_relapse_is_possible_and_full_innate_killing_prevents_it():
+    """The nominal patient, standard product, one year. Measured: the leukaemia falls to a nadir of 1,900
+    cells on day 64 (all antigen-negative; the CAR T cells' targets are gone), then regrows at 0.053/day
+    (the growth rate, the disease-recruited innate cells having dwindled with the disease) and is back at
+    the relapse threshold (5e9 cells, the cohort's) on day 343: an antigen-negative relapse. At full innate
+    susceptibility (1, a leukaemia that could not have grown) the same clone dies out on day 54."""
+    x = _run("standard product", 365)
+    live, days = x.tumor_live.values, x.time.values
+    nadir = int(live.argmin())
+    assert 1e2 < live[nadir] < 1e4 and 50 < days[nadir] < 80
+    assert x.tumor_antigen_positive.values[-1] == 0.0
+    assert x.tumor_antigen_negative.values[-1] == live[-1] > 5e9
+    assert 300 < days[nadir:][live[nadir:] >= 5e9][0] < 365
+    full = _run("standard product", 365, tumor_innate_susceptibility={"value": 1.0, "unit": "1"})
+    assert full.tumor_live.values[-1] == 0.0 and (full.tumor_live.values[days >= 60] == 0.0).all()

@@ -26,8 +26,10 @@ from tmesim.rules import evaluate_reference, vocabulary as vocab
 from tmesim.rules.reader import Rule
 from tmesim.scenario import build_scenario, load_scenario
 from tmesim.spatial import behaviors as B
+from tmesim.simulation import Simulation
 from tmesim.spatial import cells as C
-from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, replicate_seeds
+from tmesim.spatial import kernels as K
+from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, new_run
 
 BASE = {
     "name": "rules_test", "parameter_set": "mouse_b16_icb_ferroptosis", "scale": "spatial", "days": 0.5, "seed": 3,
@@ -58,7 +60,7 @@ def scenario(folder: Path, rules: str | None = None, *, parameters: dict | None 
 
 
 def start(scn, arm: int = 0) -> SpatialRun:
-    return SpatialRun(scn, arm, scn.arm_parameter_sets[arm].vector(), replicate_seeds(scn)[0])
+    return new_run(scn, arm)
 
 
 def run(scn, steps: int, arm: int = 0) -> SpatialRun:
@@ -482,9 +484,9 @@ def test_thread_count_does_not_change_a_run_with_rules(tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np
         from tmesim.scenario import load_scenario
-        from tmesim.spatial.engine import BASE_FIELDS, SpatialRun, replicate_seeds
+        from tmesim.spatial.engine import new_run
         scn = load_scenario({str(tmp_path / "scenario.yaml")!r})
-        sim = SpatialRun(scn, 0, scn.arm_parameter_sets[0].vector(), replicate_seeds(scn)[0])
+        sim = new_run(scn)
         for _ in range(25):
             sim.step()
         np.savez(__import__("sys").argv[1], **sim.state_dict())
@@ -583,3 +585,20 @@ def test_a_stopped_run_with_rules_resumes_to_the_uninterrupted_result_and_refuse
     changed = changed.with_overrides(spatial={**changed.spatial.model_dump(), "checkpoint_interval_hours": 1.0})
     with pytest.raises(InputError, match="changed since the run started"):
         Simulation(changed).run(recorder=Recorder(tmp_path / "run2", pictures=False))
+
+
+def test_kills_by_a_type_without_a_killing_program_are_counted(tmp_path):
+    """Tregs given an attack rule kill tumour cells: ``kills_other`` counts them and ``deaths_killing`` includes
+    them, so every contact kill of a tumour cell is in the deaths."""
+    rule = "treg,oxygen,increases,attack tumor,1,1,8,0\n"
+    scn = scenario(tmp_path / "treg", rule, parameters={"initial_treg_per_tumor_cell": 0.1})
+    sim = run(scn, 15)
+    other = sim.counters[K.COUNTERS.index("kills_other")]
+    assert other >= 3
+    killed_by_tregs = np.flatnonzero((sim.cells.dead[:sim.cells.n] == C.APOPTOTIC)
+                                     & (sim.cells.killer[:sim.cells.n] == C.BY_OTHER))
+    assert killed_by_tregs.size > 0  # corpses not yet cleared carry their killer class
+    ds = Simulation(scn).run()
+    kills = sum(ds[n] for n in K.COUNTERS if n.startswith("kills_"))
+    assert float(ds["kills_other"].isel(time=-1).max()) > 0
+    np.testing.assert_array_equal(ds["deaths_killing"].values, kills.values)

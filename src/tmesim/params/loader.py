@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -40,11 +39,8 @@ import yaml
 
 from ..errors import InputError
 from ..units import conversion_factor
-from ..yamlio import load_text, read_text
+from ..yamlio import load_text, shipped, shipped_or_file
 from .index import CATALOGUE, NAMES
-
-#: libyaml's loader where PyYAML has it (sets are long; the pure-Python one takes ~0.1 s a set).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SOURCE_PREFIXES = ("assumption:", "fitted:", "override:")
 
@@ -327,26 +323,11 @@ def _sets_dir():
 
 def list_parameter_sets() -> list[tuple[str, str]]:
     """``(name, description)`` of every shipped parameter set."""
-    out = []
-    for entry in sorted(_sets_dir().iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            doc = yaml.load(entry.read_text(), Loader=_YAML_LOADER)
-            out.append((doc["name"], " ".join(str(doc.get("description", "")).split())))
-    return out
+    return shipped(_sets_dir())
 
 
 def _read(name_or_path: str) -> tuple[dict, str]:
-    if not isinstance(name_or_path, (str, Path)):
-        raise InputError("parameter_set", f"expected a set name or a path, got {type(name_or_path).__name__}")
-    p = Path(str(name_or_path))
-    if p.suffix in (".yaml", ".yml") or len(p.parts) > 1 or (p.exists() and not p.is_dir()):
-        text, where = read_text(p, "parameter_set"), str(p)
-    else:
-        entry = _sets_dir().joinpath(f"{name_or_path}.yaml")
-        if not entry.is_file():
-            known = [n for n, _ in list_parameter_sets()]
-            raise InputError("parameter_set", f"unknown parameter set {name_or_path!r}", suggest(str(name_or_path), known) or f"known: {', '.join(known)}")
-        text, where = entry.read_text(), str(name_or_path)
+    text, where, _ = shipped_or_file(name_or_path, _sets_dir(), "parameter_set")
     doc, _ = load_text(text, where)
     if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
         raise InputError(where, "a parameter set needs a 'parameters:' mapping")

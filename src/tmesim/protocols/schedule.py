@@ -147,11 +147,14 @@ def arm_patient_values(scenario, arm: int, factors: np.ndarray, given_cols: np.n
 
 
 def apply_product_traits(values: np.ndarray, arm, expression: np.ndarray | float = 1.0) -> np.ndarray:
-    """Set the traits of ``arm``'s CAR T products on its parameter ``values`` (``(..., n_params)``, internal
-    units, catalogue order), in place, and return them: ``car_proteasome_expression`` becomes the product's
-    ``proteasome_expression`` times ``expression`` (per row: the patient's own product expression or cohort
-    factor; 1 without a cohort), and ``car_ifng_knockout`` 1 for a product made with ``ifng_knockout``.
-    Both engines call it, so a product's traits act alike at either scale."""
+    """Set the lifelong traits of ``arm``'s CAR T products on its parameter ``values`` (``(..., n_params)``,
+    internal units, catalogue order), in place, and return them: ``car_proteasome_expression`` (the CAR T
+    cells' proteasome expression for life, in culture and in the patient) becomes the product's
+    ``proteasome_expression`` (a genetic edit; 1 by default) times ``expression`` (per row: the patient's own
+    given value or cohort factor; 1 without a cohort), and ``car_ifng_knockout`` 1 for a product made with
+    ``ifng_knockout``. What manufacture leaves in the cells that ends at infusion (the culture's proteasome
+    expression, ``car_culture_proteasome_expression``) is a parameter of manufacture, not a trait
+    (:mod:`.products`). Both engines call it, so a product's traits act alike at either scale."""
     i_expr, i_ko = _COLUMN["car_proteasome_expression"], _COLUMN["car_ifng_knockout"]
     for prod in arm.products:
         values[..., i_expr] = prod.proteasome_expression * np.asarray(expression)
@@ -164,7 +167,7 @@ def arm_patient_rows(scenario, arm: int, factors: np.ndarray, given_cols: np.nda
     """One arm's parameter rows per patient (internal units, catalogue order) as the engines run them:
     :func:`arm_patient_values` with the arm's CAR T product traits set (:func:`apply_product_traits`).
 
-    Product traits are per-arm choices applied to each patient's parameters: a patient's own (given) product
+    Product traits are per-arm choices applied to each patient's parameters: a patient's own (given) CAR T
     proteasome expression, else its factor, times the product's setting. Both engines build rows with it.
     """
     v, own = arm_patient_values(scenario, arm, factors, given_cols, given)
@@ -183,8 +186,9 @@ def compile_batch(scenario, layout, root: np.random.SeedSequence | None = None, 
     ``patient_values`` (``{name: one value per patient}``, internal units) gives patients their own
     values of some parameters, as a virtual trial draws them; they replace the set's value (after the
     cohort's log-normal factors, which do not apply to them), and an arm's knobs and parameter changes
-    still override them. A given ``car_proteasome_expression`` is the patient's product expression, which
-    the arm's product ``proteasome_expression`` multiplies (as it multiplies the cohort factor).
+    still override them. A given ``car_proteasome_expression`` is the patient's CAR T cells' lifelong
+    expression, which the arm's product ``proteasome_expression`` multiplies (as it multiplies the cohort
+    factor); a given ``car_culture_proteasome_expression`` is the patient's culture's, for manufacture only.
     """
     factors = patient_factors(scenario, root)
     n_pat = scenario.cohort.size

@@ -483,9 +483,13 @@ class Finding:
 #: Arm and cohort of the product-proteasome correlation (finding 4e). 600
 #: patients per seed detect a Spearman rho of -0.2 at p < 0.05 with power
 #: above 0.99 in each seed (200 patients: about 0.8 per seed, so about half
-#: of three-seed runs would fail on cohort size alone).
+#: of three-seed runs would fail on cohort size alone). The products differ in
+#: their culture's proteasome expression (a state of manufacture that ends at
+#: infusion); the CAR T cells' lifelong expression is held at the set's value
+#: (sd 0, after ``all``), so the correlation cannot read a lifelong trait.
 PROTEASOME_ARM = "standard product"
-PROTEASOME_COHORT = {"size": 600, "variability": {"car_proteasome_expression": 0.4, "all": 0.1}}
+PROTEASOME_VARIED = "car_culture_proteasome_expression"
+PROTEASOME_COHORT = {"size": 600, "variability": {PROTEASOME_VARIED: 0.4, "all": 0.1, "car_proteasome_expression": 0.0}}
 PROTEASOME_SEEDS = 3
 
 

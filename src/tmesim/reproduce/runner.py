@@ -10,7 +10,7 @@ seed``, ``+1``, ...) and concatenated along ``patient`` with a ``seed``
 coordinate. Each scenario is simulated once per run and shared by its checks.
 
 Finding 4e runs instead a single-arm cohort of :data:`~.findings.PROTEASOME_COHORT`
-(or the scenario's own cohort when it varies ``car_proteasome_expression``)
+(or the scenario's own cohort when it varies the culture's proteasome expression)
 once per seed, :data:`~.findings.PROTEASOME_SEEDS` seeds; each seed is one draw.
 """
 
@@ -241,7 +241,8 @@ def simulate_draws(scenario, draws: int, seed: int = 0, sigma: float = F.ROBUSTN
 def proteasome_scenario(scenario, seed: int, size: int | None = None, fixed: Sequence[str] = ()):
     """Single-arm (:data:`~.findings.PROTEASOME_ARM`) cohort of finding 4e for one seed.
 
-    The scenario's own cohort is kept when it varies ``car_proteasome_expression``;
+    The scenario's own cohort is kept when it varies :data:`~.findings.PROTEASOME_VARIED` (the culture's
+    proteasome expression);
     otherwise :data:`~.findings.PROTEASOME_COHORT` is used, with ``size`` patients if given.
     Parameters ``fixed`` are not varied (a mechanism control's cut).
     """
@@ -249,7 +250,7 @@ def proteasome_scenario(scenario, seed: int, size: int | None = None, fixed: Seq
     if not arms:
         raise F.MissingData(f"missing arm {F.PROTEASOME_ARM!r}")
     own = scenario.cohort
-    if own.size > 1 and "car_proteasome_expression" in own.variability:
+    if own.size > 1 and F.PROTEASOME_VARIED in own.variability:
         cohort = own.model_dump()
     else:
         cohort = {**F.PROTEASOME_COHORT, **({"size": size} if size else {})}
@@ -782,8 +783,9 @@ def _draw_series(ax, ds, values, label, colours):
             ax.fill_between(t, lo[i], hi[i], color=colours[arm], alpha=0.12, linewidth=0)
     ax.set_xlabel("time (day)")
     ax.set_ylabel(textwrap.fill(label, 40), fontsize="small")
-    if label.endswith("(cell)") or label == "tumor_live":
-        # cell counts span many logs (expansion, clearance, persistence)
+    if (label.endswith("(cell)") or label == "tumor_live") and np.nanmax(values, initial=0.0) > 0:
+        # cell counts span many logs (expansion, clearance, persistence); a population absent throughout (e.g.
+        # a spatial twin's NK cells) stays on a linear axis at 0, which a log axis cannot show
         ax.set_yscale("log")
         floor_cell_axis(ax)
 

@@ -84,6 +84,9 @@ assert list(TUMOR_STATE.names).index("lipid_peroxide") == list(AXIS.names).index
 #: The kind has rules on its own behaviours / on exposed ones / on chemotaxis / on transforms / on attacks of
 #: types other than the tumour (the programs' only target).
 K_OWN, K_EXPOSED, K_CHEMOTAXIS, K_TRANSFORM, K_ATTACK_OTHER = 1, 2, 4, 8, 16
+#: Cell types whose programs have no contact attack on tumour cells (tumour cells, Tregs): a rule's
+#: ``attack tumor`` is their only one, and :func:`.kernels._attack_others` draws it.
+NO_TUMOR_ATTACK_PROGRAM = (vocab.CELL_TYPE_INDEX["tumor"], vocab.CELL_TYPE_INDEX["treg"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,8 +228,8 @@ def bind(rules, fields: tuple[str, ...]) -> BoundRules:
             flags[k] |= K_TRANSFORM
         elif family == "attack <cell type>" and r.behavior != "attack tumor":
             flags[k] |= K_ATTACK_OTHER
-        elif r.behavior == "attack tumor" and k == vocab.CELL_TYPE_INDEX["tumor"]:
-            flags[k] |= K_ATTACK_OTHER  # a tumour cell has no program target: its attacks all go this way
+        elif r.behavior == "attack tumor" and k in NO_TUMOR_ATTACK_PROGRAM:
+            flags[k] |= K_ATTACK_OTHER  # no program attacks tumour cells: a rule's attack on them goes this way
     start = np.zeros(N_KINDS + 1, np.int64)
     start[1:] = np.cumsum([len(u) for u in used])
     exposed_on = np.zeros(N_EXPOSED, np.bool_)

@@ -154,13 +154,6 @@ def engine_scenario(n_cells: int, seed: int = 0):
     }, where="engine_scenario")
 
 
-def new_run(scenario, arm: int = 0, replicate: int = 0):
-    """The :class:`~.engine.SpatialRun` of one arm and replicate of ``scenario``."""
-    from .engine import SpatialRun, replicate_seeds
-
-    return SpatialRun(scenario, arm, scenario.arm_parameter_sets[arm].vector(), replicate_seeds(scenario)[replicate])
-
-
 def memory_per_cell(sim) -> dict[str, Any]:
     """Bytes of the per-cell arrays and per-step buffers of ``sim`` as allocated, and per cell.
 
@@ -223,6 +216,8 @@ def _arrays_bytes_in(container) -> int:
 def _start_timed(scenario, warmup: int):
     """A run of ``scenario`` stepped ``warmup`` times; returns it, its cell slots before the warm-up, and the
     set-up and warm-up wall times (s)."""
+    from .engine import new_run
+
     t = time.perf_counter()
     sim = new_run(scenario)
     setup_s = time.perf_counter() - t
@@ -343,7 +338,7 @@ def bench_engine(n_cells: int, steps: int = 3, warmup: int = 1, threads: int | N
     growth over the run (``rss_growth_per_cell_bytes``: current; ``peak_rss_growth_per_cell_bytes``:
     peak, Linux only), which includes the fields and the lattice.
     """
-    from .engine import PHASES
+    from .engine import PHASES, new_run
 
     with _Threads(threads) as n_threads:
         t = time.perf_counter()

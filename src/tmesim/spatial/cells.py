@@ -31,8 +31,11 @@ STEM_MEMORY, EFFECTOR, PROGENITOR, TERMINAL, ANERGIC, SENESCENT = range(len(STAT
 M1, M2 = 0, 1
 #: Death modes of a tumour corpse (``dead`` column; 0 = alive).
 ALIVE, APOPTOTIC, FERROPTOTIC, NECROTIC = 0, 1, 2, 3
-#: Who killed a tumour cell (``killer`` column; the kills_* counters).
-BY_NONE, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_NK, BY_MACROPHAGE = range(7)
+#: Who killed a tumour cell (``killer`` column; the kills_* counters). ``BY_OTHER``: a type with no killing
+#: program of its own (a tumour cell or Treg) that a rules file lets attack.
+BY_NONE, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_NK, BY_MACROPHAGE, BY_OTHER = range(8)
+#: Killer class of each cell type (TUMOR, CD8, CD4, CAR_CD8, CAR_CD4, TREG, NK, MACROPHAGE order).
+KILLER_OF_KIND = (BY_OTHER, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_OTHER, BY_NK, BY_MACROPHAGE)
 N_X = len(TUMOR_STATE)
 assert len(AXIS) == N_X
 

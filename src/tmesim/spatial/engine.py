@@ -62,7 +62,7 @@ ENGINE = "spatial"
 BASE_FIELDS = (("oxygen", "mmHg"), ("glucose", "mM"), ("cystine", "uM"), ("tryptophan", "uM"), ("kynurenine", "uM"),
                ("ifng", "pM"), ("il12", "pM"), ("il10", "pM"), ("tgfb", "pM"), ("il2", "pM"), ("cxcl9", "pM"))
 ANTIBODIES = ("anti_pd1", "anti_pdl1", "anti_ctla4")
-COUNTERS = [e[0] for e in V.COUNTERS]
+COUNTERS = K.COUNTERS
 #: The phases of a step timed in :attr:`SpatialRun.phase_seconds`.
 PHASES = ("events", "decide", "fields", "apply", "births", "recruit", "other")
 #: Share of a whole tumour a spatial domain stands for is its tumour cells over the parameter set's
@@ -704,12 +704,22 @@ def run_values(simulation, n: int) -> np.ndarray:
     """Parameter values (arm, replicate, parameter; internal units) of ``n`` replicates: each arm's set, with
     the simulation's per-patient values where the arm does not set the parameter itself (as the well-mixed
     engine builds its rows, :func:`tmesim.protocols.schedule.arm_patient_rows`, CAR T product traits included)."""
+    return _arm_rows(simulation.scenario, simulation.patient_values, n)
+
+
+def _arm_rows(scenario, patient_values, n: int) -> np.ndarray:
     from ..protocols.schedule import arm_patient_rows, patient_columns
 
-    scenario = simulation.scenario
-    cols, given = patient_columns(scenario, simulation.patient_values, n)
+    cols, given = patient_columns(scenario, patient_values, n)
     ones = np.ones((n, len(NAMES)))
     return np.stack([arm_patient_rows(scenario, a, ones, cols, given) for a in range(len(scenario.arms))])
+
+
+def new_run(scenario, arm: int = 0, replicate: int = 0) -> "SpatialRun":
+    """One arm and replicate of ``scenario`` as :func:`run` builds it (the arm's parameter row with its CAR T
+    products' traits, the replicate's seed), to step by hand."""
+    seeds = replicate_seeds(scenario)
+    return SpatialRun(scenario, arm, _arm_rows(scenario, None, len(seeds))[arm, replicate], seeds[replicate])
 
 
 def run(simulation, progress: Callable[[float], None] | None = None, recorder=None) -> xr.Dataset:
@@ -796,7 +806,7 @@ def _every(hours: float, dt_minutes: float, end_step: int) -> set[int]:
 
 def _output_names(scenario) -> list[str]:
     drugs = [f"drug_{d.name}" for d in DRUGS]
-    return [e[0] for e in V.STATE + V.COUNTERS + V.DERIVED] + drugs
+    return [e[0] for e in V.STATE + V.COUNTERS + V.SPATIAL_COUNTERS + V.DERIVED] + drugs
 
 
 def _checkpoint(scenario, row, series, status, messages, steps, sim) -> dict[str, np.ndarray]:

@@ -43,6 +43,7 @@ from ..biology.signalling import induced_level
 from ..biology.programs import macrophage, nk, pharmacology, t_cell, tumor
 from ..biology.programs.pharmacology import EX, N_DRUGS
 from ..rules.evaluate import evaluate_cell
+from .. import variables as V
 from . import rng
 from .behaviors import (
     E_IMMUNO, E_MHC1, E_PDL1, E_PHAGOCYTOSE, F_CHEMOTAXIS, F_EXPORT, F_SECRETION, F_UPTAKE, K_ATTACK_OTHER,
@@ -54,10 +55,18 @@ from .behaviors import (
     S_NECROTIC, S_PDL1, S_PRESSURE, S_TIME, S_VOLUME, S_X,
 )
 from .cells import (
-    ALIVE, ANERGIC, APOPTOTIC, BY_CAR_CD4, BY_CAR_CD8, BY_CD4, BY_CD8, BY_MACROPHAGE, BY_NK, BY_NONE, CAR_CD4,
-    CAR_CD8, CD4, CD8, EFFECTOR, FERROPTOTIC, FREE, M1, M2, MACROPHAGE, NECROTIC, NK, PROGENITOR, SENESCENT,
-    STEM_MEMORY, TERMINAL, TREG, TUMOR,
+    ALIVE, ANERGIC, APOPTOTIC, BY_NONE, CAR_CD4, CAR_CD8, CD4, CD8, EFFECTOR, FERROPTOTIC, FREE, KILLER_OF_KIND,
+    M1, M2, MACROPHAGE, NECROTIC, NK, PROGENITOR, SENESCENT, STEM_MEMORY, TERMINAL, TREG, TUMOR,
 )
+
+#: The cumulative counters :func:`apply` keeps, in order (the well-mixed model's and the spatial-only ones).
+COUNTERS = [e[0] for e in V.COUNTERS + V.SPATIAL_COUNTERS]
+#: Killer class (``cells.BY_*``) of an attacker of each type.
+_KILLER = np.array(KILLER_OF_KIND, dtype=np.int8)
+#: Index in :data:`COUNTERS` of each killer class's kills_* counter (BY_NONE has none).
+_KILL_COUNTER = np.array([-1] + [COUNTERS.index(n) for n in ("kills_cd8", "kills_cd4", "kills_car_cd8", "kills_car_cd4",
+                                                                "kills_nk", "kills_macrophage", "kills_other")],
+                         dtype=np.int64)
 
 # Field indices (the first fields of every spatial run; drug fields follow, see engine.FIELDS).
 OXYGEN, GLUCOSE, CYSTINE, TRYPTOPHAN, KYNURENINE, IFNG, IL12, IL10, TGFB, IL2, CXCL9 = range(11)
@@ -654,7 +663,7 @@ def _attack_others(i, s, k, beh, weighted, kind, dead, antigen, exposed, occupan
     """Hit intent from the rules' attacks (any type, as the rules say; a tumour cell's on tumour cells too):
     with the summed hazard of :func:`_attack_part`, a type chosen in proportion, a target of it in
     proportion to its immunogenicity."""
-    default = -1 if k == TUMOR else TUMOR
+    default = -1 if k == TUMOR or k == TREG else TUMOR  # behaviors.NO_TUMOR_ATTACK_PROGRAM
     total = 0.0
     for t in range(N_KINDS):
         total += _attack_part(i, t, k, default, beh, s, weighted, kind, dead, antigen, exposed, occupancy, offsets, nz,
@@ -866,8 +875,9 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
         beh[i, R_APOPTOSIS] = fm.death + (fm.m2_csf1r_depletion if state[i] == M2 else 0.0)
         beh[i, R_M1], beh[i, R_M2] = fm.to_m1, fm.to_m2
         # a kill takes hits_to_kill hits, so hits land that much faster than kills (as for T cells)
-        beh[i, R_ATTACK + TUMOR] = (macrophage.killing(1.0, fields[IL10, s], pm) * hits_to_kill
-                                    if state[i] == M1 else 0.0)
+        # innate killing acts on the tumour line by its innate susceptibility (as in the well-mixed model)
+        beh[i, R_ATTACK + TUMOR] = (macrophage.killing(1.0, fields[IL10, s], pm) * pt.tumor_innate_susceptibility
+                                    * hits_to_kill if state[i] == M1 else 0.0)
         beh[i, R_SPEED] = tr.macrophage_speed
         if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
                                   own, own_slot, p, dt, seed, step, id_, intent):
@@ -896,7 +906,7 @@ def _decide_cell(i, site, kind, state, dead, antigen, hits, heading, uid, x, occ
                                 ph).suppression
         beh[i, R_APOPTOSIS] = fn.death
         beh[i, R_CYCLE] = fn.division
-        beh[i, R_ATTACK + TUMOR] = fn.kill_rate * (1.0 - suppress) * hits_to_kill
+        beh[i, R_ATTACK + TUMOR] = fn.kill_rate * pt.tumor_innate_susceptibility * (1.0 - suppress) * hits_to_kill
         beh[i, R_SPEED] = tr.nk_speed
         if _rules_death_transform(i, k, s, flags, beh, export, uptake, fields, volume_um3, signals, base, out, chemo,
                                   own, own_slot, p, dt, seed, step, id_, intent):
@@ -1090,9 +1100,6 @@ def _targets(s, car, kind, dead, antigen, x, occupancy, offsets, nz, ny, nx, pt,
     return count, 1.0, 1.0
 
 
-_KILLER = np.array([BY_NONE, BY_CD8, BY_CD4, BY_CAR_CD8, BY_CAR_CD4, BY_NONE, BY_NK, BY_MACROPHAGE], dtype=np.int8)
-
-
 @kernel
 def apply(order, site, kind, state, dead, antigen, hits, heading, killer, delivered, attacking, x, x_new, intent,
           occupancy, offsets, nz, ny, nx, hits_to_kill, rest_x, counters, births_site, births_parent, births_state):
@@ -1159,8 +1166,7 @@ def apply(order, site, kind, state, dead, antigen, hits, heading, killer, delive
                         dead[j] = APOPTOTIC
                         by = _KILLER[kind[i]]
                         killer[j] = by
-                        if by != BY_NONE:
-                            counters[by - 1] += 1.0
+                        counters[_KILL_COUNTER[by]] += 1.0
                     else:
                         occupancy[site[j]] = -1
                         kind[j] = FREE

@@ -334,9 +334,6 @@ def fields_reference(values, lattice, specs, plasma, vessels, duration: float, d
 # apply
 # --------------------------------------------------------------------------
 
-_KILLER = [0, C.BY_CD8, C.BY_CD4, C.BY_CAR_CD8, C.BY_CAR_CD4, 0, C.BY_NK, C.BY_MACROPHAGE]
-
-
 def apply_reference(order, site, kind, state, dead, antigen, hits, heading, killer, delivered, attacking, x, x_new,
                     intent, occupancy, offsets, shape3, hits_to_kill, rest_x, counters) -> list[tuple[int, int, int]]:
     """:func:`.kernels.apply` in numpy and Python (arrays modified in place); returns the births
@@ -391,9 +388,8 @@ def apply_reference(order, site, kind, state, dead, antigen, hits, heading, kill
                 if hits[t] >= hits_to_kill:
                     if kind[t] == C.TUMOR:
                         dead[t] = C.APOPTOTIC
-                        killer[t] = _KILLER[kind[i]]
-                        if killer[t] != C.BY_NONE:
-                            counters[killer[t] - 1] += 1.0
+                        killer[t] = C.KILLER_OF_KIND[kind[i]]
+                        counters[K._KILL_COUNTER[killer[t]]] += 1.0
                     else:  # a killed immune cell leaves no corpse
                         occupancy[site[t]] = -1
                         kind[t] = C.FREE

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InputError
 from ..params.index import CATALOGUE
 from ..units import conversion_factor
+from ..yamlio import load_text, shipped, shipped_or_file
 from .distributions import DISTRIBUTIONS, Bounds, Distribution
 
 #: Time series kept per patient unless the cohort names its own (``t_cells_<lineage>`` sums a lineage's states).
@@ -461,37 +461,17 @@ def _cohort_dir():
 
 def list_cohorts() -> list[tuple[str, str]]:
     """``(name, description)`` of every shipped cohort."""
-    out = []
-    for entry in sorted(_cohort_dir().iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            doc = yaml.safe_load(entry.read_text())
-            out.append((entry.name[:-5], " ".join(str(doc.get("description", "")).split())))
-    return out
+    return shipped(_cohort_dir())
 
 
 def load_cohort(name_or_path: str | Path, *, patients: int | None = None, seed: int | None = None,
                 batch_size: int | None = None) -> Cohort:
     """Load a shipped cohort by name, or a cohort YAML file by path; ``patients``, ``seed`` and
     ``batch_size`` replace the file's."""
-    p = Path(str(name_or_path))
-    base = None
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise InputError("cohort", f"file not found: {p}", "give a cohort YAML file or a shipped cohort's name")
-        text, where, base = p.read_text(), str(p), p.resolve().parent
-    else:
-        entry = _cohort_dir().joinpath(f"{name_or_path}.yaml")
-        if not entry.is_file():
-            known = [n for n, _ in list_cohorts()]
-            close = difflib.get_close_matches(str(name_or_path), known, n=1)
-            raise InputError("cohort", f"unknown cohort {str(name_or_path)!r}",
-                             f"did you mean {close[0]!r}?" if close else f"shipped: {', '.join(known)}")
-        text, where = entry.read_text(), str(name_or_path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(where, "malformed YAML" + (f" at line {mark.line + 1}" if mark else "")) from None
+    text, where, p = shipped_or_file(name_or_path, _cohort_dir(), "cohort")
+    # a user's cohort names its files relative to its own folder; a shipped one names shipped scenarios
+    base = p.resolve().parent if where == str(p) else None
+    data, _ = load_text(text, where)
     cohort = resolve_cohort(parse_cohort(data, where), where, text, base)
     if patients is not None or seed is not None or batch_size is not None:
         cohort = cohort.with_overrides(patients, seed, batch_size)

@@ -202,8 +202,9 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     cap_cd4 = fh.kill_rate * ph.cd4_kill_fraction * n_cd4 * (1.0 - fh.lipid_dysfunction)
     cap_c8 = fc.kill_rate * n_c8 * (1.0 - fc.lipid_dysfunction)
     cap_c4 = fc.kill_rate * pc.cd4_kill_fraction * n_c4 * (1.0 - fc.lipid_dysfunction)
-    cap_nk = fn.kill_rate * nk_cells * (1.0 - signals.suppression)
-    cap_m1 = macrophage.killing(m1, il10, p.macrophage)
+    # innate killing acts on the tumour line by its innate susceptibility (an escaped line: below 1)
+    cap_nk = fn.kill_rate * pt.tumor_innate_susceptibility * nk_cells * (1.0 - signals.suppression)
+    cap_m1 = macrophage.killing(m1, il10, p.macrophage) * pt.tumor_innate_susceptibility
     cap_any = cap_cd8 + cap_cd4 + cap_nk + cap_m1  # killers that see both clones alike
     cap_car = cap_c8 + cap_c4  # CAR T cells kill antigen-positive cells only
     # effectors that outnumber their targets share them

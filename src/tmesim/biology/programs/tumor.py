@@ -140,7 +140,7 @@ PARAMS = ParamGroup(
         "pufa_pl_turnover_rate", "peroxidation_pufa_cost", "tumor_lipid_peroxide_resting", "lipid_propagation_rate",
         "gpx4_capacity_margin", "gpx4_lpo_km", "fsp1_rate", "ferroptosis_threshold", "tumor_ferroptosis_resting_hazard",
         "ferroptosis_max_rate", "tumor_cxcl9_secretion", "tumor_il10_secretion", "tumor_tgfb_secretion",
-        "tumor_car_antigen_fraction", "tumor_car_antigen_loss_per_division",
+        "tumor_car_antigen_fraction", "tumor_car_antigen_loss_per_division", "tumor_innate_susceptibility",
     ),
     derived=("lipid_initiation_rate", "gpx4_max_rate", "iron_import_rate", "ferroptosis_hill"),
     derive=derive,
