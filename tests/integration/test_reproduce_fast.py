@@ -55,6 +55,7 @@ KNOWN_OPEN: set[str] = {
     # cleared within days; in the failing draws it dies out slowly, a few cells at day 150, and later after
     # the bortezomib product, whose mean log burden is then higher (docs/findings.md, finding 4, "Innate
     # escape").
+    # Both merged: 80.0%; with the tumour's resting ferroptosis hazard stated (branch ferro-rest) 72.5%.
     "4d",
 }
 #: Checks that hold over the full robustness draws (>= 90%) but go the other
