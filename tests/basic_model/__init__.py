@@ -12,4 +12,6 @@ manufacturing: the culture's proteasome expression and the longer bortezomib cul
 index.py; commit "products: the culture's state apart from the cells' lifelong expression ..."); the
 T cell CD36 state (the axis's eighth variable: it relaxes towards a level the lipid milieu sets and scales
 lipid uptake; three parameters appended to the index; branch cd36).
+T cell ferroptosis reads its own Hill power, ``t_cell_ferroptosis_hill`` (appended to the index), where it
+shared the tumour's ``ferroptosis_hill``, which the twin test now restates from the line's resting hazard.
 """

@@ -275,6 +275,8 @@ NAMES = (
     't_cell_cd36_induction_max',
     't_cell_cd36_lipid_half',
     't_cell_cd36_time_constant',
+    # appended with the tumour's resting ferroptosis hazard (branch ferro-rest)
+    't_cell_ferroptosis_hill',
 )
 N_PARAMS = len(NAMES)
 _mod = sys.modules[__name__]

@@ -359,8 +359,8 @@ def evaluate(t, y, p, drug_c0, drug_t0, dydt, aux):
     reinv_c = ex.reinvigoration_rate(pd1_blockade, bach2_c, p[P.reinvigoration_rate])
     prog_self_h = p[P.progenitor_proliferation_rate] * stim_host * np.minimum(bach2_h, 1.5) * (1.0 + p[P.blockade_progenitor_boost] * pd1_blockade) * growth_support
     prog_self_c = p[P.progenitor_proliferation_rate] * stim_car * np.minimum(bach2_c, 1.5) * (1.0 + p[P.blockade_progenitor_boost] * pd1_blockade) * growth_support
-    h_tfer_h = fer.ferroptosis_hazard(y[ah + 6], 1.0, p[P.ferroptosis_hill], p[P.t_cell_ferroptosis_max_rate])
-    h_tfer_c = fer.ferroptosis_hazard(y[ac + 6], 1.0, p[P.ferroptosis_hill], p[P.t_cell_ferroptosis_max_rate])
+    h_tfer_h = fer.ferroptosis_hazard(y[ah + 6], 1.0, p[P.t_cell_ferroptosis_hill], p[P.t_cell_ferroptosis_max_rate])
+    h_tfer_c = fer.ferroptosis_hazard(y[ac + 6], 1.0, p[P.t_cell_ferroptosis_hill], p[P.t_cell_ferroptosis_max_rate])
     d_e, d_p, d_t = p[P.effector_death_rate], p[P.progenitor_death_rate], p[P.terminal_death_rate]
     car_ifng_tox = p[P.car_ifng_toxicity] * hill(ifng, p[P.ifng_half], 1.0)
 

@@ -154,6 +154,8 @@ BAD_ARGS = {
     "unknown parameter": (["--set", "nonexistent_param=1"], ("nonexistent_param",)),
     "retired parameter": (["--set", "gpx4_max_rate=0.04"], ("gpx4_max_rate", "retired", "gpx4_capacity_margin")),
     "negative rate": (["--set", "tumor_growth_rate=-1"], ("tumor_growth_rate",)),
+    "resting ferroptosis hazard no power gives": (["--set", "tumor_ferroptosis_resting_hazard=0 1/day"],
+                                                  ("tumor_ferroptosis_resting_hazard", "Hill power", "at most")),
     "not a number": (["--set", "tumor_growth_rate=abc"], ("tumor_growth_rate", "abc")),
     "wrong unit": (["--set", "tumor_growth_rate=1 mM"], ("tumor_growth_rate", "mM")),
     "set without =": (["--set", "tumor_growth_rate"], ("--set",)),

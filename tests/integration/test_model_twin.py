@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tmesim.biology.programs import tumor
 from tmesim.params import list_parameter_sets, load_parameter_set
 from tmesim.params.index import CATALOGUE, COLUMN
 from tmesim.params.resolve import resolve, resolve_group
@@ -63,6 +64,10 @@ def _draws(set_name: str, n: int, rng: np.random.Generator) -> np.ndarray:
 RESTATED = {
     # the line's resting labile iron pool fixes the import rate (tumor.derive)
     "iron_import_rate": lambda v: v[COLUMN["labile_iron_rest"]] * v[COLUMN["iron_export_rate"]],
+    # the tumour's Hill power gives the line its stated resting ferroptosis hazard (tumor.ferroptosis_hill)
+    "ferroptosis_hill": lambda v: float(tumor.ferroptosis_hill({name: v[COLUMN[name]:COLUMN[name] + 1] for name in (
+        "tumor_ferroptosis_resting_hazard", "ferroptosis_max_rate", "tumor_lipid_peroxide_resting",
+        "ferroptosis_threshold")})[0]),
 }
 
 

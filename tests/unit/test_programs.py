@@ -163,6 +163,55 @@ class TestTumor:
         p = resolve_group(v, tumor.PARAMS)[0]
         assert p.gpx4_max_rate == 0.0 and p.lipid_initiation_rate == 0.0
 
+    @pytest.mark.parametrize("set_name", ["mouse_b16_icb_ferroptosis", "human_ball_cd19car"])
+    def test_the_resting_ferroptosis_hazard_is_the_stated_one_in_every_draw(self, set_name):
+        """The Hill power follows from the line's resting hazard, so whatever a draw does to the maximal
+        rate, the threshold, the resting lipid peroxide or the hazard itself, a resting tumour cell dies by
+        ferroptosis at ``tumor_ferroptosis_resting_hazard`` (before, the power was drawn on its own and
+        moved the resting hazard 0.001-0.22/day over two sd of B16 draws)."""
+        base = load_parameter_set(set_name).vector()
+        rng = np.random.default_rng(3)
+        v = base * np.exp(0.25 * rng.standard_normal((400, base.size)))
+        rows = resolve_group(v, tumor.PARAMS)
+        assert np.all(rows.ferroptosis_hill >= 1.0)
+        for p in rows[:50]:
+            x = tumor.resting_state(p, 1.0)
+            env = tumor.TumorEnv(0.0, p.cystine_plasma, 1.0, 1.0, p.oxygen_vessel, p.glucose_plasma, 0.0)
+            fate = tumor.intracellular_rates(x, 0, env, no_drug(), p, np.empty(x.size), 0)
+            assert fate.ferroptosis == pytest.approx(p.tumor_ferroptosis_resting_hazard, rel=1e-12)
+        rest = rows.ferroptosis_max_rate * hill(rows.tumor_lipid_peroxide_resting, rows.ferroptosis_threshold,
+                                                rows.ferroptosis_hill)
+        np.testing.assert_allclose(rest, rows.tumor_ferroptosis_resting_hazard, rtol=1e-12)
+
+    def test_the_derived_ferroptosis_hill_of_the_base_set(self, row):
+        """At the B16 set's values (0.01/day at rest, 24/day at most, resting lipid peroxide 0.02 of the
+        threshold) the power is ln(q / (1 - q)) / ln(0.02), q = 0.01 / 24: 1.99, the 2.0 the set assumed."""
+        q = (0.01 / 24.0)
+        assert row.tumor.ferroptosis_hill == pytest.approx(math.log(q / (1.0 - q)) / math.log(0.02), rel=1e-9)
+        assert row.host_t.t_cell_ferroptosis_hill == 2.0
+
+    @pytest.mark.parametrize(("overrides", "says"), [
+        ({"tumor_ferroptosis_resting_hazard": 0.0}, "not one >= 1"),
+        ({"tumor_ferroptosis_resting_hazard": 1.0}, "not one >= 1"),
+        ({"tumor_lipid_peroxide_resting": 0.5, "ferroptosis_threshold": 0.4}, "not one >= 1"),
+    ])
+    def test_a_resting_hazard_no_power_gives_is_an_input_error(self, values, overrides, says):
+        from tmesim.errors import InputError
+        v = values.copy()
+        for name, value in overrides.items():
+            v[COLUMN[name]] = value / 1440.0 if name.endswith(("hazard", "rate")) else value
+        with pytest.raises(InputError, match=f"tumor_ferroptosis_resting_hazard: .*{says}"):
+            resolve(v, ROW)
+
+    @pytest.mark.parametrize("resting_hazard", [0.0, 0.01 / 1440.0])
+    def test_a_line_without_ferroptosis_needs_no_power(self, values, resting_hazard):
+        """``ferroptosis_max_rate`` 0 turns ferroptosis off (an ablation): no hazard anywhere, power 1,
+        whatever resting hazard the set states."""
+        v = values.copy()
+        v[COLUMN["ferroptosis_max_rate"]] = 0.0
+        v[COLUMN["tumor_ferroptosis_resting_hazard"]] = resting_hazard
+        assert resolve(v, ROW)[0].tumor.ferroptosis_hill == 1.0
+
     def test_fate_at_reference_conditions(self, row):
         """Proliferation is the maximal rate where oxygen, glucose and iron sit at their references
         with room to grow and no STAT1; every hazard is its closed form."""

@@ -150,6 +150,22 @@ def initiation_rate_at_rest(resting_lpo, k_gpx4, k_propagation, k_fsp1, km_gpx4,
 
 
 @kernel
+def ferroptosis_hill_at_rest(resting_hazard, max_rate, resting_lpo, threshold):
+    """Hill power of :func:`ferroptosis_hazard` that gives a tumour line the death hazard
+    ``resting_hazard`` (1/min) at its resting lipid peroxide ``resting_lpo`` (relative).
+
+    Solves ``max_rate * hill(resting_lpo, threshold, n) = resting_hazard`` for ``n``:
+    with ``r = resting_lpo / threshold`` and ``q = resting_hazard / max_rate``,
+    ``n = ln(q / (1 - q)) / ln(r)``. It is real and >= 1 (a threshold, not a
+    concave rise) for ``0 < r < 1`` and ``0 < q <= r / (1 + r)``, the hazard at
+    ``n = 1``; outside that the result is not a usable power (nan, inf or below 1)
+    and the caller reports it (:func:`~tmesim.biology.programs.tumor.derive`).
+    """
+    q = resting_hazard / max_rate
+    return np.log(q / (1.0 - q)) / np.log(resting_lpo / threshold)
+
+
+@kernel
 def ferroptosis_hazard(lipid_peroxide, threshold, hill_n, max_per_min):
     """Ferroptotic death hazard (1/min): steep Hill rise past ``threshold``."""
     return max_per_min * hill(lipid_peroxide, threshold, hill_n)

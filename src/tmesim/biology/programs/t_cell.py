@@ -84,7 +84,7 @@ PARAMS = ParamGroup(
         # division and death
         "proliferation_rate", "progenitor_proliferation_rate", "blockade_progenitor_boost", "effector_death_rate",
         "progenitor_death_rate", "terminal_death_rate", "senescent_death_rate", "ifng_toxicity", "t_cell_ferroptosis_max_rate",
-        "ferroptosis_hill",
+        "t_cell_ferroptosis_hill",
         # exhaustion and its drivers
         "exhaustion_rate", "w_pd1", "w_hypoxia", "w_glucose", "w_tryptophan", "w_il10", "w_tgfb", "w_lipid",
         "depolarization_exhaustion_weight", "terminal_commitment_rate", "bach2_loss_half", "bach2_loss_hill",
@@ -306,7 +306,7 @@ def program(x, off, stim, signals, pdl1, mhc1, ifng, ros, ex_, p):
         ex.exhaustion_rate(stim, drv, pd1_inh, p.exhaustion_rate, p.w_pd1) * (1.0 + p.depolarization_exhaustion_weight * depol),
         ex.terminal_commitment_rate(bach2, stim, drv, p.terminal_commitment_rate, p.bach2_loss_half, p.bach2_loss_hill),
         ex.reinvigoration_rate(blockade, bach2, p.reinvigoration_rate),
-        fer.ferroptosis_hazard(lpo, 1.0, p.ferroptosis_hill, p.t_cell_ferroptosis_max_rate),
+        fer.ferroptosis_hazard(lpo, 1.0, p.t_cell_ferroptosis_hill, p.t_cell_ferroptosis_max_rate),
         # a kind without IFN-gamma toxicity does not depend on IFN-gamma at all (0, not 0 x hill)
         p.ifng_toxicity * hill(ifng, p.ifng_half, 1.0) if p.ifng_toxicity > 0.0 else 0.0,
         ex.daughter_stem_share(bach2, stim, p.memory_self_renewal_max, p.memory_self_renewal_stimulated),

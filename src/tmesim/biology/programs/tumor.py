@@ -10,10 +10,12 @@ hazards. The well-mixed engine calls these with a population's mean state;
 the spatial engine with each cell's state and local fields.
 
 The ferroptosis switch is stated by the line's resting state
-(``tumor_lipid_peroxide_resting`` and ``gpx4_capacity_margin``), and the iron
-pool by its resting level (``labile_iron_rest``): the initiation rate, the
-maximal GPX4 rate and the iron import rate are derived once per parameter row
-at resolution (:func:`derive`), not in the kernels.
+(``tumor_lipid_peroxide_resting`` and ``gpx4_capacity_margin``), its death
+hazard by the hazard at rest (``tumor_ferroptosis_resting_hazard``), and the
+iron pool by its resting level (``labile_iron_rest``): the initiation rate,
+the maximal GPX4 rate, the hazard's Hill power and the iron import rate are
+derived once per parameter row at resolution (:func:`derive`), not in the
+kernels.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..._jit import kernel, program as program_kernel
+from ...errors import InputError
 from .. import ferroptosis as fer
 from .. import growth as gr
 from .. import signalling as sig
@@ -57,8 +60,8 @@ TumorFate = namedtuple("TumorFate", "proliferation ifng_apoptosis ferroptosis ne
 
 
 def derive(v):
-    """The iron import rate and the ferroptosis switch's rate constants of a line from its resting state
-    (arrays over rows).
+    """The iron import rate, the ferroptosis switch's rate constants and the Hill power of its death hazard
+    of a line from its resting state (arrays over rows).
 
     The line's resting labile iron pool ``labile_iron_rest`` (uM, at reference
     extracellular iron) fixes the import rate (uM/min) as the pool times the
@@ -72,7 +75,9 @@ def derive(v):
     (:func:`~tmesim.biology.ferroptosis.initiation_rate_at_rest`). Knobs
     (SLC7A11 over-expression, GPX4 loss, PUFA supply), drugs, IFN-gamma and
     TAM iron act on top of that state. A line with no resting iron or
-    glutathione has no switch to calibrate: both constants are 0.
+    glutathione has no switch to calibrate: both constants are 0. The Hill power of the ferroptosis
+    hazard gives the line ``tumor_ferroptosis_resting_hazard`` at its resting lipid peroxide
+    (:func:`ferroptosis_hill`).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         gsh0 = v["gsh_synthesis_rate"] / np.maximum(v["gsh_turnover_rate"], 1e-300)
@@ -85,7 +90,40 @@ def derive(v):
     has_switch = (act0 > 0.0) & (iron0 > 0.0)
     return {"lipid_initiation_rate": np.where(has_switch, k_init, 0.0),
             "gpx4_max_rate": np.where(has_switch, k_gpx4, 0.0),
-            "iron_import_rate": v["labile_iron_rest"] * v["iron_export_rate"]}
+            "iron_import_rate": v["labile_iron_rest"] * v["iron_export_rate"],
+            "ferroptosis_hill": ferroptosis_hill(v)}
+
+
+def ferroptosis_hill(v):
+    """Hill power of the ferroptosis hazard per row (arrays over rows): the power at which the hazard at the
+    line's resting lipid peroxide is its stated resting hazard
+    (:func:`~tmesim.biology.ferroptosis.ferroptosis_hill_at_rest`). A row without ferroptosis
+    (``ferroptosis_max_rate`` 0, e.g. an ablation) has no hazard to shape, at rest or anywhere: power 1,
+    whatever resting hazard it states.
+
+    Raises :class:`~tmesim.errors.InputError` naming the parameters where no power >= 1 gives the stated
+    hazard (a resting hazard of 0 or above the hazard at power 1, or lipid peroxide resting at or above
+    the threshold).
+    """
+    hazard, max_rate = np.asarray(v["tumor_ferroptosis_resting_hazard"]), np.asarray(v["ferroptosis_max_rate"])
+    lpo, threshold = np.asarray(v["tumor_lipid_peroxide_resting"]), np.asarray(v["ferroptosis_threshold"])
+    none = max_rate <= 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = fer.ferroptosis_hill_at_rest(hazard, np.where(none, 1.0, max_rate), lpo, threshold)
+        bad = ~none & ~(np.isfinite(n) & (n >= 1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = f" (parameter row {i} of {bad.size})" if not bad.all() else ""
+        per_day = 1440.0
+        r = lpo[i] / threshold[i]
+        most = max_rate[i] * r / (1.0 + r) * per_day if 0.0 < r < 1.0 else 0.0
+        raise InputError("parameters.tumor_ferroptosis_resting_hazard",
+                         f"{hazard[i] * per_day:.3g}/day at resting lipid peroxide {lpo[i]:.3g} (threshold "
+                         f"{threshold[i]:.3g}, ferroptosis_max_rate {max_rate[i] * per_day:.3g}/day) needs a "
+                         f"ferroptosis Hill power of {n[i]:.3g}, not one >= 1{row}",
+                         f"give a resting hazard above 0 and at most {most:.3g}/day, the hazard at power 1, with "
+                         "tumor_lipid_peroxide_resting below ferroptosis_threshold")
+    return np.where(none, 1.0, n)
 
 
 PARAMS = ParamGroup(
@@ -100,11 +138,11 @@ PARAMS = ParamGroup(
         "acsl4_time_constant", "cystine_plasma", "cystine_km", "gsh_synthesis_rate", "gsh_turnover_rate", "gpx4_gsh_km",
         "tumor_gpx4_loss", "iron_export_rate", "chelation_max_rate", "pufa_supply",
         "pufa_pl_turnover_rate", "peroxidation_pufa_cost", "tumor_lipid_peroxide_resting", "lipid_propagation_rate",
-        "gpx4_capacity_margin", "gpx4_lpo_km", "fsp1_rate", "ferroptosis_threshold", "ferroptosis_hill",
+        "gpx4_capacity_margin", "gpx4_lpo_km", "fsp1_rate", "ferroptosis_threshold", "tumor_ferroptosis_resting_hazard",
         "ferroptosis_max_rate", "tumor_cxcl9_secretion", "tumor_il10_secretion", "tumor_tgfb_secretion",
         "tumor_car_antigen_fraction", "tumor_car_antigen_loss_per_division", "tumor_innate_susceptibility",
     ),
-    derived=("lipid_initiation_rate", "gpx4_max_rate", "iron_import_rate"),
+    derived=("lipid_initiation_rate", "gpx4_max_rate", "iron_import_rate", "ferroptosis_hill"),
     derive=derive,
     doc="the tumour cell program: growth, STAT1 targets, the ferroptosis core, death hazards, secretion, CAR antigen",
 )
