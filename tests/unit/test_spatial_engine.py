@@ -176,6 +176,24 @@ def test_a_checkpoint_of_another_scenario_is_refused(tmp_path):
     assert err.value.field == "--resume"
 
 
+@pytest.mark.parametrize("key, cut", [("run_cells_x", lambda a: a[:, :7]), ("series", lambda a: a[:-1])])
+def test_a_checkpoint_of_another_layout_is_refused_in_one_line(tmp_path, key, cut):
+    """A checkpoint from a version whose cells carried 7 states (before T cell CD36) or reported other
+    variables: refused naming the array, not a broadcasting traceback."""
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.25)
+    folder = tmp_path / "run"
+    with pytest.raises(_Killed):
+        Simulation(path).run(recorder=_KilledAfter(folder, 1))
+    with np.load(folder / CHECKPOINT_FILE) as data:
+        saved = {k: data[k] for k in data.files}
+    saved[key] = cut(saved[key])
+    np.savez(folder / CHECKPOINT_FILE, **saved)
+    with pytest.raises(InputError) as err:
+        Simulation(path).run(recorder=Recorder(folder, pictures=False))
+    assert err.value.field == "--resume" and key.removeprefix("run_") in str(err.value)
+    assert "another version" in str(err.value)
+
+
 # ---------------------------------------------------------------- CLI: outputs, resume, bad input
 
 def test_cli_run_writes_fields_cells_pictures_and_an_animation(tmp_path, capsys, tmesim):

@@ -762,6 +762,7 @@ def run(simulation, progress: Callable[[float], None] | None = None, recorder=No
             if (str(saved["rules"]) if "rules" in saved else "") != rules_text(scenario):
                 raise InputError("--resume", f"the rules file {scenario.spatial.rules} changed since the run started",
                                  "restore it, or start a new run")
+            _check_layout("series", saved["series"].shape, series.shape)
             series[...] = saved["series"]
             status[...], steps[...] = saved["status"], saved["steps"]
             messages[...] = saved["messages"].astype(object)
@@ -771,7 +772,12 @@ def run(simulation, progress: Callable[[float], None] | None = None, recorder=No
         a, r = divmod(row, R)
         sim = SpatialRun(scenario, a, values_all[a, r], seeds[r])
         if saved is not None and row == first_row and "run_step_index" in saved:
-            sim.load_state_dict({k[4:]: saved[k] for k in saved if k.startswith("run_")})
+            state = {k[4:]: saved[k] for k in saved if k.startswith("run_")}
+            fresh = sim.state_dict()
+            for k, v in state.items():
+                if k in fresh:   # the cell table's rows are its cells: only the columns must agree
+                    _check_layout(k, v.shape[k.startswith("cells_"):], fresh[k].shape[k.startswith("cells_"):])
+            sim.load_state_dict(state)
         saved = None
         try:
             k = int(np.searchsorted(out_steps, sim.step_index))
@@ -814,6 +820,15 @@ def _every(hours: float, dt_minutes: float, end_step: int) -> set[int]:
 def _output_names(scenario) -> list[str]:
     drugs = [f"drug_{d.name}" for d in DRUGS]
     return [e[0] for e in V.STATE + V.COUNTERS + V.SPATIAL_COUNTERS + V.DERIVED] + drugs
+
+
+def _check_layout(name: str, saved: tuple, expected: tuple) -> None:
+    """Refuse a checkpoint whose array ``name`` has another shape than this version of tmesim writes
+    (a checkpoint from an older version: e.g. before T cells' CD36 widened every cell's state to 8)."""
+    if tuple(saved) != tuple(expected):
+        raise InputError("--resume", f"the checkpoint's {name} has shape {tuple(saved)}, this version of tmesim "
+                                     f"writes {tuple(expected)}: it was written by another version",
+                         "start the run again in a new folder (a checkpoint resumes only with the version that wrote it)")
 
 
 def _checkpoint(scenario, row, series, status, messages, steps, sim) -> dict[str, np.ndarray]:
