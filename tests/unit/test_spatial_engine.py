@@ -6,7 +6,6 @@ takes seconds once the kernels are compiled (numba caches them on disk).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
