@@ -71,7 +71,7 @@ def test_spatial_patients_do_not_depend_on_workers_or_batches(reference, tmp_pat
     path, one, first = reference
     cohort = load_cohort(path)
     assert cohort.batch_size == 1  # a spatial cohort's default: one patient per task
-    two = run_trial(cohort, tmp_path / "two", LocalExecutor(2), figures=False, report=False)
+    run_trial(cohort, tmp_path / "two", LocalExecutor(2), figures=False, report=False)
     assert len(list((tmp_path / "two" / PARTITIONS).glob("*.parquet"))) == 4
     assert (tmp_path / "two" / "patients.parquet").read_bytes() == (one / "patients.parquet").read_bytes()
     p = first.patients

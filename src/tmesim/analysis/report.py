@@ -165,7 +165,7 @@ def endpoint_note(cohort) -> str:
                 "from the nadir (RECIST 1.1 thresholds)"
                 + ("; a PD counts only if the next assessment confirms it (iRECIST)" if cfg.confirm_progression else "")
                 + "; best overall response up to the first PD. Survival endpoint: "
-                f"progression-free survival" + (f" (death: burden above {cfg.death_above_cells:g} cells)"
+                "progression-free survival" + (f" (death: burden above {cfg.death_above_cells:g} cells)"
                                                   if cfg.death_above_cells else "") + ".")
     return (f"Leukaemia endpoints on <code>{cfg.size_variable}</code> from day {cohort.baseline_day:g}: remission "
             f"below {cfg.remission_below_cells:g} cells and MRD negativity below {cfg.mrd_below_cells:g} cells at day "

@@ -165,7 +165,7 @@ def solid_endpoints(t: np.ndarray, size: np.ndarray, cfg, baseline: float) -> di
 
 def leukemia_endpoints(t: np.ndarray, burden: np.ndarray, cfg, baseline: float) -> dict[str, np.ndarray]:
     """Remission, MRD, relapse and EFS of rows of ``burden`` (rows, time; cells) on times ``t`` (days)."""
-    rows = burden.shape[0]
+
     b0 = _interp_rows(t, burden, [baseline])[:, 0]
     day = baseline + cfg.remission_day
     evaluable = day <= t[-1] + 1e-9

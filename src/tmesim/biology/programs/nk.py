@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from ..._jit import kernel, program as program_kernel
+from ..._jit import program as program_kernel
 from .. import killing as kil
 from ..common import hill
 from ..groups import ParamGroup

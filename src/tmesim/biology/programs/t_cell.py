@@ -23,7 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..._jit import kernel, program as program_kernel
+from ..._jit import program as program_kernel
 from .. import exhaustion as ex
 from .. import ferroptosis as fer
 from .. import killing as kil

@@ -24,7 +24,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..._jit import kernel, program as program_kernel
+from ..._jit import program as program_kernel
 from ...errors import InputError
 from .. import ferroptosis as fer
 from .. import growth as gr
