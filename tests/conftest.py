@@ -138,3 +138,24 @@ def tmesim(monkeypatch):
             return exc.code if isinstance(exc.code, int) else 1
         return 0
     return invoke
+
+
+@pytest.fixture(scope="session")
+def digests_by_thread_count() -> Callable[[str], list[str]]:
+    """``digests_by_thread_count(script)`` runs ``script`` in a fresh interpreter with NUMBA_NUM_THREADS 1
+    and then 2 and returns what each printed (stripped): a script that prints a hash of its results shows
+    whether they depend on the thread count."""
+    import os
+    import subprocess
+    import sys
+
+    def run(script: str) -> list[str]:
+        out = []
+        for threads in (1, 2):
+            env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+            done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                  timeout=300)
+            assert done.returncode == 0, done.stderr
+            out.append(done.stdout.strip())
+        return out
+    return run

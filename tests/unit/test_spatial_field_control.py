@@ -9,9 +9,6 @@ order, its determinism (threads, a restored hint) and its input checks.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -125,15 +122,9 @@ _THREAD_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_controlled_results_are_bit_identical_for_one_and_two_threads():
-    digests = []
-    for threads in (1, 2):
-        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-        out = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env, capture_output=True, text=True,
-                             timeout=300)
-        assert out.returncode == 0, out.stderr
-        digests.append(out.stdout.strip())
-    assert len(digests[0]) == 64 and digests[0] == digests[1]
+def test_controlled_results_are_bit_identical_for_one_and_two_threads(digests_by_thread_count):
+    one, two = digests_by_thread_count(_THREAD_SCRIPT)
+    assert len(one) == 64 and one == two
 
 
 def test_a_solver_restored_with_values_and_hint_continues_bit_identically():
