@@ -372,7 +372,8 @@ def _react(c, k, g, gv, hv, xflag, fon, h, hk, group, check_in, do_stats, stats)
 
 
 @kernel
-def _solve_block(buf, kb, gb, var, kfrac, gfrac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, dwlo, dwhi, scr, sr, sw):
+def _solve_block(buf, kb, gb, var, kfrac, gfrac, rf, bf, invf, cpf, lo_bc, hi_bc, beta, dwlo, dwhi, scr, sr, sw,
+                 rescale):
     """Solve w lines side by side: buf (N, w) holds line l in column l, solved along axis 0 in place.
 
     Each line solves ``-r x[i-1] + B[i] x[i] - r x[i+1] = R[i]`` with
@@ -386,7 +387,9 @@ def _solve_block(buf, kb, gb, var, kfrac, gfrac, rf, bf, invf, cpf, lo_bc, hi_bc
     multiplies by it when writing back. The exact solution satisfies the
     balance; without the factor the LU factors' rounding makes a zero-flux
     line drift by ~1e-17 x r per solve, always the same way. The factor is
-    1 + O(1e-17 r) and positive, so positivity is kept.
+    1 + O(1e-17 r) and positive, so positivity is kept. With ``rescale`` False (the implicit scheme's
+    preconditioner, whose lines hold residuals of either sign and may sum to ~0) the factor is 1: the
+    operator stays linear.
     """
     N, w = buf.shape
     add = lo_bc + (hi_bc if N == 1 else 0.0)
@@ -440,12 +443,12 @@ def _solve_block(buf, kb, gb, var, kfrac, gfrac, rf, bf, invf, cpf, lo_bc, hi_bc
     for l in range(w):
         tot = sw[l] + dwlo * buf[0, l]
         scale = sr[l] / tot
-        sr[l] = scale if (tot > 0.0 and scale - scale == 0.0) else 1.0
+        sr[l] = scale if (rescale and tot > 0.0 and scale - scale == 0.0) else 1.0
 
 
 @parallel_kernel
 def _sweep_x(c, k, g, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, group, check_in, do_stats,
-             stats):
+             stats, rescale):
     """Implicit solve along x (the contiguous last axis of c (F, NZ, NY, NX)).
 
     Each task takes a group of ``group`` x-lines (rows y of one plane z),
@@ -498,7 +501,7 @@ def _sweep_x(c, k, g, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta,
         sr = np.empty(w)
         sw = np.empty(w)
         _solve_block(buf, kb, gb, var, kfrac, gfrac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
-                     dwhi[f], scr, sr, sw)
+                     dwhi[f], scr, sr, sw, rescale)
         lo = np.inf
         hi = -np.inf
         nbad = 0
@@ -519,7 +522,7 @@ def _sweep_x(c, k, g, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta,
 
 @parallel_kernel
 def _sweep_strided(c, k, g, flag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, block, check_in, do_stats,
-                   stats):
+                   stats, rescale):
     """Implicit solve along axis 2 of c (F, O, N, I), over blocks of ``block`` lines of the contiguous axis 3.
 
     The y sweep passes (F, NZ, NY, NX), the z sweep (F, 1, NZ, NY*NX). Each
@@ -568,7 +571,7 @@ def _sweep_strided(c, k, g, flag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, 
         sr = np.empty(w)
         sw = np.empty(w)
         _solve_block(buf, kb, gb, var, kfrac, gfrac, r[f], b[f], inv[f], cp[f], bclo[f], bchi[f], beta[f], dwlo[f],
-                     dwhi[f], scr, sr, sw)
+                     dwhi[f], scr, sr, sw, rescale)
         lo = np.inf
         hi = -np.inf
         nbad = 0
@@ -1243,15 +1246,23 @@ class FieldSolver:
             self._gv = gv
         return self._gv
 
-    def _sweeps(self, coef, r, flags, fon, kfrac, gfrac, stats: bool = True, check_in: bool = True, g=None):
+    def _sweeps(self, coef, r, flags, fon, kfrac, gfrac, stats: bool = True, check_in: bool = True, g=None,
+                c=None, k=None, rescale: bool = True):
         """Run the sweeps; return (input check of the first sweep, statistics of the last) as (tasks, 6) arrays.
 
-        ``g`` replaces G in the sweeps' right-hand side ``c + gfrac G`` (``"mixed"``: the vessels' share)."""
-        F, NZ, NY, NX = self._shape4
+        ``g`` replaces G in the sweeps' right-hand side ``c + gfrac G`` (``"mixed"``: the vessels' share).
+        ``c`` and ``k`` replace the fields' values and K (the implicit scheme's preconditioner sweeps one
+        field's vector, ``(1, NZ, NY, NX)``, with that field's coefficients and flags); ``rescale`` False
+        leaves out the per-line mass-balance factor (:func:`_solve_block`)."""
+        c4 = self._c if c is None else c
+        F, NZ, NY, NX = c4.shape
         k4 = self._k if self._k is not None else np.zeros((1, 1, 1, 1))
         g4 = self._g if self._k is not None else np.zeros((1, 1, 1, 1))
         if g is not None and self._k is not None:
             g4 = g
+        if k is not None:
+            k4 = g4 = k
+        real = self._k is not None or k is not None
         xflag, yflag, zflag = flags
         first = last_st = None
         for n, ax in enumerate(self._axes):
@@ -1260,17 +1271,17 @@ class FieldSolver:
             b, inv, cp, bclo, bchi, beta, dwlo, dwhi = coef[ax.dim]
             if ax.dim == 3:
                 st = np.zeros((xflag.size, 6)) if (chk or last) else np.zeros((1, 6))
-                _sweep_x(self._c, k4, g4, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _GROUP, chk,
-                         last, st)
+                _sweep_x(c4, k4, g4, xflag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _GROUP, chk,
+                         last, st, rescale)
             else:
                 view = (F, NZ, NY, NX) if ax.dim == 2 else (F, 1, NZ, NY * NX)
                 flag = yflag if ax.dim == 2 else zflag
-                c = self._c.reshape(view)
-                kk = k4.reshape(view) if self._k is not None else k4
-                gg = g4.reshape(view) if self._k is not None else g4
+                cv = c4.reshape(view)
+                kk = k4.reshape(view) if real else k4
+                gg = g4.reshape(view) if real else g4
                 st = np.zeros((flag.size, 6)) if (chk or last) else np.zeros((1, 6))
-                _sweep_strided(c, kk, gg, flag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _BLOCK, chk,
-                               last, st)
+                _sweep_strided(cv, kk, gg, flag, fon, kfrac, gfrac, r, b, inv, cp, bclo, bchi, beta, dwlo, dwhi, _BLOCK,
+                               chk, last, st, rescale)
             if chk:
                 first = st
             if last:
