@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
+from test_spatial_field_control import _point_source, _reference, _rel_l2
 
 from tmesim.errors import InputError
 from tmesim.spatial import FieldSolver, FieldSpec, Lattice
-
-from test_spatial_field_control import _point_source, _reference, _rel_l2
 
 
 def _laplacian_1d(n, lo_dirichlet, hi_dirichlet):
@@ -37,7 +36,6 @@ def _laplacian_1d(n, lo_dirichlet, hi_dirichlet):
 def _direct(shape, dx, spec, faces, c, h, K, G):
     """Independent assembly of the unsplit backward-Euler system, solved by spsolve (array order z, y, x)."""
     n = int(np.prod(shape))
-    axes = {"z": 0, "y": 1, "x": 2}
     shape3 = (1,) * (3 - len(shape)) + tuple(shape)
     names = ("z", "y", "x")
     L = sp.csr_matrix((n, n))
@@ -171,3 +169,29 @@ def test_bad_field_scheme_is_refused_naming_the_setting():
     lat, specs, _ = _point_source()
     with pytest.raises(InputError, match="spatial.field_scheme"):
         FieldSolver(lat, specs, scheme="krylov")
+
+
+def test_engine_run_under_the_implicit_scheme_resumes_bit_identically(tmp_path):
+    """``spatial.field_scheme: implicit`` reaches the engine's solver, and a run killed after a checkpoint and
+    resumed ends as the uninterrupted one (the scheme carries nothing between cell steps)."""
+    from test_spatial_engine import (
+        _Killed,
+        _KilledAfter,
+        spatial_scenario,
+        timeseries_equal,
+    )
+
+    from tmesim import Simulation
+    from tmesim.spatial.outputs import Recorder
+
+    path = spatial_scenario(tmp_path / "s.yaml", days=0.25, field_scheme="implicit")
+    whole = Simulation(path).run(recorder=Recorder(tmp_path / "whole", pictures=False))
+    folder = tmp_path / "killed"
+    with pytest.raises(_Killed):
+        Simulation(path).run(recorder=_KilledAfter(folder, 1))
+    resumed = Simulation(path).run(recorder=Recorder(folder, pictures=False))
+    timeseries_equal(resumed, whole.copy())
+    lod = Simulation(spatial_scenario(tmp_path / "l.yaml", days=0.25)).run()
+    differs = [v for v in whole.data_vars if whole[v].dtype.kind == "f" and not np.array_equal(
+        whole[v].values, lod[v].values, equal_nan=True)]
+    assert differs, "the implicit run should not be the LOD run"

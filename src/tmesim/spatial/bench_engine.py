@@ -590,7 +590,7 @@ def bench_physicell(minutes: float = 12.0, threads: int | None = None, physicell
         out["physicell"] = pc
         if pc.get("s_per_sim_min"):
             out["ratio"] = pc["s_per_sim_min"] / out["s_per_sim_min"]
-            out["ratio_with_setup"] = pc["s_per_sim_min"] / ((wall + setup_s + warmup_s) / sim_min)
+            out["ratio_with_setup"] = pc["s_per_sim_min"] / ((wall + out["setup_s"] + out["warmup_s"]) / sim_min)
     return out
 
 
