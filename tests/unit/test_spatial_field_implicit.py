@@ -165,7 +165,15 @@ def test_implicit_scheme_is_bit_identical_for_one_and_two_threads(tmp_path):
     assert out[1]["i"].min() > 0
 
 
-def test_bad_field_scheme_is_refused_naming_the_setting():
+def test_bad_field_scheme_is_refused_naming_the_setting(tmp_path):
+    from test_spatial_engine import spatial_scenario
+
+    from tmesim import load_scenario
+
+    with pytest.raises(InputError) as err:
+        load_scenario(spatial_scenario(tmp_path / "s.yaml", field_scheme="krylov"))
+    assert err.value.field == "spatial.field_scheme"
+    assert "'lod' or 'implicit'" in str(err.value) and "\n" not in str(err.value)
     lat, specs, _ = _point_source()
     with pytest.raises(InputError, match="spatial.field_scheme"):
         FieldSolver(lat, specs, scheme="krylov")
