@@ -831,6 +831,9 @@ def bench_spatial(
     threads: Annotated[int | None, typer.Option(help="numba threads for tmesim (default: all cores).")] = None,
     physicell_threads: Annotated[int, typer.Option("--physicell-threads", help="OpenMP threads for PhysiCell.")] = 2,
     field_rtol: Annotated[float, typer.Option("--field-rtol", help="The PhysiCell scenario's field error control (spatial.field_rtol, in (0, 1)); 0: its fixed field steps.")] = 0.01,
+    field_scheme: Annotated[str, typer.Option("--field-scheme", help="'implicit': also time the PhysiCell scenario with spatial.field_scheme implicit (every field at --implicit-field-dt, no error control) and check its fields against the same reference; 'lod' (default): only the run above.")] = "lod",
+    implicit_field_dt: Annotated[float, typer.Option("--implicit-field-dt", help="With --field-scheme implicit: the field step of that run, min (oxygen too).")] = 1.0,
+    skip_physicell_run: Annotated[bool, typer.Option("--skip-physicell-run", help="With --physicell: time tmesim on the scenario but do not run PhysiCell itself.")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the measurements to this JSON file.")] = None,
 ) -> None:
     """Time the spatial engine (diffusion, cell-steps, memory per cell) against plain numpy, and optionally PhysiCell."""
@@ -844,9 +847,15 @@ def bench_spatial(
         raise InputError("--physicell-minutes", f"got {minutes}", "give a positive number of minutes")
     if not (math.isfinite(field_rtol) and 0 <= field_rtol < 1):
         raise InputError("--field-rtol", f"got {field_rtol}", "give a relative tolerance in (0, 1), or 0 for fixed steps")
+    if field_scheme not in ("lod", "implicit"):
+        raise InputError("--field-scheme", f"got {field_scheme!r}", "give 'lod' or 'implicit'")
+    if not (math.isfinite(implicit_field_dt) and 0 < implicit_field_dt <= 6):
+        raise InputError("--implicit-field-dt", f"got {implicit_field_dt}", "give a step in (0, 6] minutes")
     result = bench_engine.bench_spatial(quick=quick, physicell=physicell, threads=threads,
                                         cells=tuple(cells) if cells else None, steps=steps, physicell_minutes=minutes,
                                         physicell_threads=physicell_threads, field_rtol=field_rtol or None,
+                                        field_scheme=field_scheme if field_scheme == "implicit" else None,
+                                        implicit_field_dt=implicit_field_dt, physicell_run=not skip_physicell_run,
                                         say=lambda msg: stderr.print(f"[dim]{msg}[/dim]"))
     for line in bench_engine.format_report(result):
         print(line)

@@ -474,9 +474,9 @@ def field_step_error(sim, rtol: float | None = 0.01, reference_substeps: int = 5
                            "field_dt_minutes": cfg.field_dt_minutes, "oxygen_dt_minutes": cfg.oxygen_dt_minutes, "reference_substeps": reference_substeps,
                            "rtol": rtol, "atol": cfg.field_atol}
 
-    def solver(specs=None):
+    def solver(specs=None, scheme=sim.fields.scheme):
         s = FieldSolver(sim.lattice, specs or sim.fields.specs, vessels=sim.vessels.reshape(sim.lattice.shape),
-                        values=sim.fields.values.copy())
+                        values=sim.fields.values.copy(), scheme=scheme)
         # the plasma over the cell step it advances, as the engine gives it (from now to the step's end)
         s.set_plasma(sim._vessel_plasma(sim._plasma()), until=sim._vessel_plasma(sim._plasma(sim.time + sim.dt)))
         return s
@@ -485,6 +485,8 @@ def field_step_error(sim, rtol: float | None = 0.01, reference_substeps: int = 5
     t = time.perf_counter()
     fixed.advance(sim.dt, cfg.field_dt_minutes, **src)
     out["fixed_s"] = time.perf_counter() - t
+    out["scheme"] = fixed.scheme
+    out["krylov_iterations"] = [int(v) for v in fixed.krylov_iterations]
     from .reference import field_substeps
 
     out["fixed_substeps"] = field_substeps(sim.dt, cfg.field_dt_minutes, sim.fields.specs)
@@ -492,7 +494,7 @@ def field_step_error(sim, rtol: float | None = 0.01, reference_substeps: int = 5
     levels = []
     t = time.perf_counter()
     for m in (reference_substeps // 2, reference_substeps):
-        s = solver(plain)
+        s = solver(plain, "lod")
         s.advance(sim.dt, sim.dt / m, **src)
         levels.append(s.values.copy())
     out["reference_s"] = time.perf_counter() - t
@@ -529,7 +531,8 @@ def field_step_error(sim, rtol: float | None = 0.01, reference_substeps: int = 5
 def bench_physicell(minutes: float = 12.0, threads: int | None = None, physicell: bool = True,
                     physicell_threads: int = 2, warmup: int = 1, field_error: bool = True,
                     field_rtol: float | None = 0.01, later_minutes: float = 48.0,
-                    reference_substeps: int = 512) -> dict[str, Any]:
+                    reference_substeps: int = 512, field_scheme: str | None = None,
+                    implicit_field_dt: float = 1.0) -> dict[str, Any]:
     """tmesim on :data:`PHYSICELL_SCENARIO`: wall seconds per simulated minute, and PhysiCell beside it.
 
     The run is built and stepped ``warmup`` times, then ``minutes`` simulated
@@ -542,37 +545,52 @@ def bench_physicell(minutes: float = 12.0, threads: int | None = None, physicell
     and PhysiCell's ``bench.sh`` at hand (:func:`physicell_script`), PhysiCell
     runs the same simulated minutes on ``physicell_threads`` threads right after,
     and ``ratio`` is its seconds per simulated minute over ours (its figure
-    includes its set-up; ``ratio_with_setup`` counts ours too).
+    includes its set-up; ``ratio_with_setup`` counts ours too). With
+    ``field_scheme="implicit"``, a second run of the scenario follows with
+    ``spatial.field_scheme: implicit`` and every field (oxygen too) at
+    ``implicit_field_dt`` minutes, no error control, timed and checked the same
+    way (``out["implicit"]``).
     """
     from ..scenario import load_scenario
     from .engine import PHASES
 
-    scenario = load_scenario(PHYSICELL_SCENARIO)
-    scenario = scenario.model_copy(update={"spatial": scenario.spatial.model_copy(update={"field_rtol": field_rtol})})
-    with _Threads(threads) as n_threads:
+    base = load_scenario(PHYSICELL_SCENARIO)
+
+    def one_run(spatial_update: dict[str, Any]) -> dict[str, Any]:
+        scenario = base.model_copy(update={"spatial": base.spatial.model_copy(update=spatial_update)})
+        rtol = scenario.spatial.field_rtol
         sim, cells0, setup_s, warmup_s = _start_timed(scenario, warmup)
         n_steps = max(1, int(round(minutes / sim.dt)))
         window = _timed_steps(sim, n_steps, PHASES)
-        out: dict[str, Any] = {
+        run: dict[str, Any] = {
             "scenario": PHYSICELL_SCENARIO, "lattice": list(sim.lattice.shape), "voxels": int(sim.n_sites),
-            "fields": len(sim.fields.specs), "field_names": list(sim.fields.names), "field_rtol": field_rtol,
+            "fields": len(sim.fields.specs), "field_names": list(sim.fields.names), "field_rtol": rtol,
+            "field_scheme": scenario.spatial.field_scheme, "field_dt_minutes": scenario.spatial.field_dt_minutes,
+            "oxygen_dt_minutes": scenario.spatial.oxygen_dt_minutes,
             "cells_at_start": cells0, "cells": int(sim.cells.n), "threads": n_threads, "setup_s": setup_s,
             "warmup_s": warmup_s, **window}
         if field_error:
-            out["field_error"] = field_step_error(sim, field_rtol, reference_substeps)
+            run["field_error"] = field_step_error(sim, rtol, reference_substeps)
         if later_minutes > 0:
             later = _timed_steps(sim, max(1, int(round(later_minutes / sim.dt))), PHASES)
             later["cells"] = int(sim.cells.n)
             if field_error:
-                later["field_error"] = field_step_error(sim, field_rtol, reference_substeps)
-            out["later"] = later
+                later["field_error"] = field_step_error(sim, rtol, reference_substeps)
+            run["later"] = later
+        return run
+
+    with _Threads(threads) as n_threads:
+        out = one_run({"field_rtol": field_rtol})
+        if field_scheme == "implicit":
+            out["implicit"] = one_run({"field_rtol": None, "field_scheme": "implicit",
+                                       "field_dt_minutes": implicit_field_dt, "oxygen_dt_minutes": implicit_field_dt})
     wall, sim_min = out["wall_s"], out["sim_minutes"]
     if physicell:
         pc = run_physicell(sim_min, physicell_threads)
         out["physicell"] = pc
         if pc.get("s_per_sim_min"):
             out["ratio"] = pc["s_per_sim_min"] / out["s_per_sim_min"]
-            out["ratio_with_setup"] = pc["s_per_sim_min"] / ((wall + setup_s + warmup_s) / sim_min)
+            out["ratio_with_setup"] = pc["s_per_sim_min"] / ((wall + out["setup_s"] + out["warmup_s"]) / sim_min)
     return out
 
 
@@ -584,6 +602,7 @@ def _timed_steps(sim, n_steps: int, phases) -> dict[str, Any]:
     sim.phase_seconds = dict.fromkeys(phases, 0.0)
     t0_min = sim.time
     substeps = np.zeros(len(sim.fields.specs))
+    its0 = sim.fields.krylov_iterations.copy()
     t, c = time.perf_counter(), time.process_time()
     for _ in range(n_steps):
         sim.step()
@@ -597,7 +616,8 @@ def _timed_steps(sim, n_steps: int, phases) -> dict[str, Any]:
             "s_per_sim_min": wall / sim_min, "cpu_s_per_sim_min": cpu / sim_min,
             "phase_s_per_sim_min": {k: v / sim_min for k, v in sim.phase_seconds.items()},
             "field_updates_per_s": float(sim.n_sites * substeps.sum()) / max(sim.phase_seconds["fields"], 1e-12),
-            "substeps_per_cell_step": [float(v) for v in substeps / n_steps], "load_avg": list(os.getloadavg())}
+            "substeps_per_cell_step": [float(v) for v in substeps / n_steps], "load_avg": list(os.getloadavg()),
+            "krylov_iterations_per_cell_step": [float(v) for v in (sim.fields.krylov_iterations - its0) / n_steps]}
 
 
 # --------------------------------------------------------------------------
@@ -617,11 +637,14 @@ def bench_diffusion_grids(grids, steps: int, reference_steps: int, threads: int 
 def bench_spatial(quick: bool = False, physicell: bool = False, threads: int | None = None,
                   cells: tuple[int, ...] | None = None, steps: int | None = None,
                   physicell_minutes: float = 12.0, physicell_threads: int = 2, say=None,
-                  field_rtol: float | None = 0.01) -> dict[str, Any]:
+                  field_rtol: float | None = 0.01, field_scheme: str | None = None,
+                  implicit_field_dt: float = 1.0, physicell_run: bool = True) -> dict[str, Any]:
     """What ``tmesim bench spatial`` measures: diffusion, engine, memory and (with ``physicell``) the
     PhysiCell comparison, its fields under ``field_rtol`` (None: fixed steps) checked against a reference
-    of 512 sub-steps at the transient and 48 simulated minutes later (``quick``: 128 and 24). ``say`` (a
-    callable) is told each part as it ends."""
+    of 512 sub-steps at the transient and 48 simulated minutes later (``quick``: 128 and 24); with
+    ``field_scheme="implicit"`` also a run under the unsplit implicit scheme at ``implicit_field_dt``
+    (:func:`bench_physicell`); ``physicell_run`` False skips PhysiCell itself. ``say`` (a callable) is told
+    each part as it ends."""
     say = say or (lambda msg: None)
     out: dict[str, Any] = {"quick": quick, "machine": machine()}
     grids = QUICK_GRIDS if quick else FULL_GRIDS
@@ -632,8 +655,9 @@ def bench_spatial(quick: bool = False, physicell: bool = False, threads: int | N
         out["engine"].append(bench_engine(n, steps=steps or 3, threads=threads))
         say(f"engine {n} cells done")
     if physicell:
-        out["physicell"] = bench_physicell(minutes=physicell_minutes, threads=threads,
+        out["physicell"] = bench_physicell(minutes=physicell_minutes, threads=threads, physicell=physicell_run,
                                            physicell_threads=physicell_threads, field_rtol=field_rtol,
+                                           field_scheme=field_scheme, implicit_field_dt=implicit_field_dt,
                                            later_minutes=24.0 if quick else 48.0,
                                            reference_substeps=128 if quick else 512)
         say("physicell done")
@@ -722,7 +746,8 @@ def _per_field(names, values, fmt: str) -> str:
 
 def _steps_how(p: dict[str, Any]) -> str:
     rtol = p.get("field_rtol")
-    return f"error control, field_rtol {rtol:g}" if rtol is not None else "fixed field steps"
+    how = f"error control, field_rtol {rtol:g}" if rtol is not None else "fixed field steps"
+    return how + (", unsplit implicit scheme" if p.get("field_scheme") == "implicit" else "")
 
 
 def _field_error_lines(fe: dict[str, Any] | None) -> list[str]:
@@ -733,9 +758,11 @@ def _field_error_lines(fe: dict[str, Any] | None) -> list[str]:
     out = [f"      fields over one cell step from t = {fe['t_min']:g} min vs a reference of {fe['reference_substeps']} "
            f"and {fe['reference_substeps'] // 2} sub-steps, Richardson-extrapolated (its correction: "
            f"{_per_field(names, fe['reference_rel_change'], '.1e')}); relative L2:",
-           f"        fixed steps ({fe['field_dt_minutes']:g} min, oxygen {fe['oxygen_dt_minutes']:g} min; "
-           f"{fe['fixed_s']:.2f} s): {_per_field(names, fe['rel_l2'], '.1e')}; worst {names[worst]} "
-           f"{fe['max_rel_l2']:.1e} (max-norm worst {fe['max_rel_linf']:.1e})"]
+           f"        fixed steps ({fe['field_dt_minutes']:g} min, oxygen {fe['oxygen_dt_minutes']:g} min, "
+           f"{fe.get('scheme', 'lod')} scheme; {fe['fixed_s']:.2f} s): {_per_field(names, fe['rel_l2'], '.1e')}; "
+           f"worst {names[worst]} {fe['max_rel_l2']:.1e} (max-norm worst {fe['max_rel_linf']:.1e})"]
+    if fe.get("scheme") == "implicit":
+        out.append(f"        GMRES iterations in that cell step: {_per_field(names, fe['krylov_iterations'], 'd')}")
     if fe.get("controlled_rel_l2") is not None:
         out.append(f"        error control (rtol {fe['rtol']:g}, atol {fe['atol']:g}; {fe['controlled_s']:.2f} s): "
                    f"{_per_field(names, fe['controlled_rel_l2'], '.1e')}; worst {fe['controlled_max_rel_l2']:.1e}; "
@@ -764,6 +791,25 @@ def _physicell_lines(p: dict[str, Any]) -> list[str]:
                    f"{later['cells']:,} cells, load {_load(later['load_avg'])}); field sub-steps per cell step: "
                    f"{_per_field(names, later.get('substeps_per_cell_step'), '.0f')}")
         out += _field_error_lines(later.get("field_error"))
+    imp = p.get("implicit")
+    if imp:
+        ph = imp["phase_s_per_sim_min"]
+        tot = max(sum(ph.values()), 1e-12)
+        out += [f"  implicit scheme (spatial.field_scheme implicit, every field at {imp['field_dt_minutes']:g} min), "
+                f"same scenario, same session: {imp['s_per_sim_min']:.3f} s wall per simulated minute "
+                f"({imp['cpu_s_per_sim_min']:.3f} s CPU; {imp['sim_minutes']:g} simulated min, load "
+                f"{_load(imp['load_avg'])})",
+                "      where the time goes: " + ", ".join(f"{k} {100 * v / tot:.1f}%" for k, v in ph.items()),
+                "      GMRES iterations per cell step: "
+                + _per_field(names, imp.get("krylov_iterations_per_cell_step"), ".0f")]
+        out += _field_error_lines(imp.get("field_error"))
+        il = imp.get("later")
+        if il:
+            out.append(f"    later, {il['sim_minutes']:g} simulated min from t = {il['t_start_min']:g} min: "
+                       f"{il['s_per_sim_min']:.3f} s wall per simulated minute ({il['cpu_s_per_sim_min']:.3f} s CPU, "
+                       f"load {_load(il['load_avg'])}); GMRES iterations per cell step: "
+                       + _per_field(names, il.get("krylov_iterations_per_cell_step"), ".0f"))
+            out += _field_error_lines(il.get("field_error"))
     pc = p.get("physicell")
     if pc is None:
         out.append("  PhysiCell: not run (--physicell runs it when shared/tools/physicell/bench.sh is at hand)")

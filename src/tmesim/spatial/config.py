@@ -111,6 +111,11 @@ class SpatialConfig(_Strict):
         field takes the sub-steps its step-doubling estimate needs to be within this relative L2 error of
         the exact time integration, and the Richardson-extrapolated value (docs/spatial-fields.md,
         "Error-controlled sub-stepping"). 0.01 asks for 1%.
+    field_scheme : ``"lod"`` (default): the split (locally one-dimensional) sweeps. ``"implicit"``: each
+        field sub-step solves the unsplit backward-Euler system by GMRES preconditioned with one LOD step, which
+        removes the splitting error that dominates next to secreting cells (IFN-gamma, IL-2); first order in
+        time, it costs several LOD steps per sub-step (docs/spatial-fields.md, "The unsplit implicit scheme").
+        The steps above (or ``field_rtol``) still set its sub-steps.
     field_atol : the error control's absolute floor (each field in its own unit, root-mean-square over the
         voxels; default 1e-6): a field whose values are all below about this is accepted at once.
     geometry, vessels : initial tumour and vessels.
@@ -131,6 +136,7 @@ class SpatialConfig(_Strict):
     oxygen_dt_minutes: float = Field(default=0.1, gt=0, allow_inf_nan=False)
     field_rtol: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     field_atol: float = Field(default=1e-6, ge=0, allow_inf_nan=False)
+    field_scheme: Literal["lod", "implicit"] = "lod"
     geometry: Geometry
     vessels: Vessels = Vessels()
     replicates: int = Field(default=1, ge=1, le=1000)

@@ -120,7 +120,8 @@ class SpatialRun:
         self.vessels = self._place_vessels(rng)
         self._vessel_sites = np.flatnonzero(self.vessels)
         self._anti_ctla4 = [d.name for d in DRUGS].index("anti_ctla4")
-        self.fields = FieldSolver(self.lattice, self._field_specs(), vessels=self.vessels.reshape(shape))
+        self.fields = FieldSolver(self.lattice, self._field_specs(), vessels=self.vessels.reshape(shape),
+                                  scheme=cfg.field_scheme)
         self.cells = C.Cells(self.n_sites, capacity=1024)
         self._place_initial_cells(rng)
         self.reference_tumor_cells = max(self._count_tumor(), 1)
